@@ -1,0 +1,26 @@
+include(CMakePackageConfigHelpers)
+
+install(TARGETS o11y EXPORT o11yTargets
+        ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+        LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+        RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(DIRECTORY include/o11y DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+
+set(O11Y_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/o11y)
+install(EXPORT o11yTargets NAMESPACE o11y:: DESTINATION ${O11Y_CMAKE_DIR})
+configure_package_config_file(cmake/o11yConfig.cmake.in
+  ${PROJECT_BINARY_DIR}/o11yConfig.cmake INSTALL_DESTINATION ${O11Y_CMAKE_DIR})
+write_basic_package_version_file(${PROJECT_BINARY_DIR}/o11yConfigVersion.cmake
+  COMPATIBILITY SameMinorVersion)
+install(FILES ${PROJECT_BINARY_DIR}/o11yConfig.cmake ${PROJECT_BINARY_DIR}/o11yConfigVersion.cmake
+        DESTINATION ${O11Y_CMAKE_DIR})
+
+# pkg-config: private dependencies only matter when linking the static library.
+set(O11Y_PC_REQUIRES_PRIVATE "")
+set(O11Y_PC_LIBS_PRIVATE "-pthread")
+# Relocatable: the prefix is found from the .pc file's own location, so `cmake --install
+# --prefix X` works without reconfiguring.
+file(RELATIVE_PATH O11Y_PC_UP "/root/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/root")
+set(O11Y_PC_PREFIX "\${pcfiledir}/${O11Y_PC_UP}")
+configure_file(cmake/o11y.pc.in ${PROJECT_BINARY_DIR}/o11y.pc @ONLY)
+install(FILES ${PROJECT_BINARY_DIR}/o11y.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

@@ -1,0 +1,193 @@
+#include "o11y/context.hpp"
+
+#include <algorithm>
+#include <utility>
+
+#include "context/frame.hpp"
+#include "context/internal_error.hpp"
+#include "context/span_state.hpp"
+
+namespace o11y {
+namespace detail {
+namespace {
+
+// The one definition of the current frame. Keeping it in this .cpp (not a header) gives every
+// translation unit and shared object the same slot.
+thread_local std::shared_ptr<const Frame> t_current;  // NOLINT(*-avoid-non-const-global-*)
+
+const Frame& empty_frame() noexcept {
+  static const Frame kEmpty;
+  return kEmpty;
+}
+
+// Applies `change` to a copy of the current frame and installs the copy.
+template <class Change>
+void modify_current(Change&& change) noexcept {
+  try {
+    auto next = t_current ? std::make_shared<Frame>(*t_current) : std::make_shared<Frame>();
+    std::forward<Change>(change)(*next);
+    t_current = std::move(next);
+  } catch (const std::exception& e) {
+    report_internal_error("context", e.what());
+  } catch (...) {
+    report_internal_error("context", "unknown exception while changing context");
+  }
+}
+
+void add_to_span(const std::shared_ptr<SpanState>& span, std::string_view key, ValueView value) {
+  if (!span || !span->recording)
+    return;
+  std::lock_guard lock(span->mu);
+  if (span->ended)
+    return;
+  if (!upsert(span->data.attributes, key, value, kMaxSpanAttributes)) {
+    ++span->data.dropped_attributes;
+  }
+}
+
+}  // namespace
+
+const Frame& current_frame() noexcept {
+  return t_current ? *t_current : empty_frame();
+}
+
+const std::shared_ptr<const Frame>& current_frame_ptr() noexcept {
+  return t_current;
+}
+
+std::shared_ptr<const Frame> exchange_current_frame(std::shared_ptr<const Frame> frame) noexcept {
+  return std::exchange(t_current, std::move(frame));
+}
+
+const void* current_slot() noexcept {
+  return &t_current;
+}
+
+bool upsert(Attributes& attrs, std::string_view key, ValueView value, std::size_t max_count) {
+  if (key.empty())
+    return true;
+  auto it =
+      std::find_if(attrs.begin(), attrs.end(), [key](const Attribute& a) { return a.key == key; });
+  if (it != attrs.end()) {
+    it->value = Value(value);
+    return true;
+  }
+  if (attrs.size() >= max_count)
+    return false;
+  attrs.push_back(Attribute{std::string(key), Value(value)});
+  return true;
+}
+
+}  // namespace detail
+
+namespace {
+
+template <class Range>
+void set_custom_tags_impl(const Range& tags) noexcept {
+  // A copy, not a reference: modify_current replaces (and may free) the frame holding it.
+  const auto span = detail::current_frame().span;
+  detail::modify_current([&tags](detail::Frame& f) {
+    for (const auto& t : tags)
+      detail::upsert(f.tags, t.key, ValueView(t.value));
+  });
+  try {
+    for (const auto& t : tags)
+      detail::add_to_span(span, t.key, ValueView(t.value));
+  } catch (...) {
+    detail::report_internal_error("context", "could not add custom tags to the span");
+  }
+}
+
+template <class Range>
+void add_log_context_impl(const Range& fields) noexcept {
+  detail::modify_current([&fields](detail::Frame& f) {
+    for (const auto& t : fields)
+      detail::upsert(f.log_context, t.key, ValueView(t.value));
+  });
+}
+
+}  // namespace
+
+void set_custom_tags(std::initializer_list<Field> tags) noexcept {
+  set_custom_tags_impl(tags);
+}
+void set_custom_tags(const Attributes& tags) noexcept {
+  set_custom_tags_impl(tags);
+}
+
+void add_span_attribute(std::string_view key, ValueView value) noexcept {
+  try {
+    detail::add_to_span(detail::current_frame().span, key, value);
+  } catch (...) {
+    detail::report_internal_error("context", "could not add a span attribute");
+  }
+}
+
+void add_log_context(std::initializer_list<Field> fields) noexcept {
+  add_log_context_impl(fields);
+}
+void add_log_context(const Attributes& fields) noexcept {
+  add_log_context_impl(fields);
+}
+
+void clear_custom_context() noexcept {
+  const auto& cur = detail::current_frame();
+  if (cur.tags.empty() && cur.log_context.empty())
+    return;
+  detail::modify_current([](detail::Frame& f) {
+    f.tags.clear();
+    f.log_context.clear();
+  });
+}
+
+Scope::Scope() noexcept : saved_(detail::current_frame_ptr()), owner_(detail::current_slot()) {}
+
+Scope::~Scope() {
+  if (owner_ != detail::current_slot()) {
+    detail::report_internal_error("context", "o11y::Scope closed on another thread; ignored");
+    return;
+  }
+  detail::exchange_current_frame(std::move(saved_));
+}
+
+Context Context::current() noexcept {
+  return Context(detail::current_frame_ptr());
+}
+
+Context::Attachment Context::attach() const noexcept {
+  return Attachment(frame_);
+}
+
+Context::Attachment::Attachment(std::shared_ptr<const detail::Frame> frame) noexcept
+    : saved_(detail::exchange_current_frame(std::move(frame))), owner_(detail::current_slot()) {}
+
+Context::Attachment::~Attachment() {
+  if (owner_ != detail::current_slot()) {
+    detail::report_internal_error("context",
+                                  "o11y::Context::Attachment destroyed on another thread; ignored");
+    return;
+  }
+  detail::exchange_current_frame(std::move(saved_));
+}
+
+Attributes Context::custom_tags() const {
+  return frame_ ? frame_->tags : Attributes{};
+}
+
+Attributes Context::log_context() const {
+  return frame_ ? frame_->log_context : Attributes{};
+}
+
+std::string Context::trace_id() const {
+  if (!frame_ || !frame_->span)
+    return {};
+  return frame_->span->data.context.trace_id.to_hex();
+}
+
+std::string Context::span_id() const {
+  if (!frame_ || !frame_->span)
+    return {};
+  return frame_->span->data.context.span_id.to_hex();
+}
+
+}  // namespace o11y

@@ -1,0 +1,39 @@
+#pragma once
+
+// The internal context API that logging, metrics and the HTTP integration read.
+
+#include <initializer_list>
+#include <memory>
+
+#include "o11y/value.hpp"
+
+namespace o11y::detail {
+
+struct SpanState;
+
+/// One immutable frame of context. Frames are shared (copy-on-write): every change makes a new
+/// frame and swaps the calling thread's current pointer, so a reader on another thread that
+/// holds a snapshot never sees it change.
+struct Frame {
+  Attributes tags;                  ///< custom tags: span attributes and log fields
+  Attributes log_context;           ///< log-only fields
+  std::shared_ptr<SpanState> span;  ///< the active local span, or null
+};
+
+/// The calling thread's current frame (an empty one when nothing was ever set). The reference
+/// stays valid until this thread changes its context.
+[[nodiscard]] const Frame& current_frame() noexcept;
+/// The calling thread's current frame pointer; null means the empty frame.
+[[nodiscard]] const std::shared_ptr<const Frame>& current_frame_ptr() noexcept;
+/// Installs a frame as the calling thread's current one and returns the previous one.
+std::shared_ptr<const Frame> exchange_current_frame(std::shared_ptr<const Frame> frame) noexcept;
+/// Identity of the calling thread's context slot, used to notice RAII objects closed on a
+/// different thread than the one that opened them.
+[[nodiscard]] const void* current_slot() noexcept;
+
+/// Sets key=value in attrs: replaces an existing key in place, else appends. Empty keys are
+/// ignored. Returns false when the key was new and attrs already held max_count entries.
+bool upsert(Attributes& attrs, std::string_view key, ValueView value,
+            std::size_t max_count = static_cast<std::size_t>(-1));
+
+}  // namespace o11y::detail

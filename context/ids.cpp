@@ -1,0 +1,155 @@
+#include <pthread.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <random>
+#include <thread>
+
+#include "o11y/trace.hpp"
+
+namespace o11y {
+namespace {
+
+// Bumped in every fork()ed child, so each thread's generator notices it must reseed: a child
+// must never produce the ids its parent produces.
+std::atomic<std::uint64_t> g_fork_generation{0};  // NOLINT(*-avoid-non-const-global-*)
+
+void on_fork_child() noexcept {
+  g_fork_generation.fetch_add(1, std::memory_order_relaxed);
+}
+
+[[maybe_unused]] const bool kAtforkRegistered = [] {
+  return pthread_atfork(nullptr, nullptr, &on_fork_child) == 0;
+}();
+
+std::uint64_t mix64(std::uint64_t z) noexcept {
+  z = (z ^ (z >> 30U)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27U)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31U);
+}
+
+// splitmix64 over a per-thread random starting point: a bijection of a counter, so one thread
+// never repeats itself, and the 64-bit random seed keeps threads and processes apart.
+class IdGenerator {
+ public:
+  std::uint64_t next() noexcept {
+    const auto gen = g_fork_generation.load(std::memory_order_relaxed);
+    if (!seeded_ || gen != generation_)
+      reseed(gen);
+    state_ += 0x9e3779b97f4a7c15ULL;
+    return mix64(state_);
+  }
+
+ private:
+  void reseed(std::uint64_t gen) noexcept {
+    std::uint64_t seed = 0;
+    try {
+      std::random_device rd;
+      seed = (static_cast<std::uint64_t>(rd()) << 32U) ^ rd();
+    } catch (...) {
+      seed = 0;  // fall through to the clock/pid/thread mix below
+    }
+    const auto now = static_cast<std::uint64_t>(
+        std::chrono::high_resolution_clock::now().time_since_epoch().count());
+    const auto pid = static_cast<std::uint64_t>(::getpid());
+    const auto tid = std::hash<std::thread::id>{}(std::this_thread::get_id());
+    state_ = mix64(seed ^ mix64(now) ^ mix64(pid << 20U) ^ mix64(tid + state_));
+    generation_ = gen;
+    seeded_ = true;
+  }
+
+  std::uint64_t state_ = 0;
+  std::uint64_t generation_ = 0;
+  bool seeded_ = false;
+};
+
+thread_local IdGenerator t_ids;  // NOLINT(*-avoid-non-const-global-*)
+
+constexpr char kHex[] = "0123456789abcdef";
+
+void write_u64(std::uint64_t v, char* out) noexcept {
+  for (int i = 15; i >= 0; --i) {
+    out[i] = kHex[v & 0xfU];
+    v >>= 4U;
+  }
+}
+
+// Lowercase hex only: W3C Trace Context rejects uppercase.
+bool parse_u64(std::string_view hex, std::uint64_t& out) noexcept {
+  if (hex.size() != 16)
+    return false;
+  std::uint64_t v = 0;
+  for (char c : hex) {
+    std::uint64_t d = 0;
+    if (c >= '0' && c <= '9') {
+      d = static_cast<std::uint64_t>(c - '0');
+    } else if (c >= 'a' && c <= 'f') {
+      d = static_cast<std::uint64_t>(c - 'a') + 10U;
+    } else {
+      return false;
+    }
+    v = (v << 4U) | d;
+  }
+  out = v;
+  return true;
+}
+
+}  // namespace
+
+void TraceId::write_hex(char* out) const noexcept {
+  write_u64(hi, out);
+  write_u64(lo, out + 16);
+}
+
+std::string TraceId::to_hex() const {
+  std::string s(32, '0');
+  write_hex(s.data());
+  return s;
+}
+
+TraceId TraceId::from_hex(std::string_view hex) noexcept {
+  TraceId id;
+  if (hex.size() != 32 || !parse_u64(hex.substr(0, 16), id.hi) ||
+      !parse_u64(hex.substr(16), id.lo)) {
+    return {};
+  }
+  return id;
+}
+
+TraceId TraceId::generate() noexcept {
+  TraceId id;
+  do {
+    id.hi = t_ids.next();
+    id.lo = t_ids.next();
+  } while (!id.valid());
+  return id;
+}
+
+void SpanId::write_hex(char* out) const noexcept {
+  write_u64(value, out);
+}
+
+std::string SpanId::to_hex() const {
+  std::string s(16, '0');
+  write_hex(s.data());
+  return s;
+}
+
+SpanId SpanId::from_hex(std::string_view hex) noexcept {
+  SpanId id;
+  if (!parse_u64(hex, id.value))
+    return {};
+  return id;
+}
+
+SpanId SpanId::generate() noexcept {
+  SpanId id;
+  do {
+    id.value = t_ids.next();
+  } while (!id.valid());
+  return id;
+}
+
+}  // namespace o11y

@@ -1,0 +1,14 @@
+#pragma once
+
+#include <string_view>
+
+namespace o11y::detail {
+
+/// Reports a problem inside the library without throwing: to stderr, rate-limited (at most a
+/// few lines per second, with a count of what was suppressed). Thread-safe.
+void report_internal_error(std::string_view component, std::string_view message) noexcept;
+
+/// Number of internal errors reported since start (suppressed ones included).
+[[nodiscard]] unsigned long long internal_error_count() noexcept;
+
+}  // namespace o11y::detail

@@ -1,0 +1,309 @@
+#include <cxxabi.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <memory>
+#include <typeinfo>
+
+#include "context/frame.hpp"
+#include "context/internal_error.hpp"
+#include "context/span_state.hpp"
+#include "context/tracer.hpp"
+#include "o11y/trace.hpp"
+
+namespace o11y {
+namespace {
+
+std::uint64_t unix_now_ns() noexcept {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+}
+
+std::uint64_t steady_now_ns() noexcept {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::steady_clock::now().time_since_epoch())
+                                        .count());
+}
+
+// Unix time for a steady-clock reading. Each clock read costs ~25 ns on a VM, a third of a
+// span's budget, so the wall clock is read at most once a second per thread and span times
+// are steady readings shifted by that offset: durations stay monotonic, and a wall-clock step
+// shows up in start times within a second.
+std::uint64_t unix_ns_at(std::uint64_t steady_ns) noexcept {
+  struct Offset {
+    std::int64_t unix_minus_steady = 0;
+    std::uint64_t refreshed_at = 0;
+    bool valid = false;
+  };
+  thread_local Offset t_offset;
+  constexpr std::uint64_t kRefreshNs = 1'000'000'000;
+  if (!t_offset.valid || steady_ns - t_offset.refreshed_at > kRefreshNs) {
+    t_offset.unix_minus_steady =
+        static_cast<std::int64_t>(unix_now_ns()) - static_cast<std::int64_t>(steady_ns);
+    t_offset.refreshed_at = steady_ns;
+    t_offset.valid = true;
+  }
+  return static_cast<std::uint64_t>(static_cast<std::int64_t>(steady_ns) +
+                                    t_offset.unix_minus_steady);
+}
+
+std::string demangle(const char* mangled) {
+  int status = 0;
+  std::unique_ptr<char, void (*)(void*)> out(
+      abi::__cxa_demangle(mangled, nullptr, nullptr, &status), std::free);
+  return status == 0 && out ? std::string(out.get()) : std::string(mangled);
+}
+
+bool span_ended(const std::shared_ptr<detail::SpanState>& s) {
+  std::lock_guard lock(s->mu);
+  return s->ended;
+}
+
+// Runs f(state) under the span's lock if the span still records; reports instead of throwing.
+template <class F>
+void with_live_span(const std::shared_ptr<detail::SpanState>& st, const char* what,
+                    F&& f) noexcept {
+  if (!st || !st->recording)
+    return;
+  try {
+    std::lock_guard lock(st->mu);
+    if (st->ended)
+      return;
+    std::forward<F>(f)(*st);
+  } catch (...) {
+    detail::report_internal_error("trace", what);
+  }
+}
+
+void add_event_locked(detail::SpanState& st, std::string_view name,
+                      std::initializer_list<Field> attributes, const Attributes* extra) {
+  if (st.data.events.size() >= detail::kMaxSpanEvents) {
+    ++st.data.dropped_events;
+    return;
+  }
+  SpanEvent ev{std::string(name), unix_ns_at(steady_now_ns()), {}};
+  ev.attributes.reserve(attributes.size() + (extra != nullptr ? extra->size() : 0));
+  if (extra != nullptr) {
+    for (const auto& a : *extra)
+      detail::upsert(ev.attributes, a.key, ValueView(a.value));
+  }
+  for (const auto& f : attributes)
+    detail::upsert(ev.attributes, f.key, f.value);
+  st.data.events.push_back(std::move(ev));
+}
+
+}  // namespace
+
+Span start_span(std::string_view name, SpanOptions options) noexcept {
+  try {
+    const auto& cur_ptr = detail::current_frame_ptr();
+    const detail::Frame& cur = detail::current_frame();
+
+    SpanContext parent;
+    if (options.parent) {
+      parent = std::move(*options.parent);
+    } else if (cur.span) {
+      parent = cur.span->data.context;  // ids and tracestate never change after start
+      parent.remote = false;
+    }
+
+    auto st = std::make_shared<detail::SpanState>();
+    SpanData& d = st->data;
+    bool sampled = false;
+    if (parent.valid()) {
+      d.context.trace_id = parent.trace_id;
+      d.context.flags =
+          static_cast<std::uint8_t>(parent.flags & (kTraceFlagSampled | kTraceFlagRandom));
+      d.context.trace_state = std::move(parent.trace_state);
+      d.parent_span_id = parent.span_id;
+      d.parent_remote = parent.remote;
+      sampled = parent.sampled();
+    } else {
+      d.context.trace_id = TraceId::generate();
+      sampled = detail::sample_root(d.context.trace_id);
+      d.context.flags =
+          static_cast<std::uint8_t>(kTraceFlagRandom | (sampled ? kTraceFlagSampled : 0));
+    }
+    d.context.span_id = SpanId::generate();
+    st->recording = sampled && detail::tracing_enabled();
+
+    d.kind = options.kind;
+    st->start_steady_ns = steady_now_ns();
+    d.start_time_ns =
+        options.start_time_ns != 0 ? options.start_time_ns : unix_ns_at(st->start_steady_ns);
+    st->owner = detail::current_slot();
+    if (st->recording) {
+      d.name.assign(name);
+      d.links = std::move(options.links);
+      d.resource = detail::tracer_state().resource;
+      d.attributes.reserve(cur.tags.size() + 2);
+      for (const auto& t : cur.tags) {
+        if (!detail::upsert(d.attributes, t.key, ValueView(t.value), detail::kMaxSpanAttributes)) {
+          ++d.dropped_attributes;
+        }
+      }
+    }
+
+    auto frame = std::make_shared<detail::Frame>(detail::Frame{cur.tags, cur.log_context, st});
+    st->prev_frame = cur_ptr;
+    detail::exchange_current_frame(std::move(frame));
+    return Span(std::move(st));
+  } catch (const std::exception& e) {
+    detail::report_internal_error("trace", e.what());
+  } catch (...) {
+    detail::report_internal_error("trace", "unknown exception in start_span");
+  }
+  return {};
+}
+
+Span::~Span() {
+  end();
+}
+
+Span& Span::operator=(Span&& other) noexcept {
+  if (this != &other) {
+    end();
+    state_ = std::move(other.state_);
+  }
+  return *this;
+}
+
+void Span::set_attribute(std::string_view key, ValueView value) noexcept {
+  with_live_span(state_, "could not set a span attribute", [&](detail::SpanState& st) {
+    if (!detail::upsert(st.data.attributes, key, value, detail::kMaxSpanAttributes)) {
+      ++st.data.dropped_attributes;
+    }
+  });
+}
+
+void Span::set_attributes(std::initializer_list<Field> attributes) noexcept {
+  with_live_span(state_, "could not set span attributes", [&](detail::SpanState& st) {
+    for (const auto& f : attributes) {
+      if (!detail::upsert(st.data.attributes, f.key, f.value, detail::kMaxSpanAttributes)) {
+        ++st.data.dropped_attributes;
+      }
+    }
+  });
+}
+
+void Span::add_event(std::string_view name, std::initializer_list<Field> attributes) noexcept {
+  with_live_span(state_, "could not add a span event",
+                 [&](detail::SpanState& st) { add_event_locked(st, name, attributes, nullptr); });
+}
+
+void Span::set_status(StatusCode code, std::string_view description) noexcept {
+  with_live_span(state_, "could not set span status", [&](detail::SpanState& st) {
+    // OpenTelemetry: Ok is final, and a description only goes with Error.
+    if (st.data.status == StatusCode::Ok)
+      return;
+    st.data.status = code;
+    st.data.status_description.assign(code == StatusCode::Error ? description : std::string_view());
+  });
+}
+
+void Span::record_exception(const std::exception& ex,
+                            std::initializer_list<Field> attributes) noexcept {
+  with_live_span(state_, "could not record an exception", [&](detail::SpanState& st) {
+    const Attributes extra{{"exception.type", demangle(typeid(ex).name())},
+                           {"exception.message", std::string(ex.what())}};
+    add_event_locked(st, "exception", attributes, &extra);
+  });
+}
+
+void Span::update_name(std::string_view name) noexcept {
+  with_live_span(state_, "could not rename a span",
+                 [&](detail::SpanState& st) { st.data.name.assign(name); });
+}
+
+void Span::end() noexcept {
+  end(0);
+}
+
+void Span::end(std::uint64_t end_time_ns) noexcept {
+  if (!state_)
+    return;
+  auto& st = *state_;
+  std::shared_ptr<const detail::Frame> restore;
+  bool pop = false;
+  try {
+    {
+      std::lock_guard lock(st.mu);
+      if (st.ended)
+        return;
+      st.ended = true;
+      st.data.end_time_ns = end_time_ns != 0
+                                ? end_time_ns
+                                : st.data.start_time_ns + (steady_now_ns() - st.start_steady_ns);
+      // Only the thread that started the span, and only while the span is its current one,
+      // pops the context. Ended out of order, the span keeps prev_frame so that whichever span
+      // ends later can skip past it to a live ancestor.
+      pop = st.owner == detail::current_slot() && detail::current_frame().span == state_;
+      if (pop)
+        restore = std::move(st.prev_frame);
+    }
+    if (pop) {
+      while (restore && restore->span && span_ended(restore->span)) {
+        std::lock_guard lock(restore->span->mu);
+        auto next = restore->span->prev_frame;
+        restore = std::move(next);
+      }
+      detail::exchange_current_frame(std::move(restore));
+    }
+    if (st.recording) {
+      std::shared_ptr<const SpanData> data(state_, &st.data);
+      for (const auto& p : detail::tracer_state().processors)
+        p->on_end(data);
+    }
+  } catch (...) {
+    detail::report_internal_error("trace", "could not end a span");
+  }
+}
+
+SpanContext Span::context() const noexcept {
+  if (!state_)
+    return {};
+  try {
+    return state_->data.context;
+  } catch (...) {
+    return {};
+  }
+}
+
+bool Span::is_recording() const noexcept {
+  if (!state_ || !state_->recording)
+    return false;
+  std::lock_guard lock(state_->mu);
+  return !state_->ended;
+}
+
+std::string Span::trace_id() const {
+  return state_ ? state_->data.context.trace_id.to_hex() : std::string();
+}
+
+std::string Span::span_id() const {
+  return state_ ? state_->data.context.span_id.to_hex() : std::string();
+}
+
+std::string current_trace_id() {
+  const auto& span = detail::current_frame().span;
+  return span ? span->data.context.trace_id.to_hex() : std::string();
+}
+
+std::string current_span_id() {
+  const auto& span = detail::current_frame().span;
+  return span ? span->data.context.span_id.to_hex() : std::string();
+}
+
+SpanContext current_span_context() noexcept {
+  const auto& span = detail::current_frame().span;
+  if (!span)
+    return {};
+  try {
+    return span->data.context;
+  } catch (...) {
+    return {};
+  }
+}
+
+}  // namespace o11y

@@ -1,0 +1,161 @@
+#include "context/tracer.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <mutex>
+
+#include "context/internal_error.hpp"
+
+namespace o11y {
+namespace detail {
+namespace {
+
+struct Registry {
+  std::mutex mu;
+  std::shared_ptr<const TracerState> state = std::make_shared<TracerState>();
+  std::atomic<std::uint64_t> version{1};
+};
+
+Registry& registry() {
+  static auto* r = new Registry();  // NOLINT: never destroyed, so spans ending during
+  return *r;                        // static destruction still find it
+}
+
+struct ThreadCache {
+  std::uint64_t version = 0;
+  std::shared_ptr<const TracerState> state;
+};
+thread_local ThreadCache t_cache;  // NOLINT(*-avoid-non-const-global-*)
+
+template <class Change>
+void update(Change&& change) {
+  auto& r = registry();
+  std::lock_guard lock(r.mu);
+  auto next = std::make_shared<TracerState>(*r.state);
+  std::forward<Change>(change)(*next);
+  r.state = std::move(next);
+  r.version.fetch_add(1, std::memory_order_release);
+}
+
+std::atomic<bool> g_enabled{true};       // NOLINT(*-avoid-non-const-global-*)
+std::atomic<double> g_sample_rate{1.0};  // NOLINT(*-avoid-non-const-global-*)
+
+}  // namespace
+
+const TracerState& tracer_state() noexcept {
+  auto& r = registry();
+  const auto v = r.version.load(std::memory_order_acquire);
+  if (v != t_cache.version) {
+    std::lock_guard lock(r.mu);
+    t_cache.state = r.state;
+    t_cache.version = r.version.load(std::memory_order_relaxed);
+  }
+  return *t_cache.state;
+}
+
+void set_tracing_enabled(bool enabled) noexcept {
+  g_enabled.store(enabled, std::memory_order_relaxed);
+}
+
+bool tracing_enabled() noexcept {
+  return g_enabled.load(std::memory_order_relaxed);
+}
+
+bool sample_root(const TraceId& id) noexcept {
+  const double rate = g_sample_rate.load(std::memory_order_relaxed);
+  if (rate >= 1.0)
+    return true;
+  if (rate <= 0.0)
+    return false;
+  // The low 56 bits are the random part of a W3C Level 2 trace id; the same id gives the same
+  // decision in every process, so ratio sampling is consistent across services.
+  constexpr double kRange = 72057594037927936.0;  // 2^56
+  const auto bound = static_cast<std::uint64_t>(rate * kRange);
+  return (id.lo & 0x00ffffffffffffffULL) < bound;
+}
+
+void shutdown_span_processors() noexcept {
+  std::vector<std::shared_ptr<SpanProcessor>> procs;
+  try {
+    update([&procs](TracerState& s) { procs = std::exchange(s.processors, {}); });
+  } catch (...) {
+    report_internal_error("trace", "could not unregister span processors");
+  }
+  for (auto& p : procs)
+    p->shutdown();
+}
+
+}  // namespace detail
+
+void add_span_processor(std::shared_ptr<SpanProcessor> processor) {
+  if (!processor)
+    return;
+  detail::update([&processor](detail::TracerState& s) { s.processors.push_back(processor); });
+}
+
+void remove_span_processor(const std::shared_ptr<SpanProcessor>& processor) {
+  detail::update([&processor](detail::TracerState& s) { std::erase(s.processors, processor); });
+}
+
+bool force_flush_spans(std::chrono::milliseconds timeout) noexcept {
+  std::shared_ptr<const detail::TracerState> state;
+  {
+    auto& r = detail::registry();
+    std::lock_guard lock(r.mu);
+    state = r.state;
+  }
+  bool ok = true;
+  for (const auto& p : state->processors)
+    ok = p->force_flush(timeout) && ok;
+  return ok;
+}
+
+void set_sample_rate(double rate) noexcept {
+  if (std::isnan(rate))
+    rate = 1.0;
+  detail::g_sample_rate.store(std::clamp(rate, 0.0, 1.0), std::memory_order_relaxed);
+}
+
+double sample_rate() noexcept {
+  return detail::g_sample_rate.load(std::memory_order_relaxed);
+}
+
+void set_resource(Resource resource) {
+  auto res = std::make_shared<const Resource>(std::move(resource));
+  detail::update([&res](detail::TracerState& s) { s.resource = res; });
+}
+
+std::shared_ptr<const Resource> resource() noexcept {
+  return detail::tracer_state().resource;
+}
+
+void InMemorySpanProcessor::on_end(std::shared_ptr<const SpanData> span) noexcept {
+  try {
+    std::lock_guard lock(mu_);
+    spans_.push_back(std::move(span));
+  } catch (...) {
+    detail::report_internal_error("trace", "in-memory span processor could not store a span");
+  }
+}
+
+std::vector<std::shared_ptr<const SpanData>> InMemorySpanProcessor::spans() const {
+  std::lock_guard lock(mu_);
+  return spans_;
+}
+
+std::shared_ptr<const SpanData> InMemorySpanProcessor::find(std::string_view name) const {
+  std::lock_guard lock(mu_);
+  for (const auto& s : spans_) {
+    if (s->name == name)
+      return s;
+  }
+  return nullptr;
+}
+
+void InMemorySpanProcessor::clear() {
+  std::lock_guard lock(mu_);
+  spans_.clear();
+}
+
+}  // namespace o11y

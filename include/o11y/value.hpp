@@ -1,0 +1,150 @@
+#pragma once
+
+#include <concepts>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace o11y {
+
+class Value;
+
+namespace detail {
+/// Integers other than bool and char (a char is more likely a typo than a number).
+template <class T>
+concept Integer = std::integral<T> && !std::same_as<T, bool> && !std::same_as<T, char>;
+}  // namespace detail
+
+/// A borrowed tag, attribute or log-field value: bool, integer, floating point or string.
+///
+/// It never owns what it refers to, so it is what call arguments use (`{"order_id", 123}`):
+/// a temporary `std::string` lives to the end of the full expression, long enough for the call.
+/// Do not keep one beyond the lifetime of the string it views. Trivially copyable; thread-safe
+/// as any value is. Never throws.
+class ValueView {
+ public:
+  enum class Kind : std::uint8_t { Null, Bool, Int, Uint, Double, String };
+
+  constexpr ValueView() noexcept = default;
+  constexpr ValueView(bool b) noexcept : kind_(Kind::Bool), b_(b) {}  // NOLINT(*-explicit-*)
+  template <detail::Integer T>
+  constexpr ValueView(T i) noexcept {  // NOLINT(*-explicit-*)
+    // Unsigned values above INT64_MAX keep their own kind instead of wrapping negative.
+    constexpr auto kMax = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+    if (std::is_signed_v<T> || static_cast<std::uint64_t>(i) <= kMax) {
+      kind_ = Kind::Int;
+      i_ = static_cast<std::int64_t>(i);
+    } else {
+      kind_ = Kind::Uint;
+      u_ = static_cast<std::uint64_t>(i);
+    }
+  }
+  template <std::floating_point T>
+  constexpr ValueView(T d) noexcept : kind_(Kind::Double), d_(static_cast<double>(d)) {}  // NOLINT
+  constexpr ValueView(const char* s) noexcept  // NOLINT(*-explicit-*)
+      : kind_(Kind::String), s_(s != nullptr ? std::string_view(s) : std::string_view()) {}
+  constexpr ValueView(std::string_view s) noexcept : kind_(Kind::String), s_(s) {}  // NOLINT
+  ValueView(const std::string& s) noexcept : kind_(Kind::String), s_(s) {}          // NOLINT
+  ValueView(const Value& v) noexcept;                                               // NOLINT
+
+  [[nodiscard]] constexpr Kind kind() const noexcept { return kind_; }
+  [[nodiscard]] constexpr bool as_bool() const noexcept { return b_; }
+  [[nodiscard]] constexpr std::int64_t as_int() const noexcept { return i_; }
+  [[nodiscard]] constexpr std::uint64_t as_uint() const noexcept { return u_; }
+  [[nodiscard]] constexpr double as_double() const noexcept { return d_; }
+  [[nodiscard]] constexpr std::string_view as_string() const noexcept { return s_; }
+
+ private:
+  Kind kind_ = Kind::Null;
+  union {
+    bool b_;
+    std::int64_t i_ = 0;
+    std::uint64_t u_;
+    double d_;
+  };
+  std::string_view s_;
+};
+
+/// An owned tag, attribute or log-field value; what frames and finished spans store.
+///
+/// A regular value type: copies are independent, so it is safe to share copies across threads.
+/// Construction may throw std::bad_alloc; nothing else throws.
+class Value {
+ public:
+  using Storage =
+      std::variant<std::monostate, bool, std::int64_t, std::uint64_t, double, std::string>;
+
+  Value() noexcept = default;
+  Value(ValueView v);                // NOLINT(*-explicit-*)
+  Value(bool b) noexcept : v_(b) {}  // NOLINT(*-explicit-*)
+  template <detail::Integer T>
+  Value(T i) : Value(ValueView(i)) {}  // NOLINT(*-explicit-*)
+  template <std::floating_point T>
+  Value(T d) noexcept : v_(static_cast<double>(d)) {}  // NOLINT(*-explicit-*)
+  Value(const char* s) : Value(ValueView(s)) {}        // NOLINT(*-explicit-*)
+  Value(std::string_view s) : v_(std::string(s)) {}    // NOLINT(*-explicit-*)
+  Value(std::string s) noexcept : v_(std::move(s)) {}  // NOLINT(*-explicit-*)
+
+  [[nodiscard]] const Storage& storage() const noexcept { return v_; }
+  [[nodiscard]] ValueView view() const noexcept { return {*this}; }
+  /// The value as text: strings as they are, numbers in shortest round-trip form.
+  [[nodiscard]] std::string to_string() const;
+
+  friend bool operator==(const Value&, const Value&) = default;
+
+ private:
+  Storage v_;
+};
+
+inline ValueView::ValueView(const Value& v) noexcept {
+  std::visit(
+      [this](const auto& x) {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, std::monostate>) {
+          kind_ = Kind::Null;
+        } else if constexpr (std::is_same_v<T, bool>) {
+          kind_ = Kind::Bool;
+          b_ = x;
+        } else if constexpr (std::is_same_v<T, std::int64_t>) {
+          kind_ = Kind::Int;
+          i_ = x;
+        } else if constexpr (std::is_same_v<T, std::uint64_t>) {
+          kind_ = Kind::Uint;
+          u_ = x;
+        } else if constexpr (std::is_same_v<T, double>) {
+          kind_ = Kind::Double;
+          d_ = x;
+        } else {
+          kind_ = Kind::String;
+          s_ = x;
+        }
+      },
+      v.storage());
+}
+
+/// A borrowed key and value, the element of `{{"order_id", 123}, {"amount", 49.99}}`.
+///
+/// Like std::string_view it refers to caller storage and is meant for call arguments only.
+struct Field {
+  std::string_view key;
+  ValueView value;
+};
+
+/// An owned key and value: a custom tag, a span attribute or a stored log-context entry.
+struct Attribute {
+  std::string key;
+  Value value;
+
+  friend bool operator==(const Attribute&, const Attribute&) = default;
+};
+
+/// An ordered list of owned attributes. Order is insertion order; keys are unique where the
+/// library builds it (a later value for a key replaces the earlier one in place).
+using Attributes = std::vector<Attribute>;
+
+}  // namespace o11y

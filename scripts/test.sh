@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The README's second command: install what is missing, then every check CI runs.
+#   1. formatting (clang-format) and static analysis (clang-tidy), zero findings
+#   2. the whole suite under AddressSanitizer + UndefinedBehaviorSanitizer (g++)
+#   3. the concurrency suites under ThreadSanitizer (clang)
+#   4. a release build: benchmarks compile, the installed package works for a consumer
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh
+jobs=$(nproc)
+
+step() { printf '\n=== %s ===\n' "$*"; }
+
+mapfile -t sources < <(git ls-files '*.cpp' '*.hpp')
+
+step "clang-format"
+clang-format --dry-run --Werror "${sources[@]}"
+
+step "ASan + UBSan: build"
+cmake --preset asan >/dev/null
+cmake --build --preset asan -j "$jobs"
+
+step "clang-tidy"
+mapfile -t ours < <(git ls-files 'context/*.cpp' 'logging/*.cpp' 'metrics/*.cpp' 'src/*.cpp' 'tools/*.cpp')
+run-clang-tidy -quiet -extra-arg=-Wno-unknown-warning-option -p build/asan -j "$jobs" "${ours[@]}" >build/clang-tidy.log 2>&1 || {
+  grep -E "warning:|error:" build/clang-tidy.log | sort -u | head -50
+  echo "clang-tidy found problems (full log: build/clang-tidy.log)"
+  exit 1
+}
+
+step "ASan + UBSan: all tests"
+ctest --preset asan -j "$jobs" --label-exclude install
+
+step "TSan: concurrency tests"
+cmake --preset tsan >/dev/null
+cmake --build --preset tsan -j "$jobs" --target o11y_concurrency_tests
+ctest --preset tsan -j "$jobs"
+
+step "Release: benchmarks build, installed package consumer"
+cmake --preset release >/dev/null
+cmake --build --preset release -j "$jobs"
+ctest --preset release -j "$jobs" -L install
+
+step "All checks passed"

@@ -1,0 +1,29 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "o11y/value.hpp"
+
+namespace o11y::detail {
+
+/// The variable's value, or nullopt when unset. Set-but-empty counts as unset, as the
+/// OpenTelemetry SDK environment rules say.
+[[nodiscard]] std::optional<std::string> env(const char* name);
+
+/// Reports a malformed environment value on stderr, once per variable per process, naming the
+/// variable, the value and what is used instead.
+void report_bad_env(std::string_view name, std::string_view value, std::string_view expected,
+                    std::string_view using_instead);
+
+/// "true/false/1/0/yes/no/on/off", case-insensitive.
+[[nodiscard]] std::optional<bool> parse_bool(std::string_view s) noexcept;
+/// A finite decimal number in [lo, hi].
+[[nodiscard]] std::optional<double> parse_double_in(std::string_view s, double lo,
+                                                    double hi) noexcept;
+/// OTEL_RESOURCE_ATTRIBUTES syntax: "k=v,k2=v2" with percent-encoded values. Appends good
+/// entries to out; returns false if any entry was malformed (the good ones are still kept).
+bool parse_resource_attributes(std::string_view s, Attributes& out);
+
+}  // namespace o11y::detail

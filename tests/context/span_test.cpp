@@ -1,0 +1,271 @@
+#include <gtest/gtest.h>
+
+#include <map>
+#include <o11y/context.hpp>
+#include <o11y/propagation.hpp>
+#include <o11y/trace.hpp>
+#include <stdexcept>
+#include <string>
+
+#include "support/span_fixture.hpp"
+
+namespace o11y {
+namespace {
+
+using testing::find_attr;
+using SpanLifecycle = testing::SpanTest;
+
+TEST_F(SpanLifecycle, BecomesCurrentAndRestoresItsParentWhenItEnds) {
+  EXPECT_EQ(current_trace_id(), "");
+  {
+    auto outer = start_span("outer");
+    EXPECT_EQ(current_span_id(), outer.span_id());
+    {
+      auto inner = start_span("inner");
+      EXPECT_EQ(current_span_id(), inner.span_id());
+      EXPECT_EQ(inner.trace_id(), outer.trace_id());
+    }
+    EXPECT_EQ(current_span_id(), outer.span_id());
+  }
+  EXPECT_EQ(current_trace_id(), "");
+  EXPECT_EQ(current_span_id(), "");
+}
+
+TEST_F(SpanLifecycle, ChildRecordsItsParentAndTrace) {
+  std::string outer_id;
+  {
+    auto outer = start_span("outer");
+    outer_id = outer.span_id();
+    auto inner = start_span("inner");
+  }
+  auto inner = spans_->find("inner");
+  auto outer = spans_->find("outer");
+  ASSERT_TRUE(inner && outer);
+  EXPECT_EQ(inner->parent_span_id.to_hex(), outer_id);
+  EXPECT_FALSE(inner->parent_remote);
+  EXPECT_EQ(inner->context.trace_id, outer->context.trace_id);
+  EXPECT_FALSE(outer->parent_span_id.valid());
+}
+
+TEST_F(SpanLifecycle, EndedOutOfOrderTheLiveSpanStaysCurrent) {
+  auto a = start_span("a");
+  auto b = start_span("b");
+  a.end();  // out of order: b is still open and stays current
+  EXPECT_EQ(current_span_id(), b.span_id());
+  b.end();  // a already ended, so nothing of this trace is current any more
+  EXPECT_EQ(current_span_id(), "");
+}
+
+TEST_F(SpanLifecycle, EndedOutOfOrderInAChainRestoresTheLiveAncestor) {
+  auto a = start_span("a");
+  auto b = start_span("b");
+  auto c = start_span("c");
+  b.end();
+  EXPECT_EQ(current_span_id(), c.span_id());
+  c.end();
+  EXPECT_EQ(current_span_id(), a.span_id());
+  a.end();
+  EXPECT_EQ(current_span_id(), "");
+  EXPECT_EQ(spans_->spans().size(), 3U);
+}
+
+TEST_F(SpanLifecycle, CarriesKindAttributesEventsStatusAndTimes) {
+  {
+    auto span = start_span("process_payment", {.kind = SpanKind::Client});
+    span.set_attribute("payment.method", "card");
+    span.set_attributes({{"amount", 49.99}, {"retry", false}});
+    span.add_event("validated", {{"rule", "amount"}});
+    span.set_status(StatusCode::Error, "declined");
+  }
+  auto d = spans_->find("process_payment");
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->kind, SpanKind::Client);
+  ASSERT_NE(find_attr(d->attributes, "payment.method"), nullptr);
+  EXPECT_EQ(*find_attr(d->attributes, "amount"), Value(49.99));
+  EXPECT_EQ(*find_attr(d->attributes, "retry"), Value(false));
+  ASSERT_EQ(d->events.size(), 1U);
+  EXPECT_EQ(d->events[0].name, "validated");
+  EXPECT_GE(d->events[0].time_ns, d->start_time_ns);
+  EXPECT_EQ(d->status, StatusCode::Error);
+  EXPECT_EQ(d->status_description, "declined");
+  EXPECT_GT(d->start_time_ns, 1'600'000'000'000'000'000ULL);  // after 2020: a real Unix time
+  EXPECT_GE(d->end_time_ns, d->start_time_ns);
+}
+
+TEST_F(SpanLifecycle, RecordExceptionAddsTypeAndMessage) {
+  {
+    auto span = start_span("failing");
+    try {
+      throw std::invalid_argument("bad card");
+    } catch (const std::exception& ex) {
+      span.record_exception(ex, {{"order_id", 7}});
+    }
+  }
+  auto d = spans_->find("failing");
+  ASSERT_NE(d, nullptr);
+  ASSERT_EQ(d->events.size(), 1U);
+  const auto& ev = d->events[0];
+  EXPECT_EQ(ev.name, "exception");
+  EXPECT_EQ(*find_attr(ev.attributes, "exception.type"), Value("std::invalid_argument"));
+  EXPECT_EQ(*find_attr(ev.attributes, "exception.message"), Value("bad card"));
+  EXPECT_EQ(*find_attr(ev.attributes, "order_id"), Value(7));
+}
+
+TEST_F(SpanLifecycle, OkStatusIsFinalAndOnlyErrorKeepsADescription) {
+  {
+    auto span = start_span("s");
+    span.set_status(StatusCode::Ok, "ignored");
+    span.set_status(StatusCode::Error, "too late");
+  }
+  auto d = spans_->find("s");
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->status, StatusCode::Ok);
+  EXPECT_EQ(d->status_description, "");
+}
+
+TEST_F(SpanLifecycle, CallsAfterEndAreIgnoredAndEndIsIdempotent) {
+  auto span = start_span("once");
+  span.end();
+  span.set_attribute("late", 1);
+  span.end();
+  ASSERT_EQ(spans_->spans().size(), 1U);
+  EXPECT_EQ(find_attr(spans_->spans()[0]->attributes, "late"), nullptr);
+  EXPECT_FALSE(span.is_recording());
+}
+
+TEST_F(SpanLifecycle, MovedSpanEndsOnce) {
+  auto a = start_span("moved");
+  Span b = std::move(a);
+  a.end();  // moved-from: no-op
+  EXPECT_EQ(spans_->spans().size(), 0U);
+  b.end();
+  EXPECT_EQ(spans_->spans().size(), 1U);
+}
+
+TEST_F(SpanLifecycle, MoveAssignmentEndsTheSpanItReplaces) {
+  Span holder = start_span("first");
+  holder = start_span("second");
+  EXPECT_NE(spans_->find("first"), nullptr);
+  holder.end();
+  EXPECT_NE(spans_->find("second"), nullptr);
+}
+
+TEST_F(SpanLifecycle, AttributesBeyondTheLimitAreDroppedAndCounted) {
+  {
+    auto span = start_span("wide");
+    for (int i = 0; i < 200; ++i)
+      span.set_attribute("k" + std::to_string(i), i);
+  }
+  auto d = spans_->find("wide");
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->attributes.size(), 128U);
+  EXPECT_EQ(d->dropped_attributes, 72U);
+}
+
+TEST_F(SpanLifecycle, UnsampledSpanHasIdsButRecordsNothing) {
+  set_sample_rate(0.0);
+  std::map<std::string, std::string> out;
+  {
+    auto span = start_span("dropped");
+    EXPECT_FALSE(span.is_recording());
+    EXPECT_EQ(current_trace_id().size(), 32U);
+    propagation::inject(out);
+  }
+  EXPECT_TRUE(spans_->spans().empty());
+  ASSERT_EQ(out["traceparent"].size(), 55U);
+  EXPECT_EQ(out["traceparent"].substr(53), "02");  // random, not sampled
+}
+
+TEST_F(SpanLifecycle, ChildOfASampledRemoteParentIsSampledWhateverTheRate) {
+  set_sample_rate(0.0);
+  const auto parent = propagation::extract_values(
+      "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "vendor=x");
+  {
+    auto span = start_span("server", {.kind = SpanKind::Server, .parent = parent});
+    EXPECT_TRUE(span.is_recording());
+  }
+  auto d = spans_->find("server");
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->context.trace_id.to_hex(), "4bf92f3577b34da6a3ce929d0e0e4736");
+  EXPECT_EQ(d->parent_span_id.to_hex(), "00f067aa0ba902b7");
+  EXPECT_TRUE(d->parent_remote);
+  EXPECT_EQ(d->context.trace_state, "vendor=x");
+  EXPECT_FALSE(d->context.remote);
+}
+
+TEST_F(SpanLifecycle, ChildOfAnUnsampledRemoteParentIsNotRecorded) {
+  const auto parent =
+      propagation::extract_values("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00", "");
+  auto span = start_span("server", {.parent = parent});
+  EXPECT_FALSE(span.is_recording());
+  EXPECT_EQ(span.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
+}
+
+TEST_F(SpanLifecycle, InvalidExplicitParentStartsANewTraceEvenInsideASpan) {
+  auto outer = start_span("outer");
+  auto server = start_span("server", {.parent = SpanContext{}});
+  EXPECT_NE(server.trace_id(), outer.trace_id());
+  server.end();
+  auto d = spans_->find("server");
+  ASSERT_NE(d, nullptr);
+  EXPECT_FALSE(d->parent_span_id.valid());
+}
+
+TEST_F(SpanLifecycle, RatioSamplingKeepsRoughlyTheRate) {
+  set_sample_rate(0.25);
+  int recorded = 0;
+  constexpr int kSpans = 4000;
+  for (int i = 0; i < kSpans; ++i) {
+    auto s = start_span("r");
+    recorded += s.is_recording() ? 1 : 0;
+  }
+  // 4000 Bernoulli(0.25) trials: mean 1000, sd ~27; 8 sd either side never fails by chance.
+  EXPECT_GT(recorded, 780);
+  EXPECT_LT(recorded, 1220);
+}
+
+TEST_F(SpanLifecycle, ResourceIsAttachedToEverySpan) {
+  set_resource(Resource{{{"service.name", "orders"}}});
+  { auto s = start_span("with_resource"); }
+  auto d = spans_->find("with_resource");
+  ASSERT_NE(d, nullptr);
+  ASSERT_NE(d->resource, nullptr);
+  EXPECT_EQ(*find_attr(d->resource->attributes, "service.name"), Value("orders"));
+  set_resource(Resource{});
+}
+
+TEST_F(SpanLifecycle, LinksAndExplicitStartTimeAreKept) {
+  SpanContext producer{TraceId::generate(), SpanId::generate(), kTraceFlagSampled, "", true};
+  {
+    auto s = start_span("consume", {.kind = SpanKind::Consumer,
+                                    .links = {SpanLink{producer, {{"messaging.system", "q"}}}},
+                                    .start_time_ns = 1'700'000'000'000'000'000ULL});
+    s.end(1'700'000'000'500'000'000ULL);
+  }
+  auto d = spans_->find("consume");
+  ASSERT_NE(d, nullptr);
+  ASSERT_EQ(d->links.size(), 1U);
+  EXPECT_EQ(d->links[0].context.span_id, producer.span_id);
+  EXPECT_EQ(d->start_time_ns, 1'700'000'000'000'000'000ULL);
+  EXPECT_EQ(d->end_time_ns, 1'700'000'000'500'000'000ULL);
+}
+
+TEST_F(SpanLifecycle, UpdateNameRenamesTheSpan) {
+  {
+    auto s = start_span("GET");
+    s.update_name("GET /orders/{id}");
+  }
+  EXPECT_NE(spans_->find("GET /orders/{id}"), nullptr);
+}
+
+TEST_F(SpanLifecycle, DefaultConstructedSpanIsANoOp) {
+  Span s;
+  s.set_attribute("a", 1);
+  s.end();
+  EXPECT_FALSE(s.context().valid());
+  EXPECT_EQ(s.trace_id(), "");
+  EXPECT_TRUE(spans_->spans().empty());
+}
+
+}  // namespace
+}  // namespace o11y

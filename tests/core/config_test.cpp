@@ -1,0 +1,182 @@
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <o11y/config.hpp>
+#include <o11y/trace.hpp>
+#include <string>
+#include <vector>
+
+namespace o11y {
+namespace {
+
+// Sets environment variables for one test and removes them afterwards.
+class EnvTest : public ::testing::Test {
+ protected:
+  void set(const char* name, const char* value) {
+    ::setenv(name, value, 1);
+    names_.push_back(name);
+  }
+  void TearDown() override {
+    for (const auto* n : names_)
+      ::unsetenv(n);
+  }
+
+ private:
+  std::vector<const char*> names_;
+};
+
+const Value* find(const Attributes& attrs, std::string_view key) {
+  for (const auto& a : attrs) {
+    if (a.key == key)
+      return &a.value;
+  }
+  return nullptr;
+}
+
+using ConfigEnv = EnvTest;
+
+TEST_F(ConfigEnv, EnvironmentOverridesCodeWhichOverridesDefaults) {
+  Config code;
+  code.service_name = "from_code";
+  code.service_version = "1.0";
+  EXPECT_EQ(Config::with_environment(code).service_name, "from_code");
+  set("O11Y_SERVICE_NAME", "from_env");
+  const auto c = Config::with_environment(code);
+  EXPECT_EQ(c.service_name, "from_env");
+  EXPECT_EQ(c.service_version, "1.0");
+}
+
+TEST_F(ConfigEnv, OtelServiceNameIsTheFallback) {
+  set("OTEL_SERVICE_NAME", "otel_name");
+  EXPECT_EQ(Config::with_environment({}).service_name, "otel_name");
+  set("O11Y_SERVICE_NAME", "ours");
+  EXPECT_EQ(Config::with_environment({}).service_name, "ours");
+}
+
+TEST_F(ConfigEnv, MalformedSampleRateIsReportedAndTheDefaultKept) {
+  set("O11Y_TRACING_SAMPLE_RATE", "lots");
+  Config code;
+  code.tracing.sample_rate = 0.5;
+  ::testing::internal::CaptureStderr();
+  const auto c = Config::with_environment(code);
+  const auto err = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(c.tracing.sample_rate, 0.5);
+  EXPECT_NE(err.find("O11Y_TRACING_SAMPLE_RATE=\"lots\""), std::string::npos) << err;
+  EXPECT_NE(err.find("0 to 1"), std::string::npos) << err;
+}
+
+TEST_F(ConfigEnv, MalformedValueIsReportedOnlyOnce) {
+  set("O11Y_LOGGING_FORMAT", "xml");
+  ::testing::internal::CaptureStderr();
+  (void)Config::with_environment({});
+  (void)Config::with_environment({});
+  const auto err = ::testing::internal::GetCapturedStderr();
+  const auto first = err.find("O11Y_LOGGING_FORMAT");
+  ASSERT_NE(first, std::string::npos);
+  EXPECT_EQ(err.find("O11Y_LOGGING_FORMAT", first + 1), std::string::npos) << err;
+}
+
+TEST_F(ConfigEnv, SampleRateFallsBackToTheOtelVariableAndRejectsOutOfRange) {
+  set("OTEL_TRACES_SAMPLER_ARG", "0.25");
+  EXPECT_EQ(Config::with_environment({}).tracing.sample_rate, 0.25);
+  set("O11Y_TRACING_SAMPLE_RATE", "1.5");
+  ::testing::internal::CaptureStderr();
+  EXPECT_FALSE(Config::with_environment({}).tracing.sample_rate.has_value());
+  (void)::testing::internal::GetCapturedStderr();
+}
+
+TEST_F(ConfigEnv, OtelSdkDisabledTurnsTracingOff) {
+  set("OTEL_SDK_DISABLED", "true");
+  EXPECT_FALSE(Config::with_environment({}).tracing.enabled);
+}
+
+TEST_F(ConfigEnv, ResourceAttributesArePercentDecodedAndBadEntriesSkipped) {
+  set("OTEL_RESOURCE_ATTRIBUTES", "team=pay%20ments,region=eu-west-1,broken,bad=%zz");
+  ::testing::internal::CaptureStderr();
+  const auto c = Config::with_environment({});
+  const auto err = ::testing::internal::GetCapturedStderr();
+  ASSERT_EQ(c.resource_attributes.size(), 2U);
+  EXPECT_EQ(*find(c.resource_attributes, "team"), Value("pay ments"));
+  EXPECT_EQ(*find(c.resource_attributes, "region"), Value("eu-west-1"));
+  EXPECT_NE(err.find("OTEL_RESOURCE_ATTRIBUTES"), std::string::npos);
+}
+
+TEST_F(ConfigEnv, OtlpTracesEndpointWinsOverTheBaseEndpoint) {
+  set("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318/");
+  EXPECT_EQ(Config::with_environment({}).tracing.otlp_endpoint, "http://127.0.0.1:4318/v1/traces");
+  set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://127.0.0.1:9999/x");
+  EXPECT_EQ(Config::with_environment({}).tracing.otlp_endpoint, "http://127.0.0.1:9999/x");
+}
+
+TEST_F(ConfigEnv, MultiprocDirPrefersOurVariable) {
+  set("PROMETHEUS_MULTIPROC_DIR", "/tmp/prom");
+  EXPECT_EQ(Config::with_environment({}).metrics.multiproc_dir, "/tmp/prom");
+  set("O11Y_MULTIPROC_DIR", "/tmp/ours");
+  EXPECT_EQ(Config::with_environment({}).metrics.multiproc_dir, "/tmp/ours");
+}
+
+using Init = EnvTest;
+
+TEST_F(Init, BuildsTheResourceFromConfigAndEnvironment) {
+  set("OTEL_RESOURCE_ATTRIBUTES", "service.name=ignored,team=payments");
+  Config cfg;
+  cfg.service_name = "orders";
+  cfg.service_version = "2.1.0";
+  cfg.environment = "production";
+  init(cfg);
+  const auto res = resource();
+  ASSERT_NE(res, nullptr);
+  EXPECT_EQ(*find(res->attributes, "service.name"), Value("orders"));
+  EXPECT_EQ(*find(res->attributes, "service.version"), Value("2.1.0"));
+  EXPECT_EQ(*find(res->attributes, "team"), Value("payments"));
+  EXPECT_EQ(*find(res->attributes, "deployment.environment"), Value("production"));
+  EXPECT_EQ(*find(res->attributes, "telemetry.sdk.language"), Value("cpp"));
+  ASSERT_NE(find(res->attributes, "service.instance.id"), nullptr);
+  EXPECT_EQ(current_config().service_name, "orders");
+  shutdown();
+}
+
+TEST_F(Init, DefaultSampleRateIsFullInDevelopmentAndOnePercentInProduction) {
+  Config cfg;
+  cfg.environment = "development";
+  init(cfg);
+  EXPECT_DOUBLE_EQ(sample_rate(), 1.0);
+  cfg.environment = "production";
+  init(cfg);
+  EXPECT_DOUBLE_EQ(sample_rate(), 0.01);
+  cfg.tracing.sample_rate = 0.3;
+  init(cfg);
+  EXPECT_DOUBLE_EQ(sample_rate(), 0.3);
+  set_sample_rate(1.0);
+  shutdown();
+}
+
+TEST_F(Init, TracingDisabledStillPropagatesButRecordsNothing) {
+  Config cfg;
+  cfg.tracing.enabled = false;
+  init(cfg);
+  auto memory = std::make_shared<InMemorySpanProcessor>();
+  add_span_processor(memory);
+  {
+    auto s = start_span("off");
+    EXPECT_FALSE(s.is_recording());
+    EXPECT_EQ(current_trace_id().size(), 32U);
+  }
+  EXPECT_TRUE(memory->spans().empty());
+  remove_span_processor(memory);
+  cfg.tracing.enabled = true;
+  init(cfg);
+  shutdown();
+}
+
+TEST_F(Init, ServiceNameDefaultsToUnknownServiceWithTheProgramName) {
+  init({});
+  const auto res = resource();
+  const auto* name = find(res->attributes, "service.name");
+  ASSERT_NE(name, nullptr);
+  EXPECT_EQ(name->to_string().rfind("unknown_service:", 0), 0U) << name->to_string();
+  shutdown();
+}
+
+}  // namespace
+}  // namespace o11y
