@@ -1,6 +1,7 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -67,12 +68,23 @@ class IdGenerator {
 
 thread_local IdGenerator t_ids;  // NOLINT(*-avoid-non-const-global-*)
 
-constexpr char kHex[] = "0123456789abcdef";
+// Two hex digits per byte from one table lookup: ids are formatted on every log line.
+constexpr auto kHexPairs = [] {
+  std::array<char, 512> t{};
+  constexpr char kHex[] = "0123456789abcdef";
+  for (std::size_t b = 0; b < 256; ++b) {
+    t[2 * b] = kHex[b >> 4U];
+    t[2 * b + 1] = kHex[b & 0xFU];
+  }
+  return t;
+}();
 
 void write_u64(std::uint64_t v, char* out) noexcept {
-  for (int i = 15; i >= 0; --i) {
-    out[i] = kHex[v & 0xfU];
-    v >>= 4U;
+  for (std::size_t i = 8; i-- > 0;) {
+    const auto b = static_cast<std::size_t>(v & 0xFFU);
+    out[2 * i] = kHexPairs[2 * b];
+    out[2 * i + 1] = kHexPairs[2 * b + 1];
+    v >>= 8U;
   }
 }
 

@@ -6,36 +6,23 @@
 #include <mutex>
 
 #include "context/internal_error.hpp"
+#include "context/published.hpp"
 
 namespace o11y {
 namespace detail {
 namespace {
 
-struct Registry {
-  std::mutex mu;
-  std::shared_ptr<const TracerState> state = std::make_shared<TracerState>();
-  std::atomic<std::uint64_t> version{1};
-};
+struct TracerTag {};
+using TracerRegistry = Published<TracerState, TracerTag>;
 
-Registry& registry() {
-  static auto* r = new Registry();  // NOLINT: never destroyed, so spans ending during
-  return *r;                        // static destruction still find it
+TracerRegistry& registry() {
+  static auto* r = new TracerRegistry();  // NOLINT: never destroyed, so spans ending during
+  return *r;                              // static destruction still find it
 }
-
-struct ThreadCache {
-  std::uint64_t version = 0;
-  std::shared_ptr<const TracerState> state;
-};
-thread_local ThreadCache t_cache;  // NOLINT(*-avoid-non-const-global-*)
 
 template <class Change>
 void update(Change&& change) {
-  auto& r = registry();
-  std::lock_guard lock(r.mu);
-  auto next = std::make_shared<TracerState>(*r.state);
-  std::forward<Change>(change)(*next);
-  r.state = std::move(next);
-  r.version.fetch_add(1, std::memory_order_release);
+  registry().update(std::forward<Change>(change));
 }
 
 std::atomic<bool> g_enabled{true};       // NOLINT(*-avoid-non-const-global-*)
@@ -44,14 +31,7 @@ std::atomic<double> g_sample_rate{1.0};  // NOLINT(*-avoid-non-const-global-*)
 }  // namespace
 
 const TracerState& tracer_state() noexcept {
-  auto& r = registry();
-  const auto v = r.version.load(std::memory_order_acquire);
-  if (v != t_cache.version) {
-    std::lock_guard lock(r.mu);
-    t_cache.state = r.state;
-    t_cache.version = r.version.load(std::memory_order_relaxed);
-  }
-  return *t_cache.state;
+  return registry().get();
 }
 
 void set_tracing_enabled(bool enabled) noexcept {
@@ -99,12 +79,7 @@ void remove_span_processor(const std::shared_ptr<SpanProcessor>& processor) {
 }
 
 bool force_flush_spans(std::chrono::milliseconds timeout) noexcept {
-  std::shared_ptr<const detail::TracerState> state;
-  {
-    auto& r = detail::registry();
-    std::lock_guard lock(r.mu);
-    state = r.state;
-  }
+  const auto state = detail::registry().snapshot();
   bool ok = true;
   for (const auto& p : state->processors)
     ok = p->force_flush(timeout) && ok;

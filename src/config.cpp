@@ -7,10 +7,11 @@
 #include <mutex>
 #include <string>
 
+#include "context/env.hpp"
 #include "context/frame.hpp"
 #include "context/tracer.hpp"
+#include "logging/pipeline.hpp"
 #include "o11y/trace.hpp"
-#include "src/env.hpp"
 
 #ifndef O11Y_VERSION
 #define O11Y_VERSION "0.0.0"
@@ -115,30 +116,7 @@ Config Config::with_environment(Config c) {
     }
   }
 
-  if (auto v = detail::env("O11Y_LOGGING_FORMAT")) {
-    if (*v == "json") {
-      c.logging.format = LogFormat::Json;
-    } else if (*v == "console") {
-      c.logging.format = LogFormat::Console;
-    } else {
-      detail::report_bad_env("O11Y_LOGGING_FORMAT", *v, "json or console", "the default format");
-    }
-  }
-  if (auto v = detail::env("O11Y_LOGGING_LEVEL")) {
-    static constexpr std::string_view kLevels[] = {"debug", "info",     "warning", "warn",
-                                                   "error", "critical", "off"};
-    bool ok = false;
-    for (auto l : kLevels)
-      ok = ok || *v == l;
-    if (ok) {
-      c.logging.level = *v;
-    } else {
-      detail::report_bad_env("O11Y_LOGGING_LEVEL", *v, "debug, info, warning, error or critical",
-                             c.logging.level);
-    }
-  }
-  apply_string("O11Y_LOGGING_LEVELS", c.logging.levels);
-  apply_string("O11Y_LOGGING_FILE_PATH", c.logging.file_path);
+  c.logging = detail::apply_logging_env(std::move(c.logging));
 
   apply_bool("O11Y_TRACING_ENABLED", c.tracing.enabled);
   apply_bool("OTEL_SDK_DISABLED", c.tracing.enabled, /*invert=*/true);
@@ -182,6 +160,10 @@ void init(const Config& config) {
       c.tracing.sample_rate.value_or(dev ? kDevelopmentSampleRate : kProductionSampleRate));
   detail::set_tracing_enabled(c.tracing.enabled);
   set_resource(build_resource(c));
+  detail::LoggingSetup logging;
+  logging.config = c.logging;
+  logging.stdout_is_terminal = ::isatty(STDOUT_FILENO) != 0;
+  detail::configure_logging(logging);
 
   auto& g = global();
   std::lock_guard lock(g.mu);
@@ -192,6 +174,7 @@ void init(const Config& config) {
 }
 
 void shutdown() noexcept {
+  detail::flush_logging();
   force_flush_spans();
   detail::shutdown_span_processors();
 }

@@ -1,5 +1,8 @@
 #pragma once
 
+#include <cstddef>
+#include <functional>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -15,14 +18,28 @@ enum class LogFormat : std::uint8_t {
 };
 
 /// Logging settings. Environment: O11Y_LOGGING_FORMAT, O11Y_LOGGING_LEVEL, O11Y_LOGGING_LEVELS,
-/// O11Y_LOGGING_FILE_PATH.
+/// O11Y_LOGGING_FILE_PATH, O11Y_LOGGING_FILE_MAX_BYTES, O11Y_LOGGING_FILE_MAX_FILES,
+/// O11Y_LOGGING_ASYNC, O11Y_LOGGING_ASYNC_POLICY, O11Y_SOURCE_ROOT.
 struct LoggingConfig {
   LogFormat format = LogFormat::Auto;
+  /// The level of every logger no entry in `levels` matches.
   std::string level = "info";
-  /// Per-logger levels, "orders=debug,orders.payments=warning": the longest prefix wins.
-  std::string levels;
-  /// Also write JSON lines to this file ("" = no file).
+  /// Per-logger levels, {"orders": "debug", "orders.payments": "warning"}: the longest
+  /// matching name prefix wins. The environment's entries are merged in, not swapped in, as
+  /// django-o11y's build_logging_dict(extra=...) merges.
+  std::map<std::string, std::string, std::less<>> levels;
+  /// Also write JSON lines to this file ("" = no file), rotated by size.
   std::string file_path;
+  std::size_t file_max_bytes = std::size_t{100} * 1024 * 1024;
+  std::size_t file_max_files = 5;
+  /// Render on the caller, write on a background thread through a bounded queue.
+  bool async = false;
+  std::size_t async_queue_bytes = std::size_t{8} * 1024 * 1024;
+  /// When the queue is full: false blocks the caller until there is room, true drops the line
+  /// (and counts it).
+  bool async_drop_when_full = false;
+  /// Stripped from source paths when get_logger() names a logger ("" = heuristics only).
+  std::string source_root;
 };
 
 /// Tracing settings. Environment: O11Y_TRACING_ENABLED, OTEL_SDK_DISABLED,

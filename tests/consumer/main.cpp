@@ -16,6 +16,7 @@ int main() {
     auto span = o11y::start_span("consumer_work");
     o11y::set_custom_tags({{"tenant_id", "acme"}});
     o11y::propagation::inject(headers);
+    o11y::get_logger("consumer").info("consumer_ran", {{"ok", true}});
   }
   const auto spans = memory->spans();
   const bool ok = spans.size() == 1 && spans[0]->name == "consumer_work" &&

@@ -1,4 +1,4 @@
-#include "src/env.hpp"
+#include "context/env.hpp"
 
 #include <cmath>
 #include <cstdio>

@@ -1,0 +1,197 @@
+// Log call cost, o11y side by side with its peers in one run, for the API.md example line:
+// 4 fields, 2 custom tags, an active span (trace ids).
+//   (a) raw spdlog, default text pattern, null sink    (b) nlohmann::json build + dump()
+//   (c) o11y JSON, sync, null sink                     (d) o11y JSON, sync, file
+//   (e) o11y console, null sink                        (f) o11y async, file: caller side,
+//       and the backend's lines/s                      (g) o11y with the level disabled
+// Each reports allocs_per_call: heap allocations per log call in steady state.
+#include <benchmark/benchmark.h>
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/null_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <new>
+#include <nlohmann/json.hpp>
+#include <o11y/o11y.hpp>
+
+#include "logging/pipeline.hpp"
+
+namespace {
+
+std::atomic<std::uint64_t> g_allocs{0};
+
+}  // namespace
+
+// Counting allocator for the whole binary: allocations per call are part of the result.
+// GCC sees malloc inside our operator new and free inside our operator delete after inlining
+// and calls them mismatched; they are the replaced pair, so the warning is off for this file.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+void* operator new(std::size_t n) {
+  g_allocs.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(n == 0 ? 1 : n))
+    return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t /*n*/) noexcept {
+  std::free(p);
+}
+
+namespace {
+
+const std::string kLogFile =
+    (std::filesystem::temp_directory_path() / "o11y_log_bench.log").string();
+
+void configure(bool file, bool console, bool async = false, const char* level = "info") {
+  o11y::detail::LoggingSetup setup;
+  setup.stdout_enabled = false;
+  setup.config.level = level;
+  setup.config.async = async;
+  if (file) {
+    std::filesystem::remove(kLogFile);
+    setup.config.file_path = kLogFile;
+    setup.config.file_max_bytes = std::size_t{1} << 40;
+  } else if (console) {
+    setup.extra_console_sinks.push_back(std::make_shared<spdlog::sinks::null_sink_mt>());
+  } else {
+    setup.extra_json_sinks.push_back(std::make_shared<spdlog::sinks::null_sink_mt>());
+  }
+  o11y::detail::configure_logging(setup);
+}
+
+// Each thread gets the example context: a span and two tags.
+struct ExampleContext {
+  o11y::Scope scope;
+  o11y::Span span = o11y::start_span("request");
+  ExampleContext() { o11y::set_custom_tags({{"tenant_id", "acme"}, {"feature", "checkout_v2"}}); }
+};
+
+void report_allocs(benchmark::State& state, std::uint64_t before) {
+  state.counters["allocs_per_call"] = benchmark::Counter(
+      static_cast<double>(g_allocs.load() - before), benchmark::Counter::kAvgIterations);
+}
+
+void o11y_example(benchmark::State& state) {
+  ExampleContext ctx;
+  auto log = o11y::get_logger("orders.views");
+  const auto before = g_allocs.load();
+  for (auto _ : state) {
+    log.info("order_placed",
+             {{"order_id", 123}, {"amount", 49.99}, {"currency", "EUR"}, {"items", 3}});
+  }
+  report_allocs(state, before);
+}
+
+void BM_a_RawSpdlogTextNullSink(benchmark::State& state) {
+  static auto logger =
+      std::make_shared<spdlog::logger>("raw", std::make_shared<spdlog::sinks::null_sink_mt>());
+  ExampleContext ctx;
+  const auto trace = ctx.span.trace_id();
+  const auto span = ctx.span.span_id();
+  const auto before = g_allocs.load();
+  for (auto _ : state) {
+    logger->info(
+        "order_placed order_id={} amount={} currency={} items={} tenant_id={} feature={} "
+        "trace_id={} span_id={}",
+        123, 49.99, "EUR", 3, "acme", "checkout_v2", trace, span);
+  }
+  report_allocs(state, before);
+}
+BENCHMARK(BM_a_RawSpdlogTextNullSink)->Threads(1)->Threads(2);
+
+void BM_b_NlohmannBuildAndDump(benchmark::State& state) {
+  ExampleContext ctx;
+  const auto trace = ctx.span.trace_id();
+  const auto span = ctx.span.span_id();
+  const auto before = g_allocs.load();
+  for (auto _ : state) {
+    nlohmann::json j;
+    j["timestamp"] = "2026-02-12T10:30:45.123456Z";
+    j["level"] = "info";
+    j["logger"] = "orders.views";
+    j["event"] = "order_placed";
+    j["order_id"] = 123;
+    j["amount"] = 49.99;
+    j["currency"] = "EUR";
+    j["items"] = 3;
+    j["tenant_id"] = "acme";
+    j["feature"] = "checkout_v2";
+    j["trace_id"] = trace;
+    j["span_id"] = span;
+    j["filename"] = "views.cpp";
+    j["lineno"] = 42;
+    benchmark::DoNotOptimize(j.dump());
+  }
+  report_allocs(state, before);
+}
+BENCHMARK(BM_b_NlohmannBuildAndDump)->Threads(1)->Threads(2);
+
+void BM_c_O11yJsonSyncNullSink(benchmark::State& state) {
+  if (state.thread_index() == 0)
+    configure(false, false);
+  o11y_example(state);
+}
+BENCHMARK(BM_c_O11yJsonSyncNullSink)->Threads(1)->Threads(2);
+
+void BM_d_O11yJsonSyncFile(benchmark::State& state) {
+  if (state.thread_index() == 0)
+    configure(true, false);
+  o11y_example(state);
+  if (state.thread_index() == 0)
+    o11y::logging::flush();
+}
+BENCHMARK(BM_d_O11yJsonSyncFile)->Threads(1)->Threads(2);
+
+void BM_e_O11yConsoleNullSink(benchmark::State& state) {
+  if (state.thread_index() == 0)
+    configure(false, true);
+  o11y_example(state);
+}
+BENCHMARK(BM_e_O11yConsoleNullSink)->Threads(1)->Threads(2);
+
+void BM_f_O11yAsyncFileCallerSide(benchmark::State& state) {
+  if (state.thread_index() == 0)
+    configure(true, false, true);
+  o11y_example(state);
+  if (state.thread_index() == 0)
+    o11y::logging::flush();
+}
+BENCHMARK(BM_f_O11yAsyncFileCallerSide)->Threads(1)->Threads(2);
+
+// Backend throughput: lines/s from the first queued line to the last one on disk.
+void BM_f_O11yAsyncFileBackendThroughput(benchmark::State& state) {
+  configure(true, false, true);
+  ExampleContext ctx;
+  auto log = o11y::get_logger("orders.views");
+  constexpr int kLines = 200000;
+  for (auto _ : state) {
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < kLines; ++i) {
+      log.info("order_placed",
+               {{"order_id", i}, {"amount", 49.99}, {"currency", "EUR"}, {"items", 3}});
+    }
+    o11y::logging::flush();
+    const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+    state.counters["lines_per_s"] = kLines / took.count();
+  }
+}
+BENCHMARK(BM_f_O11yAsyncFileBackendThroughput)->Iterations(3)->UseRealTime();
+
+void BM_g_O11yLevelDisabled(benchmark::State& state) {
+  if (state.thread_index() == 0)
+    configure(false, false, false, "warning");
+  o11y_example(state);
+}
+BENCHMARK(BM_g_O11yLevelDisabled)->Threads(1)->Threads(2);
+
+}  // namespace
+
+BENCHMARK_MAIN();

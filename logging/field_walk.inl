@@ -1,0 +1,85 @@
+#pragma once
+
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <vector>
+
+namespace o11y::detail {
+
+namespace field_walk {
+// Remembers the keys already written. Small lines (the usual case) use a fixed array and no
+// allocation; a line with many fields switches to a hash set.
+class SeenKeys {
+ public:
+  bool contains(std::string_view k) const {
+    if (big_)
+      return big_->count(k) > 0;
+    for (std::size_t i = 0; i < n_; ++i) {
+      if (len_[i] == k.size() &&
+          std::char_traits<char>::compare(ptr_[i], k.data(), k.size()) == 0) {
+        return true;
+      }
+    }
+    return false;
+  }
+  void add(std::string_view k) {
+    if (!big_ && n_ < kSmall) {
+      ptr_[n_] = k.data();
+      len_[n_++] = k.size();
+      return;
+    }
+    if (!big_) {
+      big_ = std::make_unique<std::unordered_set<std::string_view>>();
+      for (std::size_t i = 0; i < n_; ++i)
+        big_->emplace(ptr_[i], len_[i]);
+    }
+    big_->insert(k);
+  }
+
+ private:
+  static constexpr std::size_t kSmall = 32;
+  // Left uninitialised on purpose: only the first n_ entries are ever read.
+  const char* ptr_[kSmall];  // NOLINT(cppcoreguidelines-pro-type-member-init)
+  std::size_t len_[kSmall];  // NOLINT(cppcoreguidelines-pro-type-member-init)
+  std::size_t n_ = 0;
+  std::unique_ptr<std::unordered_set<std::string_view>> big_;
+};
+}  // namespace field_walk
+
+template <class Visit>
+std::size_t for_each_user_field(const Record& r, const RenderLimits& limits, Visit&& visit) {
+  field_walk::SeenKeys seen;
+  std::size_t visited = 0;
+  std::size_t dropped = 0;
+  auto one = [&](std::string_view key, ValueView value, std::string_view suffix) {
+    if (visited >= limits.max_fields) {
+      ++dropped;
+      return;
+    }
+    ++visited;
+    if (is_reserved_key(key) || seen.contains(key)) {
+      visit(key, suffix, value);
+    } else {
+      seen.add(key);
+      visit(key, std::string_view(), value);
+    }
+  };
+  for (const auto& f : r.fields)
+    one(f.key, f.value, "_field");
+  if (r.bound != nullptr) {
+    for (const auto& a : *r.bound)
+      one(a.key, ValueView(a.value), "_bound");
+  }
+  if (r.frame != nullptr) {
+    for (const auto& a : r.frame->tags)
+      one(a.key, ValueView(a.value), "_tag");
+    for (const auto& a : r.frame->log_context)
+      one(a.key, ValueView(a.value), "_context");
+  }
+  return dropped;
+}
+
+}  // namespace o11y::detail

@@ -1,0 +1,665 @@
+#include "logging/pipeline.hpp"
+
+#include <pthread.h>
+#include <spdlog/details/log_msg.h>
+#include <spdlog/formatter.h>
+#include <spdlog/sinks/base_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <thread>
+
+#include "context/env.hpp"
+#include "context/internal_error.hpp"
+#include "context/published.hpp"
+#include "logging/file_sink.hpp"
+#include "logging/renderer.hpp"
+
+namespace o11y {
+namespace detail {
+namespace {
+
+std::atomic<std::uint64_t> g_dropped{0};  // NOLINT(*-avoid-non-const-global-*)
+
+// Our lines arrive fully rendered; spdlog sinks get them verbatim.
+class PassthroughFormatter final : public spdlog::formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
+    dest.append(msg.payload.begin(), msg.payload.end());
+  }
+  [[nodiscard]] std::unique_ptr<spdlog::formatter> clone() const override {
+    return std::make_unique<PassthroughFormatter>();
+  }
+};
+
+enum RendererId : std::size_t { kJson = 0, kConsole = 1, kRendererCount = 2 };
+
+struct Output {
+  std::size_t renderer = kJson;
+  std::shared_ptr<spdlog::sinks::sink> sink;
+  bool queued = false;  ///< written by the async writer (its outputs are the first ones)
+};
+
+spdlog::level::level_enum spdlog_level(Level l) noexcept {
+  switch (l) {
+    case Level::Debug:
+      return spdlog::level::debug;
+    case Level::Info:
+      return spdlog::level::info;
+    case Level::Warning:
+      return spdlog::level::warn;
+    case Level::Error:
+      return spdlog::level::err;
+    case Level::Critical:
+      return spdlog::level::critical;
+    case Level::Off:
+      break;
+  }
+  return spdlog::level::off;
+}
+
+void write_to_sink(const Output& out, std::string_view bytes, Level level) noexcept {
+  try {
+    // A fixed time point: our renderers stamp the time, so spdlog need not read the clock.
+    const spdlog::details::log_msg msg(spdlog::log_clock::time_point{}, spdlog::source_loc{},
+                                       spdlog::string_view_t(), spdlog_level(level),
+                                       spdlog::string_view_t(bytes.data(), bytes.size()));
+    out.sink->log(msg);
+  } catch (const std::exception& e) {
+    count_dropped_line();
+    report_internal_error("logging", e.what());
+  } catch (...) {
+    count_dropped_line();
+    report_internal_error("logging", "a sink threw a non-standard exception");
+  }
+}
+
+void flush_sink(const Output& out) noexcept {
+  try {
+    out.sink->flush();
+  } catch (const std::exception& e) {
+    report_internal_error("logging", e.what());
+  } catch (...) {
+    report_internal_error("logging", "a sink's flush threw a non-standard exception");
+  }
+}
+
+// Lines rendered on the caller, written by one background thread. A bounded byte queue of
+// [length][output][bytes] entries; the writer swaps the whole queue out under the lock and
+// writes without it, so callers contend only for a memcpy.
+class AsyncWriter {
+ public:
+  AsyncWriter(std::vector<Output> outputs, std::size_t capacity, bool drop)
+      : outputs_(std::move(outputs)), capacity_(capacity), drop_(drop) {
+    queue_.reserve(capacity_);
+    batch_.reserve(capacity_);
+    start();
+  }
+  /// In a fork()ed child the writer thread does not exist: the writer must never be used,
+  /// flushed or destroyed there (its destructor would join a thread that is not).
+  void abandon() noexcept { abandoned_ = true; }
+  ~AsyncWriter() {
+    if (!abandoned_)
+      stop();
+  }
+  AsyncWriter(const AsyncWriter&) = delete;
+  AsyncWriter& operator=(const AsyncWriter&) = delete;
+  AsyncWriter(AsyncWriter&&) = delete;
+  AsyncWriter& operator=(AsyncWriter&&) = delete;
+
+  void push(std::size_t output, std::string_view bytes, Level level) noexcept {
+    constexpr std::size_t kHeader = sizeof(std::uint32_t) + 2;
+    const std::size_t need = kHeader + bytes.size();
+    std::unique_lock lock(mu_);
+    if (need > capacity_ || (drop_ && queue_.size() + need > capacity_)) {
+      lock.unlock();
+      count_dropped_line();
+      return;
+    }
+    has_space_.wait(lock, [&] { return queue_.size() + need <= capacity_ || stop_; });
+    if (stop_) {
+      lock.unlock();
+      count_dropped_line();
+      return;
+    }
+    const auto len = static_cast<std::uint32_t>(bytes.size());
+    char header[kHeader];
+    std::memcpy(header, &len, sizeof len);
+    header[sizeof len] = static_cast<char>(output);
+    header[sizeof len + 1] = static_cast<char>(level);
+    queue_.append(header, kHeader);
+    queue_.append(bytes.data(), bytes.size());
+    ++pushed_;
+    // Waking the writer is a futex call, more than the rest of a push: wake it only for a
+    // burst. Otherwise it finds the lines on its next poll, within kPoll.
+    if (writer_waiting_ && queue_.size() > capacity_ / 8)
+      has_data_.notify_one();
+  }
+
+  void flush() noexcept {
+    if (abandoned_)
+      return;
+    std::unique_lock lock(mu_);
+    const auto target = pushed_;
+    flush_requested_ = true;
+    has_data_.notify_one();
+    drained_.wait(lock, [&] { return written_ >= target || stop_; });
+  }
+
+ private:
+  void start() {
+    thread_ = std::make_unique<std::thread>([this] { run(); });
+  }
+
+  void stop() noexcept {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    has_data_.notify_all();
+    has_space_.notify_all();
+    if (thread_ && thread_->joinable())
+      thread_->join();
+    for (const auto& o : outputs_)
+      flush_sink(o);
+  }
+
+  void run() noexcept {
+    for (;;) {
+      std::uint64_t upto = 0;
+      bool flush_now = false;
+      bool stopping = false;
+      {
+        std::unique_lock lock(mu_);
+        writer_waiting_ = true;
+        has_data_.wait_for(lock, kPoll,
+                           [&] { return !queue_.empty() || stop_ || flush_requested_; });
+        writer_waiting_ = false;
+        batch_.swap(queue_);
+        upto = pushed_;
+        flush_now = flush_requested_;
+        flush_requested_ = false;
+        stopping = stop_;
+      }
+      has_space_.notify_all();
+      write_batch(batch_);
+      batch_.clear();
+      // Flushing every batch keeps a crash from losing more than one batch; batches grow with
+      // load, so the flush cost per line falls as throughput rises.
+      for (const auto& o : outputs_)
+        flush_sink(o);
+      {
+        std::lock_guard lock(mu_);
+        written_ = upto;
+      }
+      drained_.notify_all();
+      if (stopping && !flush_now) {
+        std::lock_guard lock(mu_);
+        if (queue_.empty())
+          return;
+      }
+    }
+  }
+
+  void write_batch(const std::string& batch) noexcept {
+    std::size_t pos = 0;
+    while (pos < batch.size()) {
+      std::uint32_t len = 0;
+      std::memcpy(&len, batch.data() + pos, sizeof len);
+      const auto output =
+          static_cast<std::size_t>(static_cast<unsigned char>(batch[pos + sizeof len]));
+      const auto level = static_cast<Level>(batch[pos + sizeof len + 1]);
+      pos += sizeof len + 2;
+      if (output < outputs_.size()) {
+        write_to_sink(outputs_[output], std::string_view(batch.data() + pos, len), level);
+      }
+      pos += len;
+    }
+  }
+
+  static constexpr auto kPoll = std::chrono::milliseconds(5);
+
+  std::vector<Output> outputs_;
+  std::size_t capacity_;
+  bool drop_;
+  std::mutex mu_;
+  std::condition_variable has_data_;
+  std::condition_variable has_space_;
+  std::condition_variable drained_;
+  std::string queue_;
+  // Owned by the writer, not a local of its thread: in a fork()ed child, where that thread's
+  // stack is gone, the buffer is still reachable from this (abandoned) object.
+  std::string batch_;  // touched by the writer thread only
+  std::uint64_t pushed_ = 0;
+  std::uint64_t written_ = 0;
+  bool writer_waiting_ = false;
+  bool flush_requested_ = false;
+  bool stop_ = false;
+  std::unique_ptr<std::thread> thread_;
+  bool abandoned_ = false;
+};
+
+struct LoggingState {
+  std::array<std::shared_ptr<const Renderer>, kRendererCount> renderers;
+  std::vector<Output> outputs;
+  std::shared_ptr<AsyncWriter> async;  // null: write on the caller's thread
+  bool configured = false;
+};
+
+struct LoggingTag {};
+
+Published<LoggingState, LoggingTag>& published() {
+  static auto* p = new Published<LoggingState, LoggingTag>();  // NOLINT: outlives static dtors
+  return *p;
+}
+
+// Set in a fork()ed child when the parent had an async writer: the child builds its own on
+// its next log call, and lines the parent had queued stay the parent's to write.
+std::atomic<bool> g_rebuild_after_fork{false};  // NOLINT(*-avoid-non-const-global-*)
+
+void atfork_child() {
+  g_rebuild_after_fork.store(true, std::memory_order_relaxed);
+}
+
+// Before fork(): whatever sits in a sink's stdio buffer would be copied into the child and
+// written twice, once by each process. Flushing first leaves nothing to duplicate.
+void atfork_prepare() {
+  flush_logging();
+}
+
+// Captures live outside the state so that reconfiguring keeps them.
+class CaptureSink;
+struct Captures {
+  std::mutex mu;
+  std::vector<std::shared_ptr<spdlog::sinks::sink>> sinks;
+  LoggingSetup last_setup;
+  bool have_setup = false;
+};
+Captures& captures() {
+  static auto* c = new Captures();  // NOLINT: outlives static destructors
+  return *c;
+}
+
+std::shared_ptr<spdlog::sinks::sink> with_passthrough(std::shared_ptr<spdlog::sinks::sink> s) {
+  s->set_formatter(std::make_unique<PassthroughFormatter>());
+  return s;
+}
+
+void flush_at_exit() {
+  flush_logging();
+}
+
+void build_and_publish(const LoggingSetup& setup,
+                       const std::vector<std::shared_ptr<spdlog::sinks::sink>>& capture_sinks) {
+  const auto& cfg = setup.config;
+  bool console = setup.stdout_is_terminal;
+  if (cfg.format == LogFormat::Json)
+    console = false;
+  if (cfg.format == LogFormat::Console)
+    console = true;
+  const char* no_color = std::getenv("NO_COLOR");  // NOLINT(concurrency-mt-unsafe)
+  const bool colors = setup.stdout_is_terminal && (no_color == nullptr || *no_color == '\0');
+
+  auto state = std::make_shared<LoggingState>();
+  state->renderers[kJson] = make_json_renderer();
+  state->renderers[kConsole] = make_console_renderer(colors);
+  if (setup.stdout_enabled) {
+    state->outputs.push_back({console ? kConsole : kJson,
+                              with_passthrough(std::make_shared<spdlog::sinks::stdout_sink_mt>())});
+  }
+  if (!cfg.file_path.empty()) {
+    try {
+      state->outputs.push_back(
+          {kJson, std::make_shared<JsonLinesFileSink>(
+                      cfg.file_path, std::max<std::size_t>(cfg.file_max_bytes, 1024),
+                      std::max<std::size_t>(cfg.file_max_files, 1))});
+    } catch (const std::exception& e) {
+      report_internal_error("logging",
+                            std::string("log file not opened, continuing without it: ") + e.what());
+    }
+  }
+  for (const auto& s : setup.extra_json_sinks)
+    state->outputs.push_back({kJson, with_passthrough(s)});
+  for (const auto& s : setup.extra_console_sinks) {
+    state->outputs.push_back({kConsole, with_passthrough(s)});
+  }
+  // Captures are written synchronously even in async mode, so a test sees its line at once.
+  if (cfg.async) {
+    for (auto& o : state->outputs)
+      o.queued = true;
+    std::vector<Output> queued = state->outputs;
+    state->async = std::make_shared<AsyncWriter>(std::move(queued), cfg.async_queue_bytes,
+                                                 cfg.async_drop_when_full);
+  }
+  for (const auto& s : capture_sinks)
+    state->outputs.push_back({kJson, s, false});
+  state->configured = true;
+
+  std::shared_ptr<const LoggingState> old = published().snapshot();
+  published().update([&](LoggingState& s) { s = *state; });
+  // The old writer drains on destruction, once no thread's cache still holds it.
+  if (old && old->async)
+    old->async->flush();
+}
+
+std::mutex g_setup_mu;  // NOLINT(*-avoid-non-const-global-*): serialises reconfiguration
+
+void rebuild_after_fork() {
+  std::lock_guard lock(g_setup_mu);
+  if (!g_rebuild_after_fork.exchange(false))
+    return;
+  const auto old = published().snapshot();
+  if (!old->async)
+    return;
+  // Kept reachable for ever: destroying it would join the parent's writer thread.
+  static auto* abandoned = new std::vector<std::shared_ptr<const LoggingState>>();  // NOLINT
+  old->async->abandon();
+  abandoned->push_back(old);
+  auto& c = captures();
+  std::lock_guard clock(c.mu);
+  build_and_publish(c.last_setup, c.sinks);
+}
+
+}  // namespace
+
+void count_dropped_line() noexcept {
+  g_dropped.fetch_add(1, std::memory_order_relaxed);
+}
+
+void configure_logging(const LoggingSetup& setup) {
+  static const bool kHooks = [] {
+    (void)std::atexit(flush_at_exit);
+    return pthread_atfork(atfork_prepare, nullptr, atfork_child) == 0;
+  }();
+  (void)kHooks;
+  std::lock_guard lock(g_setup_mu);
+  const auto level = parse_level(setup.config.level).value_or(Level::Info);
+  set_logger_source_root(setup.config.source_root);
+  apply_logger_levels(level, setup.config.levels);
+  std::vector<std::shared_ptr<spdlog::sinks::sink>> caps;
+  {
+    auto& c = captures();
+    std::lock_guard clock(c.mu);
+    c.last_setup = setup;
+    c.have_setup = true;
+    caps = c.sinks;
+  }
+  build_and_publish(setup, caps);
+}
+
+void ensure_logging_configured() {
+  if (published().get().configured)
+    return;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    if (published().snapshot()->configured)
+      return;
+    LoggingSetup setup;
+    setup.config = apply_logging_env({});
+    setup.stdout_is_terminal = ::isatty(STDOUT_FILENO) != 0;
+    configure_logging(setup);
+  });
+}
+
+void dispatch(const Record& record) noexcept {
+  // A sink or renderer that logs would re-enter and clobber this thread's buffers.
+  thread_local bool t_inside = false;
+  if (t_inside) {
+    count_dropped_line();
+    return;
+  }
+  t_inside = true;
+  try {
+    ensure_logging_configured();
+    if (g_rebuild_after_fork.load(std::memory_order_relaxed))
+      rebuild_after_fork();
+    const LoggingState& st = published().get();
+    thread_local Buffer t_buffers[kRendererCount];
+    bool rendered[kRendererCount] = {false, false};
+    for (std::size_t i = 0; i < st.outputs.size(); ++i) {
+      const auto& out = st.outputs[i];
+      auto& buf = t_buffers[out.renderer];
+      if (!rendered[out.renderer]) {
+        buf.clear();
+        st.renderers[out.renderer]->render(record, buf);
+        rendered[out.renderer] = true;
+      }
+      const std::string_view bytes(buf.data(), buf.size());
+      if (out.queued && st.async) {
+        st.async->push(i, bytes, record.level);
+      } else {
+        write_to_sink(out, bytes, record.level);
+      }
+    }
+  } catch (const std::exception& e) {
+    count_dropped_line();
+    report_internal_error("logging", e.what());
+  } catch (...) {
+    count_dropped_line();
+    report_internal_error("logging", "unknown exception while writing a log line");
+  }
+  t_inside = false;
+}
+
+void flush_logging() noexcept {
+  try {
+    if (g_rebuild_after_fork.load(std::memory_order_relaxed))
+      rebuild_after_fork();
+    const auto st = published().snapshot();
+    if (st->async)
+      st->async->flush();
+    for (const auto& o : st->outputs)
+      flush_sink(o);
+  } catch (...) {
+    report_internal_error("logging", "flush failed");
+  }
+}
+
+std::optional<Level> parse_level(std::string_view s) noexcept {
+  if (s == "debug")
+    return Level::Debug;
+  if (s == "info")
+    return Level::Info;
+  if (s == "warning" || s == "warn")
+    return Level::Warning;
+  if (s == "error")
+    return Level::Error;
+  if (s == "critical")
+    return Level::Critical;
+  if (s == "off")
+    return Level::Off;
+  return std::nullopt;
+}
+
+LoggingConfig apply_logging_env(LoggingConfig c) {
+  if (auto v = env("O11Y_LOGGING_FORMAT")) {
+    if (*v == "json") {
+      c.format = LogFormat::Json;
+    } else if (*v == "console") {
+      c.format = LogFormat::Console;
+    } else {
+      report_bad_env("O11Y_LOGGING_FORMAT", *v, "json or console", "the default format");
+    }
+  }
+  if (auto v = env("O11Y_LOGGING_LEVEL")) {
+    if (parse_level(*v)) {
+      c.level = *v;
+    } else {
+      report_bad_env("O11Y_LOGGING_LEVEL", *v, "debug, info, warning, error, critical or off",
+                     c.level);
+    }
+  }
+  if (auto v = env("O11Y_LOGGING_LEVELS")) {
+    // "orders=debug,orders.payments=warning", merged into what code set.
+    bool ok = true;
+    std::string_view rest(*v);
+    while (!rest.empty()) {
+      const auto comma = rest.find(',');
+      auto item = rest.substr(0, comma);
+      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+      while (!item.empty() && item.front() == ' ')
+        item.remove_prefix(1);
+      while (!item.empty() && item.back() == ' ')
+        item.remove_suffix(1);
+      if (item.empty())
+        continue;
+      const auto eq = item.find('=');
+      if (eq == std::string_view::npos || eq == 0 || !parse_level(item.substr(eq + 1))) {
+        ok = false;
+        continue;
+      }
+      c.levels.insert_or_assign(std::string(item.substr(0, eq)), std::string(item.substr(eq + 1)));
+    }
+    if (!ok) {
+      report_bad_env("O11Y_LOGGING_LEVELS", *v, "comma-separated logger=level pairs",
+                     "the well-formed pairs only");
+    }
+  }
+  if (auto v = env("O11Y_LOGGING_FILE_PATH"))
+    c.file_path = *v;
+  if (auto v = env("O11Y_LOGGING_FILE_MAX_BYTES")) {
+    if (auto d = parse_double_in(*v, 1024, 1e15)) {
+      c.file_max_bytes = static_cast<std::size_t>(*d);
+    } else {
+      report_bad_env("O11Y_LOGGING_FILE_MAX_BYTES", *v, "a byte count of at least 1024",
+                     std::to_string(c.file_max_bytes));
+    }
+  }
+  if (auto v = env("O11Y_LOGGING_FILE_MAX_FILES")) {
+    if (auto d = parse_double_in(*v, 1, 1000)) {
+      c.file_max_files = static_cast<std::size_t>(*d);
+    } else {
+      report_bad_env("O11Y_LOGGING_FILE_MAX_FILES", *v, "a whole number from 1 to 1000",
+                     std::to_string(c.file_max_files));
+    }
+  }
+  if (auto v = env("O11Y_LOGGING_ASYNC")) {
+    if (auto b = parse_bool(*v)) {
+      c.async = *b;
+    } else {
+      report_bad_env("O11Y_LOGGING_ASYNC", *v, "true or false", c.async ? "true" : "false");
+    }
+  }
+  if (auto v = env("O11Y_LOGGING_ASYNC_POLICY")) {
+    if (*v == "block" || *v == "drop") {
+      c.async_drop_when_full = *v == "drop";
+    } else {
+      report_bad_env("O11Y_LOGGING_ASYNC_POLICY", *v, "block or drop",
+                     c.async_drop_when_full ? "drop" : "block");
+    }
+  }
+  if (auto v = env("O11Y_SOURCE_ROOT"))
+    c.source_root = *v;
+  return c;
+}
+
+}  // namespace detail
+
+namespace logging {
+
+struct LogCapture::State {
+  mutable std::mutex mu;
+  std::vector<std::string> lines;
+};
+
+namespace {
+class CaptureSinkImpl final : public spdlog::sinks::sink {
+ public:
+  explicit CaptureSinkImpl(std::shared_ptr<LogCapture::State> state) : state_(std::move(state)) {}
+  [[nodiscard]] const LogCapture::State* state() const noexcept { return state_.get(); }
+  void log(const spdlog::details::log_msg& msg) override {
+    std::string_view line(msg.payload.data(), msg.payload.size());
+    if (!line.empty() && line.back() == '\n')
+      line.remove_suffix(1);
+    std::lock_guard lock(state_->mu);
+    state_->lines.emplace_back(line);
+  }
+  void flush() override {}
+  void set_pattern(const std::string& /*pattern*/) override {}
+  void set_formatter(std::unique_ptr<spdlog::formatter> /*formatter*/) override {}
+
+ private:
+  std::shared_ptr<LogCapture::State> state_;
+};
+
+// Rebuilds the outputs with the current set of captures, keeping everything else.
+void republish_with_captures() {
+  detail::ensure_logging_configured();
+  auto& c = detail::captures();
+  detail::LoggingSetup setup;
+  {
+    std::lock_guard lock(c.mu);
+    setup = c.last_setup;
+  }
+  detail::configure_logging(setup);
+}
+}  // namespace
+
+LogCapture::LogCapture() : state_(std::make_shared<State>()) {
+  detail::ensure_logging_configured();
+  {
+    auto& c = detail::captures();
+    std::lock_guard lock(c.mu);
+    c.sinks.push_back(std::make_shared<CaptureSinkImpl>(state_));
+  }
+  republish_with_captures();
+}
+
+LogCapture::~LogCapture() {
+  try {
+    {
+      auto& c = detail::captures();
+      std::lock_guard lock(c.mu);
+      std::erase_if(c.sinks, [this](const auto& s) {
+        const auto* cs = dynamic_cast<const CaptureSinkImpl*>(s.get());
+        return cs != nullptr && cs->state() == state_.get();
+      });
+    }
+    republish_with_captures();
+  } catch (...) {
+    detail::report_internal_error("logging", "could not remove a log capture");
+  }
+}
+
+std::vector<std::string> LogCapture::lines() const {
+  std::lock_guard lock(state_->mu);
+  return state_->lines;
+}
+
+std::vector<std::string> LogCapture::lines_with_event(std::string_view event) const {
+  detail::Buffer needle;
+  needle.append(std::string_view(",\"event\":\""));
+  detail::append_json_escaped(needle, event);
+  needle.append(std::string_view("\","));
+  const std::string_view n(needle.data(), needle.size());
+  std::vector<std::string> out;
+  std::lock_guard lock(state_->mu);
+  for (const auto& l : state_->lines) {
+    if (l.find(n) != std::string::npos)
+      out.push_back(l);
+  }
+  return out;
+}
+
+void LogCapture::clear() {
+  std::lock_guard lock(state_->mu);
+  state_->lines.clear();
+}
+
+void flush() noexcept {
+  detail::flush_logging();
+}
+
+std::uint64_t dropped_lines() noexcept {
+  return detail::g_dropped.load(std::memory_order_relaxed);
+}
+
+}  // namespace logging
+}  // namespace o11y

@@ -1,0 +1,55 @@
+#pragma once
+
+#include <spdlog/sinks/sink.h>
+
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "logging/record.hpp"
+#include "o11y/config.hpp"
+
+namespace o11y::detail {
+
+/// Everything that decides where lines go, resolved: what init() (or the first log call,
+/// from the environment alone) hands to configure_logging.
+struct LoggingSetup {
+  LoggingConfig config;
+  bool stdout_is_terminal = false;
+  bool stdout_enabled = true;
+  /// Additional sinks, JSON-rendered (benchmarks and tests use a null or file sink here).
+  std::vector<std::shared_ptr<spdlog::sinks::sink>> extra_json_sinks;
+  /// Additional sinks, rendered for the console.
+  std::vector<std::shared_ptr<spdlog::sinks::sink>> extra_console_sinks;
+};
+
+/// Replaces the outputs, the format and every logger's level. Thread-safe; lines being
+/// written meanwhile finish on the outputs they started with.
+void configure_logging(const LoggingSetup& setup);
+
+/// Configures from the environment alone, once, if nothing configured logging yet.
+void ensure_logging_configured();
+
+/// Renders the record for each output and writes it (or queues it, in async mode).
+void dispatch(const Record& record) noexcept;
+
+/// Drains the async queue and flushes every sink.
+void flush_logging() noexcept;
+
+/// Counts a line that did not reach a sink.
+void count_dropped_line() noexcept;
+
+/// The logging section of the environment applied to c (O11Y_LOGGING_*, O11Y_SOURCE_ROOT).
+LoggingConfig apply_logging_env(LoggingConfig c);
+
+/// "debug", "info", "warning" (or "warn"), "error", "critical", "off"; nullopt otherwise.
+std::optional<Level> parse_level(std::string_view s) noexcept;
+
+/// Sets every logger's level: the longest matching prefix in levels, else global.
+void apply_logger_levels(Level global,
+                         const std::map<std::string, std::string, std::less<>>& levels);
+
+/// The source root stripped from paths when naming loggers.
+void set_logger_source_root(std::string root);
+
+}  // namespace o11y::detail

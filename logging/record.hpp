@@ -1,0 +1,36 @@
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "context/frame.hpp"
+#include "o11y/log.hpp"
+#include "o11y/trace.hpp"
+
+namespace o11y::detail {
+
+/// One log event, stamped on the calling thread and passed whole to every renderer. It only
+/// borrows: it must not outlive the log call.
+struct Record {
+  std::uint64_t time_ns = 0;  ///< Unix time
+  Level level = Level::Info;
+  std::string_view logger;
+  std::string_view event;
+  std::span<const Field> fields;
+  const Attributes* bound = nullptr;  ///< fields from Logger::bind, may be null
+  const Frame* frame = nullptr;       ///< the context: tags, log context, active span
+  std::string_view file;              ///< base name of the call site's file
+  std::uint32_t line = 0;
+  std::string_view exception_type;  ///< empty unless Logger::exception
+  std::string_view exception_message;
+};
+
+/// Limits that keep one line bounded whatever a caller passes. Beyond them values are cut and
+/// fields dropped, and the line says so.
+struct RenderLimits {
+  std::size_t max_value_bytes = std::size_t{64} * 1024;
+  std::size_t max_fields = 1024;
+};
+
+}  // namespace o11y::detail

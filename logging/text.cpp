@@ -1,0 +1,277 @@
+#include "logging/text.hpp"
+
+#include <array>
+#include <chrono>
+#include <cstring>
+
+namespace o11y::detail {
+namespace {
+
+constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
+constexpr char kHex[] = "0123456789abcdef";
+
+// Bytes the fast loop must stop at: C0 controls, '"', '\\', DEL and everything non-ASCII.
+constexpr auto kStop = [] {
+  std::array<bool, 256> t{};
+  for (std::size_t c = 0; c < 256; ++c)
+    t[c] = c < 0x20 || c == '"' || c == '\\' || c >= 0x7F;
+  return t;
+}();
+
+bool is_continuation(unsigned char c) noexcept {
+  return (c & 0xC0U) == 0x80U;
+}
+
+// Length of the well-formed UTF-8 sequence starting at p (RFC 3629: no overlong forms, no
+// surrogates, nothing above U+10FFFF), or 0 when the bytes there are not one.
+std::size_t utf8_sequence_length(const unsigned char* p, std::size_t n) noexcept {
+  const unsigned char c = p[0];
+  if (c < 0x80U)
+    return 1;
+  if (c < 0xC2U)
+    return 0;
+  if (c < 0xE0U)
+    return n >= 2 && is_continuation(p[1]) ? 2 : 0;
+  if (c < 0xF0U) {
+    if (n < 3 || !is_continuation(p[1]) || !is_continuation(p[2]))
+      return 0;
+    if (c == 0xE0U && p[1] < 0xA0U)
+      return 0;  // overlong
+    if (c == 0xEDU && p[1] > 0x9FU)
+      return 0;  // UTF-16 surrogate
+    return 3;
+  }
+  if (c < 0xF5U) {
+    if (n < 4 || !is_continuation(p[1]) || !is_continuation(p[2]) || !is_continuation(p[3])) {
+      return 0;
+    }
+    if (c == 0xF0U && p[1] < 0x90U)
+      return 0;  // overlong
+    if (c == 0xF4U && p[1] > 0x8FU)
+      return 0;  // above U+10FFFF
+    return 4;
+  }
+  return 0;
+}
+
+void append_u_escape(Buffer& out, unsigned code) {
+  const char esc[6] = {'\\', 'u', '0', '0', kHex[(code >> 4U) & 0xFU], kHex[code & 0xFU]};
+  out.append(esc, esc + 6);
+}
+
+// Shared walk of both escapers: copies runs of plain bytes, hands every control byte (C0 and
+// DEL) and quote or backslash to `special`, escapes C1 controls (U+0080 to U+009F, which some
+// terminals obey even in UTF-8) and replaces invalid UTF-8.
+template <class Special>
+std::size_t escape_walk(Buffer& out, std::string_view s, std::size_t max_bytes, Special&& special) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const std::size_t n = s.size() < max_bytes ? s.size() : max_bytes;
+  std::size_t i = 0;
+  std::size_t run = 0;
+  auto flush_run = [&] {
+    if (i > run)
+      out.append(s.data() + run, s.data() + i);
+  };
+  while (i < n) {
+    while (i < n && !kStop[p[i]])
+      ++i;
+    if (i == n)
+      break;
+    const unsigned char c = p[i];
+    if (c < 0x80U) {
+      flush_run();
+      special(c);
+      run = ++i;
+      continue;
+    }
+    const std::size_t len = utf8_sequence_length(p + i, n - i);
+    if (len == 0) {
+      flush_run();
+      out.append(kReplacement.data(), kReplacement.data() + kReplacement.size());
+      run = ++i;
+    } else if (len == 2 && c == 0xC2U && p[i + 1] < 0xA0U) {
+      flush_run();
+      append_u_escape(out, p[i + 1]);
+      run = i += 2;
+    } else {
+      i += len;
+    }
+  }
+  flush_run();
+  return s.size() - n;
+}
+
+// Whole days since 1970-01-01 to a civil date (proleptic Gregorian), after the well-known
+// era-based derivation: 400-year eras of 146097 days, years starting on 1 March.
+void civil_from_days(std::int64_t z, int& y, unsigned& m, unsigned& d) noexcept {
+  z += 719468;
+  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const auto doe = static_cast<unsigned>(z - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  d = doy - (153 * mp + 2) / 5 + 1;
+  m = mp < 10 ? mp + 3 : mp - 9;
+  y = static_cast<int>(static_cast<std::int64_t>(yoe) + era * 400 + (m <= 2 ? 1 : 0));
+}
+
+void put2(char* p, unsigned v) noexcept {
+  p[0] = static_cast<char>('0' + v / 10);
+  p[1] = static_cast<char>('0' + v % 10);
+}
+
+}  // namespace
+
+char* write_json_escaped(char* out, std::string_view s, std::size_t max_bytes,
+                         std::size_t& left_out) noexcept {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const std::size_t n = s.size() < max_bytes ? s.size() : max_bytes;
+  left_out = s.size() - n;
+  std::size_t i = 0;
+  while (i < n) {
+    std::size_t run = i;
+    while (i < n && !kStop[p[i]])
+      ++i;
+    if (i > run) {  // never memcpy from a null data() of an empty view
+      std::memcpy(out, s.data() + run, i - run);
+      out += i - run;
+    }
+    if (i == n)
+      break;
+    const unsigned char c = p[i];
+    if (c < 0x80U && c != 0x7FU) {
+      *out++ = '\\';
+      switch (c) {
+        case '"':
+          *out++ = '"';
+          break;
+        case '\\':
+          *out++ = '\\';
+          break;
+        case '\n':
+          *out++ = 'n';
+          break;
+        case '\r':
+          *out++ = 'r';
+          break;
+        case '\t':
+          *out++ = 't';
+          break;
+        default:
+          *out++ = 'u';
+          *out++ = '0';
+          *out++ = '0';
+          *out++ = kHex[(c >> 4U) & 0xFU];
+          *out++ = kHex[c & 0xFU];
+      }
+      ++i;
+      continue;
+    }
+    const std::size_t len = c == 0x7FU ? 1 : utf8_sequence_length(p + i, n - i);
+    const bool control = c == 0x7FU || (len == 2 && c == 0xC2U && p[i + 1] < 0xA0U);
+    if (len == 0) {
+      std::memcpy(out, kReplacement.data(), kReplacement.size());
+      out += kReplacement.size();
+      ++i;
+    } else if (control) {
+      const unsigned code = c == 0x7FU ? 0x7FU : p[i + 1];
+      const char esc[6] = {'\\', 'u', '0', '0', kHex[(code >> 4U) & 0xFU], kHex[code & 0xFU]};
+      std::memcpy(out, esc, 6);
+      out += 6;
+      i += len;
+    } else {
+      std::memcpy(out, s.data() + i, len);
+      out += len;
+      i += len;
+    }
+  }
+  return out;
+}
+
+std::size_t append_json_escaped(Buffer& out, std::string_view s, std::size_t max_bytes) {
+  const std::size_t used = s.size() < max_bytes ? s.size() : max_bytes;
+  const std::size_t old = out.size();
+  out.resize(old + used * 6);
+  std::size_t left_out = 0;
+  char* end = write_json_escaped(out.data() + old, s, max_bytes, left_out);
+  out.resize(static_cast<std::size_t>(end - out.data()));
+  return left_out;
+}
+
+std::size_t append_console_escaped(Buffer& out, std::string_view s, std::size_t max_bytes) {
+  return escape_walk(out, s, max_bytes, [&out](unsigned char c) {
+    switch (c) {
+      case '"':
+        out.push_back('"');
+        break;
+      case '\\':
+        out.push_back('\\');
+        break;
+      case '\n':
+        out.append(std::string_view("\\n"));
+        break;
+      case '\r':
+        out.append(std::string_view("\\r"));
+        break;
+      case '\t':
+        out.append(std::string_view("\\t"));
+        break;
+      default: {
+        const char esc[4] = {'\\', 'x', kHex[(c >> 4U) & 0xFU], kHex[c & 0xFU]};
+        out.append(esc, esc + 4);
+      }
+    }
+  });
+}
+
+void append_utc_timestamp(Buffer& out, std::uint64_t unix_ns, bool micros) {
+  struct Cache {
+    std::uint64_t second = ~std::uint64_t{0};
+    char text[19] = {};
+  };
+  thread_local Cache t_cache;
+  const std::uint64_t second = unix_ns / 1'000'000'000ULL;
+  if (second != t_cache.second) {
+    const auto days = static_cast<std::int64_t>(second / 86400);
+    auto rem = static_cast<unsigned>(second % 86400);
+    int y = 0;
+    unsigned m = 0;
+    unsigned d = 0;
+    civil_from_days(days, y, m, d);
+    char* t = t_cache.text;
+    const auto year = static_cast<unsigned>(y);
+    put2(t, year / 100 % 100);
+    put2(t + 2, year % 100);
+    t[4] = '-';
+    put2(t + 5, m);
+    t[7] = '-';
+    put2(t + 8, d);
+    t[10] = 'T';
+    put2(t + 11, rem / 3600);
+    rem %= 3600;
+    t[13] = ':';
+    put2(t + 14, rem / 60);
+    t[16] = ':';
+    put2(t + 17, rem % 60);
+    t_cache.second = second;
+  }
+  out.append(t_cache.text, t_cache.text + sizeof t_cache.text);
+  if (micros) {
+    auto us = static_cast<unsigned>((unix_ns / 1000) % 1'000'000);
+    char frac[7];
+    frac[0] = '.';
+    for (int i = 6; i >= 1; --i) {
+      frac[i] = static_cast<char>('0' + us % 10);
+      us /= 10;
+    }
+    out.append(frac, frac + 7);
+  }
+}
+
+std::uint64_t log_clock_ns() noexcept {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+}
+
+}  // namespace o11y::detail

@@ -1,0 +1,85 @@
+// Lines written just before exit(), and lines written by fork()ed children, reach the file.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <o11y/log.hpp>
+#include <string>
+
+#include "logging/pipeline.hpp"
+#include "support/temp_dir.hpp"
+
+namespace o11y {
+namespace {
+
+void configure_file(const std::string& path, bool async) {
+  detail::LoggingSetup setup;
+  setup.config.file_path = path;
+  setup.config.async = async;
+  setup.stdout_enabled = false;
+  detail::configure_logging(setup);
+}
+
+int run_child(const std::function<void()>& body) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    body();
+    std::exit(0);  // normal exit: atexit handlers run, nothing else flushes for us
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+class LogAtExit : public ::testing::TestWithParam<bool> {};
+
+TEST_P(LogAtExit, ALineWrittenJustBeforeExitIsNotLost) {
+  testing::TempDir dir;
+  const auto path = dir.file("exit.log");
+  ASSERT_EQ(run_child([&] {
+              configure_file(path, GetParam());
+              for (int i = 0; i < 100; ++i)
+                get_logger("exit").info("before_exit", {{"i", i}});
+            }),
+            0);
+  const auto lines = testing::read_lines(path);
+  ASSERT_EQ(lines.size(), 100U);
+  EXPECT_EQ(nlohmann::json::parse(lines.back())["i"], 99);
+}
+
+TEST_P(LogAtExit, AForkedChildWritesItsOwnLinesAndNotTheParents) {
+  testing::TempDir dir;
+  const auto path = dir.file("fork.log");
+  configure_file(path, GetParam());
+  auto log = get_logger("fork");
+  log.info("parent_before");
+  ASSERT_EQ(run_child([&] {
+              log.info("child_line", {{"pid", static_cast<long>(::getpid())}});
+            }),
+            0);
+  log.info("parent_after");
+  logging::flush();
+  int parent_before = 0;
+  int child = 0;
+  int parent_after = 0;
+  for (const auto& l : testing::read_lines(path)) {
+    const auto j = nlohmann::json::parse(l);
+    parent_before += j["event"] == "parent_before" ? 1 : 0;
+    child += j["event"] == "child_line" ? 1 : 0;
+    parent_after += j["event"] == "parent_after" ? 1 : 0;
+  }
+  EXPECT_EQ(parent_before, 1);  // never written twice, by parent and child
+  EXPECT_EQ(child, 1);
+  EXPECT_EQ(parent_after, 1);
+  detail::LoggingSetup reset;
+  reset.stdout_enabled = false;
+  detail::configure_logging(reset);
+}
+
+INSTANTIATE_TEST_SUITE_P(SyncAndAsync, LogAtExit, ::testing::Bool(),
+                         [](const auto& p) { return p.param ? "Async" : "Sync"; });
+
+}  // namespace
+}  // namespace o11y

@@ -1,0 +1,173 @@
+#include <gtest/gtest.h>
+#include <spdlog/details/log_msg.h>
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/sink.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <thread>
+
+#include "support/logging_fixture.hpp"
+#include "support/temp_dir.hpp"
+
+namespace o11y {
+namespace {
+
+class ThrowingSink final : public spdlog::sinks::sink {
+ public:
+  void log(const spdlog::details::log_msg& /*msg*/) override {
+    throw std::runtime_error("sink on fire");
+  }
+  void flush() override { throw std::runtime_error("flush on fire"); }
+  void set_pattern(const std::string& /*p*/) override {}
+  void set_formatter(std::unique_ptr<spdlog::formatter> /*f*/) override {}
+};
+
+// A sink that takes its time, like a disk under pressure.
+class SlowSink final : public spdlog::sinks::sink {
+ public:
+  void log(const spdlog::details::log_msg& /*msg*/) override {
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+    ++lines;
+  }
+  void flush() override {}
+  void set_pattern(const std::string& /*p*/) override {}
+  void set_formatter(std::unique_ptr<spdlog::formatter> /*f*/) override {}
+  std::atomic<int> lines{0};
+};
+
+using SinkFaults = testing::LoggingTest;
+
+TEST_F(SinkFaults, AThrowingSinkNeverReachesTheCallerAndOtherSinksStillGetTheLine) {
+  configure(debug(), {std::make_shared<ThrowingSink>()});
+  const auto dropped_before = logging::dropped_lines();
+  ::testing::internal::CaptureStderr();
+  get_logger("t").info("survives");
+  logging::flush();
+  const auto err = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(capture_.lines_with_event("survives").size(), 1U);
+  EXPECT_EQ(logging::dropped_lines(), dropped_before + 1);
+  EXPECT_NE(err.find("o11y: logging: sink on fire"), std::string::npos) << err;
+}
+
+TEST_F(SinkFaults, ErrorReportsAreRateLimited) {
+  configure(debug(), {std::make_shared<ThrowingSink>()});
+  ::testing::internal::CaptureStderr();
+  for (int i = 0; i < 200; ++i)
+    get_logger("t").info("flood");
+  const auto err = ::testing::internal::GetCapturedStderr();
+  std::size_t reports = 0;
+  for (auto p = err.find("sink on fire"); p != std::string::npos;
+       p = err.find("sink on fire", p + 1))
+    ++reports;
+  EXPECT_GE(reports, 1U);
+  EXPECT_LE(reports, 10U);  // 200 failures, a handful of lines
+}
+
+TEST_F(SinkFaults, AFullDiskIsReportedAndTheServiceGoesOn) {
+  // /dev/full accepts open() and fails every write with ENOSPC: a real full disk, no mock.
+  auto full = std::make_shared<spdlog::sinks::basic_file_sink_mt>("/dev/full");
+  configure(debug(), {full});
+  ::testing::internal::CaptureStderr();
+  for (int i = 0; i < 200; ++i)
+    get_logger("t").info("to_full_disk", {{"i", i}, {"pad", std::string(100, 'x')}});
+  logging::flush();
+  const auto err = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("/dev/full"), std::string::npos) << err;
+  EXPECT_EQ(capture_.lines_with_event("to_full_disk").size(), 200U);
+}
+
+TEST_F(SinkFaults, AnUnopenableLogFileIsReportedAndSkipped) {
+  LoggingConfig cfg;
+  cfg.file_path = "/dev/null/app.log";  // a parent that is a file: nothing can create it
+  ::testing::internal::CaptureStderr();
+  configure(cfg);
+  get_logger("t").info("still_logging");
+  const auto err = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("log file not opened"), std::string::npos) << err;
+  EXPECT_EQ(capture_.lines_with_event("still_logging").size(), 1U);
+}
+
+using FileSink = testing::LoggingTest;
+
+TEST_F(FileSink, WritesJsonLinesAndRotatesBySize) {
+  testing::TempDir dir;
+  LoggingConfig cfg;
+  cfg.file_path = dir.file("app.log");
+  cfg.file_max_bytes = 4096;
+  cfg.file_max_files = 2;
+  cfg.format = LogFormat::Console;  // the file is JSON whatever the console format
+  configure(cfg);
+  for (int i = 0; i < 100; ++i)
+    get_logger("t").info("rotating", {{"i", i}, {"pad", std::string(60, 'p')}});
+  logging::flush();
+  const auto current = testing::read_lines(cfg.file_path);
+  ASSERT_FALSE(current.empty());
+  EXPECT_TRUE(std::filesystem::exists(dir.file("app.1.log")));
+  EXPECT_FALSE(std::filesystem::exists(dir.file("app.3.log")));
+  for (const auto& line : current) {
+    const auto j = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << line;
+  }
+  // The newest line is the last one written.
+  EXPECT_EQ(nlohmann::json::parse(current.back())["i"], 99);
+}
+
+using AsyncLogging = testing::LoggingTest;
+
+TEST_F(AsyncLogging, DeliversEveryLineInOrderAfterFlush) {
+  testing::TempDir dir;
+  LoggingConfig cfg;
+  cfg.async = true;
+  cfg.file_path = dir.file("async.log");
+  configure(cfg);
+  constexpr int kLines = 5000;
+  for (int i = 0; i < kLines; ++i)
+    get_logger("a").info("queued", {{"i", i}});
+  logging::flush();
+  const auto lines = testing::read_lines(cfg.file_path);
+  ASSERT_EQ(lines.size(), static_cast<std::size_t>(kLines));
+  for (int i = 0; i < kLines; i += 499) {
+    EXPECT_EQ(nlohmann::json::parse(lines[static_cast<std::size_t>(i)])["i"], i);
+  }
+  // Captures stay synchronous: a test sees its line without flushing.
+  EXPECT_EQ(capture_.lines().size(), static_cast<std::size_t>(kLines));
+}
+
+TEST_F(AsyncLogging, DropPolicyCountsWhatAFullQueueDrops) {
+  auto slow = std::make_shared<SlowSink>();
+  LoggingConfig cfg;
+  cfg.async = true;
+  cfg.async_queue_bytes = 4096;
+  cfg.async_drop_when_full = true;
+  configure(cfg, {slow});
+  const auto before = logging::dropped_lines();
+  constexpr int kLines = 2000;
+  for (int i = 0; i < kLines; ++i)
+    get_logger("a").info("burst", {{"i", i}});
+  logging::flush();
+  const auto dropped = logging::dropped_lines() - before;
+  EXPECT_GT(dropped, 0U);
+  EXPECT_EQ(static_cast<std::uint64_t>(slow->lines.load()) + dropped,
+            static_cast<std::uint64_t>(kLines));
+}
+
+TEST_F(AsyncLogging, BlockPolicyLosesNothing) {
+  auto slow = std::make_shared<SlowSink>();
+  LoggingConfig cfg;
+  cfg.async = true;
+  cfg.async_queue_bytes = 4096;
+  configure(cfg, {slow});
+  const auto before = logging::dropped_lines();
+  for (int i = 0; i < 300; ++i)
+    get_logger("a").info("burst", {{"i", i}});
+  logging::flush();
+  EXPECT_EQ(slow->lines.load(), 300);
+  EXPECT_EQ(logging::dropped_lines(), before);
+}
+
+}  // namespace
+}  // namespace o11y
