@@ -180,3 +180,43 @@ TEST_F(Init, ServiceNameDefaultsToUnknownServiceWithTheProgramName) {
 
 }  // namespace
 }  // namespace o11y
+
+namespace o11y {
+namespace {
+
+TEST_F(ConfigEnv, LoggerLevelsFromTheEnvironmentMergeWithThoseFromCode) {
+  Config code;
+  code.logging.levels = {{"orders", "debug"}, {"orders.payments", "info"}};
+  set("O11Y_LOGGING_LEVELS", "orders.payments=warning, inventory=error");
+  const auto c = Config::with_environment(code);
+  EXPECT_EQ(c.logging.levels.size(), 3U);
+  EXPECT_EQ(c.logging.levels.at("orders"), "debug");             // kept from code
+  EXPECT_EQ(c.logging.levels.at("orders.payments"), "warning");  // environment wins
+  EXPECT_EQ(c.logging.levels.at("inventory"), "error");          // added
+}
+
+TEST_F(ConfigEnv, MalformedLoggerLevelsKeepTheGoodPairsAndSaySo) {
+  set("O11Y_LOGGING_LEVELS", "orders=debug,broken,pay=loud");
+  ::testing::internal::CaptureStderr();
+  const auto c = Config::with_environment({});
+  const auto err = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(c.logging.levels.size(), 1U);
+  EXPECT_NE(err.find("O11Y_LOGGING_LEVELS"), std::string::npos);
+}
+
+TEST_F(ConfigEnv, LoggingEnvironmentSettingsAreRead) {
+  set("O11Y_LOGGING_FORMAT", "json");
+  set("O11Y_LOGGING_LEVEL", "warning");
+  set("O11Y_LOGGING_FILE_PATH", "/tmp/x.log");
+  set("O11Y_LOGGING_ASYNC", "true");
+  set("O11Y_LOGGING_ASYNC_POLICY", "drop");
+  const auto c = Config::with_environment({});
+  EXPECT_EQ(c.logging.format, LogFormat::Json);
+  EXPECT_EQ(c.logging.level, "warning");
+  EXPECT_EQ(c.logging.file_path, "/tmp/x.log");
+  EXPECT_TRUE(c.logging.async);
+  EXPECT_TRUE(c.logging.async_drop_when_full);
+}
+
+}  // namespace
+}  // namespace o11y

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <thread>
@@ -167,6 +168,51 @@ TEST_F(AsyncLogging, BlockPolicyLosesNothing) {
   logging::flush();
   EXPECT_EQ(slow->lines.load(), 300);
   EXPECT_EQ(logging::dropped_lines(), before);
+}
+
+}  // namespace
+}  // namespace o11y
+
+namespace o11y {
+namespace {
+
+// Collects what the console renderer produced.
+class ConsoleCollector final : public spdlog::sinks::sink {
+ public:
+  void log(const spdlog::details::log_msg& msg) override {
+    std::lock_guard lock(mu);
+    text.append(msg.payload.data(), msg.payload.size());
+  }
+  void flush() override {}
+  void set_pattern(const std::string& /*p*/) override {}
+  void set_formatter(std::unique_ptr<spdlog::formatter> /*f*/) override {}
+  std::mutex mu;
+  std::string text;
+};
+
+std::string console_output(bool terminal) {
+  auto sink = std::make_shared<ConsoleCollector>();
+  detail::LoggingSetup setup;
+  setup.config.format = LogFormat::Console;
+  setup.stdout_enabled = false;
+  setup.stdout_is_terminal = terminal;
+  setup.extra_console_sinks.push_back(sink);
+  detail::configure_logging(setup);
+  get_logger("colour").info("painted");
+  detail::LoggingSetup reset;
+  reset.stdout_enabled = false;
+  detail::configure_logging(reset);
+  std::lock_guard lock(sink->mu);
+  return sink->text;
+}
+
+TEST(ConsoleColours, OnlyOnATerminalAndNeverWithNoColor) {
+  ::unsetenv("NO_COLOR");
+  EXPECT_NE(console_output(true).find('\x1b'), std::string::npos);
+  EXPECT_EQ(console_output(false).find('\x1b'), std::string::npos);
+  ::setenv("NO_COLOR", "1", 1);
+  EXPECT_EQ(console_output(true).find('\x1b'), std::string::npos);
+  ::unsetenv("NO_COLOR");
 }
 
 }  // namespace
