@@ -4,6 +4,8 @@
 #include <chrono>
 #include <cstring>
 
+#include "context/utf8.hpp"
+
 namespace o11y::detail {
 namespace {
 
@@ -17,42 +19,6 @@ constexpr auto kStop = [] {
     t[c] = c < 0x20 || c == '"' || c == '\\' || c >= 0x7F;
   return t;
 }();
-
-bool is_continuation(unsigned char c) noexcept {
-  return (c & 0xC0U) == 0x80U;
-}
-
-// Length of the well-formed UTF-8 sequence starting at p (RFC 3629: no overlong forms, no
-// surrogates, nothing above U+10FFFF), or 0 when the bytes there are not one.
-std::size_t utf8_sequence_length(const unsigned char* p, std::size_t n) noexcept {
-  const unsigned char c = p[0];
-  if (c < 0x80U)
-    return 1;
-  if (c < 0xC2U)
-    return 0;
-  if (c < 0xE0U)
-    return n >= 2 && is_continuation(p[1]) ? 2 : 0;
-  if (c < 0xF0U) {
-    if (n < 3 || !is_continuation(p[1]) || !is_continuation(p[2]))
-      return 0;
-    if (c == 0xE0U && p[1] < 0xA0U)
-      return 0;  // overlong
-    if (c == 0xEDU && p[1] > 0x9FU)
-      return 0;  // UTF-16 surrogate
-    return 3;
-  }
-  if (c < 0xF5U) {
-    if (n < 4 || !is_continuation(p[1]) || !is_continuation(p[2]) || !is_continuation(p[3])) {
-      return 0;
-    }
-    if (c == 0xF0U && p[1] < 0x90U)
-      return 0;  // overlong
-    if (c == 0xF4U && p[1] > 0x8FU)
-      return 0;  // above U+10FFFF
-    return 4;
-  }
-  return 0;
-}
 
 void append_u_escape(Buffer& out, unsigned code) {
   const char esc[6] = {'\\', 'u', '0', '0', kHex[(code >> 4U) & 0xFU], kHex[code & 0xFU]};

@@ -1,0 +1,242 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace o11y {
+
+/// Thrown for every misuse of the metrics API: an invalid metric or label name, a missing,
+/// extra or misspelt label, a wrong number of label values, invalid buckets, a negative
+/// counter increment, re-declaring a name with another shape. The message names the metric
+/// and the offending label.
+class MetricError : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
+
+/// How multiprocess mode combines a gauge across processes (prometheus_client's modes). In a
+/// single process every mode reads the same.
+enum class GaugeMode : std::uint8_t {
+  All,             ///< one series per process, with a pid label
+  LiveAll,         ///< the same, live processes only
+  Min,             ///< the minimum across processes
+  LiveMin,         ///< the minimum across live processes
+  Max,             ///< the maximum across processes
+  LiveMax,         ///< the maximum across live processes
+  Sum,             ///< the sum across processes
+  LiveSum,         ///< the sum across live processes
+  MostRecent,      ///< the value set last, by any process
+  LiveMostRecent,  ///< the value set last by a live process
+};
+
+/// One label of a recorded value, by name: `{{"status", "success"}, {"method", "card"}}`.
+struct Label {
+  std::string_view name;
+  std::string_view value;
+};
+
+namespace detail {
+struct Family;
+struct Series;
+}  // namespace detail
+
+/// A counter family with declared label names. Cheap to copy (a pointer); the family lives
+/// for the whole process, so handles may be kept in statics.
+///
+/// Thread-safe. add() throws MetricError for a negative or NaN increment or labels that do not
+/// match the declaration; nothing else throws.
+class Counter {
+ public:
+  /// A pre-bound child: one series, no label lookup on add(). Cheap to copy.
+  class Child {
+   public:
+    void add(double value = 1.0) const;
+    [[nodiscard]] double value() const noexcept;
+
+   private:
+    friend class Counter;
+    Child(detail::Family* family, detail::Series* series) noexcept
+        : family_(family), series_(series) {}
+    detail::Family* family_;
+    detail::Series* series_;
+  };
+
+  void add(double value, std::initializer_list<Label> labels = {}) const;
+  /// The child for these label values, in declaration order.
+  [[nodiscard]] Child labels(std::initializer_list<std::string_view> values) const;
+  /// The current value of one series (0 when it was never recorded).
+  [[nodiscard]] double value(std::initializer_list<Label> labels = {}) const;
+
+ private:
+  friend Counter counter(std::string_view, std::string_view,
+                         std::initializer_list<std::string_view>, std::string_view);
+  explicit Counter(detail::Family* family) noexcept : family_(family) {}
+  detail::Family* family_;
+};
+
+/// A gauge family with declared label names. Same contract as Counter; gauges go down too.
+class Gauge {
+ public:
+  class Child {
+   public:
+    void set(double value) const noexcept;
+    void add(double value) const noexcept;
+    [[nodiscard]] double value() const noexcept;
+
+   private:
+    friend class Gauge;
+    Child(detail::Family* family, detail::Series* series) noexcept
+        : family_(family), series_(series) {}
+    detail::Family* family_;
+    detail::Series* series_;
+  };
+
+  void set(double value, std::initializer_list<Label> labels = {}) const;
+  void add(double value, std::initializer_list<Label> labels = {}) const;
+  [[nodiscard]] Child labels(std::initializer_list<std::string_view> values) const;
+  [[nodiscard]] double value(std::initializer_list<Label> labels = {}) const;
+
+ private:
+  friend Gauge gauge(std::string_view, std::string_view, std::initializer_list<std::string_view>,
+                     GaugeMode, std::string_view);
+  explicit Gauge(detail::Family* family) noexcept : family_(family) {}
+  detail::Family* family_;
+};
+
+/// A histogram family with declared label names and fixed buckets. Same contract as Counter.
+class Histogram {
+ public:
+  /// Records the seconds elapsed (steady clock) between its construction and destruction.
+  class [[nodiscard]] Timer {
+   public:
+    ~Timer();
+    Timer(const Timer&) = delete;
+    Timer& operator=(const Timer&) = delete;
+    Timer(Timer&&) = delete;
+    Timer& operator=(Timer&&) = delete;
+
+   private:
+    friend class Histogram;
+    Timer(detail::Family* family, detail::Series* series) noexcept;
+    detail::Family* family_;
+    detail::Series* series_;
+    std::chrono::steady_clock::time_point start_;
+  };
+
+  class Child {
+   public:
+    void record(double value) const noexcept;
+    [[nodiscard]] Timer time() const noexcept;
+
+   private:
+    friend class Histogram;
+    Child(detail::Family* family, detail::Series* series) noexcept
+        : family_(family), series_(series) {}
+    detail::Family* family_;
+    detail::Series* series_;
+  };
+
+  void record(double value, std::initializer_list<Label> labels = {}) const;
+  [[nodiscard]] Timer time(std::initializer_list<Label> labels = {}) const;
+  [[nodiscard]] Child labels(std::initializer_list<std::string_view> values) const;
+  /// Count and sum of one series.
+  [[nodiscard]] std::uint64_t count(std::initializer_list<Label> labels = {}) const;
+  [[nodiscard]] double sum(std::initializer_list<Label> labels = {}) const;
+
+ private:
+  friend Histogram histogram(std::string_view, std::string_view,
+                             std::initializer_list<std::string_view>, std::vector<double>,
+                             std::string_view);
+  explicit Histogram(detail::Family* family) noexcept : family_(family) {}
+  detail::Family* family_;
+};
+
+/// Declares (or finds) a counter. The name may end in _total (the exposition adds it when it
+/// does not). Declaring the same name again with the same shape returns the same family, so
+/// statics in several files work; another shape throws MetricError. unit, when given, must
+/// end the name (OpenMetrics), e.g. "bytes" for "sent_bytes_total".
+[[nodiscard]] Counter counter(std::string_view name, std::string_view help,
+                              std::initializer_list<std::string_view> label_names = {},
+                              std::string_view unit = {});
+[[nodiscard]] Gauge gauge(std::string_view name, std::string_view help,
+                          std::initializer_list<std::string_view> label_names = {},
+                          GaugeMode mode = GaugeMode::All, std::string_view unit = {});
+/// Buckets: strictly increasing finite upper bounds (+Inf is added); empty means the
+/// Prometheus defaults, .005 to 10 seconds.
+[[nodiscard]] Histogram histogram(std::string_view name, std::string_view help,
+                                  std::initializer_list<std::string_view> label_names = {},
+                                  std::vector<double> buckets = {}, std::string_view unit = {});
+
+namespace metrics {
+
+/// The Prometheus client default buckets.
+[[nodiscard]] const std::vector<double>& default_buckets();
+
+enum class Format : std::uint8_t {
+  Text,         ///< Prometheus text format 0.0.4
+  OpenMetrics,  ///< OpenMetrics 1.0, with exemplars
+};
+
+/// Every family of the default registry, process metrics included, in the given format.
+[[nodiscard]] std::string render(Format format = Format::Text);
+
+/// The Content-Type header value for a format.
+[[nodiscard]] std::string_view content_type(Format format) noexcept;
+
+/// The format a scraper asked for in its Accept header: OpenMetrics when it lists
+/// application/openmetrics-text (with a non-zero q), text otherwise.
+[[nodiscard]] Format negotiate(std::string_view accept_header) noexcept;
+
+/// What a /metrics handler answers, for use from any HTTP server.
+struct Response {
+  int status = 200;
+  std::string content_type;
+  std::string content_encoding;  ///< "gzip" or empty
+  std::string body;
+};
+
+/// Renders a /metrics response for the request's Accept and Accept-Encoding headers (gzip
+/// when accepted). Never throws: a failure becomes a 500 with a generic body.
+[[nodiscard]] Response handle_scrape(std::string_view accept,
+                                     std::string_view accept_encoding) noexcept;
+
+/// A running /metrics HTTP endpoint (HTTP/1.1, keep-alive). Stops when destroyed.
+class Endpoint {
+ public:
+  ~Endpoint();
+  Endpoint(const Endpoint&) = delete;
+  Endpoint& operator=(const Endpoint&) = delete;
+  Endpoint(Endpoint&&) noexcept;
+  Endpoint& operator=(Endpoint&&) noexcept;
+
+  /// The port actually bound (useful with port 0).
+  [[nodiscard]] int port() const noexcept;
+
+  struct Impl;
+
+ private:
+  friend Endpoint serve(std::string_view);
+  explicit Endpoint(std::unique_ptr<Impl> impl) noexcept;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Serves GET /metrics on address "host:port" (default loopback; port 0 picks a free one).
+/// Throws MetricError for a malformed address and std::runtime_error if it cannot bind.
+[[nodiscard]] Endpoint serve(std::string_view address = "127.0.0.1:9464");
+
+/// Pushes every family to a Prometheus Pushgateway (e.g. "http://127.0.0.1:9091"), replacing
+/// the job's group. Returns the HTTP status (200 or 202 on success, negative when the
+/// gateway could not be reached). Never throws for network errors.
+int push(std::string_view gateway_url, std::string_view job,
+         const std::map<std::string, std::string>& grouping = {});
+
+}  // namespace metrics
+}  // namespace o11y

@@ -1,0 +1,322 @@
+// Prometheus text format 0.0.4 and OpenMetrics 1.0, written directly from the families:
+// prometheus-cpp's serializer is ~5x slower here and has neither OpenMetrics nor exemplars.
+#include <zlib.h>
+
+#include <charconv>
+#include <cmath>
+#include <string>
+
+#include "context/utf8.hpp"
+#include "metrics/family.hpp"
+#include "metrics/process_metrics.hpp"
+#include "o11y/trace.hpp"
+
+namespace o11y {
+namespace detail {
+namespace {
+
+using metrics::Format;
+
+void put_number(std::string& out, double v) {
+  if (std::isnan(v)) {
+    out += "NaN";
+  } else if (std::isinf(v)) {
+    out += v > 0 ? "+Inf" : "-Inf";
+  } else {
+    char buf[32];
+    out.append(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
+  }
+}
+
+void put_uint(std::string& out, std::uint64_t v) {
+  char buf[24];
+  out.append(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
+}
+
+// Bucket bounds as the Python and Go clients print them: "0.005", "1.0", "+Inf". Keeping
+// ".0" on whole numbers makes our le values match theirs in mixed fleets.
+void put_bound(std::string& out, double v) {
+  const auto start = out.size();
+  put_number(out, v);
+  if (out.find_first_of(".eInN", start) == std::string::npos)
+    out += ".0";
+}
+
+// Label values and HELP text: backslash, newline (and in label values the double quote)
+// escaped; invalid UTF-8 replaced, since both formats require UTF-8.
+void put_escaped(std::string& out, std::string_view s, bool quote) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const unsigned char c = p[i];
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '"' && quote) {
+      out += "\\\"";
+    } else if (c < 0x80U) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      const std::size_t len = utf8_sequence_length(p + i, s.size() - i);
+      if (len == 0) {
+        out += "\xEF\xBF\xBD";
+        ++i;
+        continue;
+      }
+      out.append(s.data() + i, len);
+      i += len;
+      continue;
+    }
+    ++i;
+  }
+}
+
+void put_labels(std::string& out, const Family& f, const Series& s,
+                std::string_view extra_name = {}, std::string_view extra_value = {}) {
+  if (f.label_names.empty() && extra_name.empty())
+    return;
+  out.push_back('{');
+  bool first = true;
+  for (std::size_t i = 0; i < f.label_names.size(); ++i) {
+    if (!first)
+      out.push_back(',');
+    first = false;
+    out += f.label_names[i];
+    out += "=\"";
+    put_escaped(out, s.values[i], true);
+    out.push_back('"');
+  }
+  if (!extra_name.empty()) {
+    if (!first)
+      out.push_back(',');
+    out += extra_name;
+    out += "=\"";
+    out += extra_value;
+    out.push_back('"');
+  }
+  out.push_back('}');
+}
+
+void put_exemplar(std::string& out, const Exemplar& e) {
+  Exemplar::Snapshot snap{};
+  if (!e.read(snap))
+    return;
+  char ids[48];
+  TraceId{snap.trace_hi, snap.trace_lo}.write_hex(ids);
+  SpanId{snap.span}.write_hex(ids + 32);
+  out += " # {trace_id=\"";
+  out.append(ids, 32);
+  out += "\",span_id=\"";
+  out.append(ids + 32, 16);
+  out += "\"} ";
+  put_number(out, snap.value);
+  out.push_back(' ');
+  // Seconds with millisecond precision (whole milliseconds first, so the text stays short).
+  const auto ms = snap.time_ns / 1'000'000;
+  put_number(out, static_cast<double>(ms) / 1000.0);
+}
+
+void put_header(std::string& out, const Family& f, Format fmt) {
+  const bool om = fmt == Format::OpenMetrics;
+  const std::string& name = (om || f.type != MetricType::Counter) ? f.base_name : f.name;
+  const std::string text_counter = f.base_name + "_total";
+  const std::string& shown = (!om && f.type == MetricType::Counter) ? text_counter : name;
+  const char* type = f.type == MetricType::Counter ? "counter"
+                     : f.type == MetricType::Gauge ? "gauge"
+                                                   : "histogram";
+  out += "# HELP ";
+  out += shown;
+  out.push_back(' ');
+  put_escaped(out, f.help, om);
+  out += "\n# TYPE ";
+  out += shown;
+  out.push_back(' ');
+  out += type;
+  out.push_back('\n');
+  if (om && !f.unit.empty()) {
+    out += "# UNIT ";
+    out += shown;
+    out.push_back(' ');
+    out += f.unit;
+    out.push_back('\n');
+  }
+}
+
+void render_family(std::string& out, const Family& f, Format fmt) {
+  const auto series = f.all_series();
+  const bool om = fmt == Format::OpenMetrics;
+  put_header(out, f, fmt);
+  for (const Series* s : series) {
+    switch (f.type) {
+      case MetricType::Counter:
+        out += f.base_name;
+        out += "_total";
+        put_labels(out, f, *s);
+        out.push_back(' ');
+        put_number(out, counter_value(*s));
+        if (om && s->exemplars)
+          put_exemplar(out, s->exemplars[0]);
+        out.push_back('\n');
+        break;
+      case MetricType::Gauge:
+        out += f.base_name;
+        put_labels(out, f, *s);
+        out.push_back(' ');
+        put_number(out, load_double(s->cells[0]));
+        out.push_back('\n');
+        break;
+      case MetricType::Histogram: {
+        std::uint64_t cumulative = 0;
+        std::string le;
+        for (std::size_t i = 0; i <= f.buckets.size(); ++i) {
+          cumulative += s->cells[i].load(std::memory_order_relaxed);
+          le.clear();
+          if (i < f.buckets.size()) {
+            put_bound(le, f.buckets[i]);
+          } else {
+            le = "+Inf";
+          }
+          out += f.base_name;
+          out += "_bucket";
+          put_labels(out, f, *s, "le", le);
+          out.push_back(' ');
+          put_uint(out, cumulative);
+          if (om && s->exemplars)
+            put_exemplar(out, s->exemplars[i]);
+          out.push_back('\n');
+        }
+        out += f.base_name;
+        out += "_count";
+        put_labels(out, f, *s);
+        out.push_back(' ');
+        put_uint(out, cumulative);
+        out.push_back('\n');
+        out += f.base_name;
+        out += "_sum";
+        put_labels(out, f, *s);
+        out.push_back(' ');
+        put_number(out, load_double(s->cells[f.buckets.size() + 1]));
+        out.push_back('\n');
+        break;
+      }
+    }
+  }
+}
+
+void render_process(std::string& out, Format fmt) {
+  const auto p = read_process_metrics();
+  if (!p)
+    return;
+  const bool om = fmt == Format::OpenMetrics;
+  auto one = [&](std::string_view base, const char* type, const char* help, double v,
+                 bool counter) {
+    const std::string sample = std::string(base) + (counter ? "_total" : "");
+    const std::string& header = (counter && om) ? std::string(base) : sample;
+    out += "# HELP " + header + " " + help + "\n# TYPE " + header + " " + type + "\n";
+    out += sample + " ";
+    put_number(out, v);
+    out.push_back('\n');
+  };
+  one("process_cpu_seconds", "counter", "Total user and system CPU time spent in seconds.",
+      p->cpu_seconds, true);
+  one("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.",
+      p->virtual_memory_bytes, false);
+  one("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
+      p->resident_memory_bytes, false);
+  one("process_start_time_seconds", "gauge",
+      "Start time of the process since unix epoch in seconds.", p->start_time_seconds, false);
+  one("process_open_fds", "gauge", "Number of open file descriptors.", p->open_fds, false);
+  one("process_max_fds", "gauge", "Maximum number of open file descriptors.", p->max_fds, false);
+}
+
+}  // namespace
+
+std::string render_families(const std::vector<const Family*>& families, metrics::Format fmt,
+                            bool with_process) {
+  std::string out;
+  out.reserve(std::size_t{64} * 1024);
+  for (const Family* f : families)
+    render_family(out, *f, fmt);
+  if (with_process)
+    render_process(out, fmt);
+  if (fmt == metrics::Format::OpenMetrics)
+    out += "# EOF\n";
+  return out;
+}
+
+bool gzip(std::string_view in, std::string& out) {
+  z_stream zs{};
+  // 15 + 16: a gzip wrapper, not raw zlib, as HTTP's Content-Encoding: gzip means.
+  if (deflateInit2(&zs, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+    return false;
+  }
+  out.resize(deflateBound(&zs, static_cast<uLong>(in.size())) + 32);
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));  // NOLINT: zlib's API
+  zs.avail_in = static_cast<uInt>(in.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  const int rc = deflate(&zs, Z_FINISH);
+  out.resize(zs.total_out);
+  deflateEnd(&zs);
+  return rc == Z_STREAM_END;
+}
+
+}  // namespace detail
+
+namespace metrics {
+
+std::string render(Format format) {
+  return detail::render_families(detail::all_families(), format, true);
+}
+
+std::string_view content_type(Format format) noexcept {
+  return format == Format::OpenMetrics
+             ? "application/openmetrics-text; version=1.0.0; charset=utf-8"
+             : "text/plain; version=0.0.4; charset=utf-8";
+}
+
+Format negotiate(std::string_view accept) noexcept {
+  // Media ranges separated by ',', parameters by ';'. OpenMetrics unless its q is 0.
+  std::size_t pos = 0;
+  while (pos < accept.size()) {
+    const auto comma = accept.find(',', pos);
+    const auto range =
+        accept.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
+    pos = comma == std::string_view::npos ? accept.size() : comma + 1;
+    if (range.find("application/openmetrics-text") == std::string_view::npos)
+      continue;
+    const auto q = range.find("q=");
+    if (q == std::string_view::npos)
+      return Format::OpenMetrics;
+    double value = 1.0;
+    const auto digits = range.substr(q + 2);
+    std::from_chars(digits.data(), digits.data() + digits.size(), value);
+    if (value > 0)
+      return Format::OpenMetrics;
+  }
+  return Format::Text;
+}
+
+Response handle_scrape(std::string_view accept, std::string_view accept_encoding) noexcept {
+  Response r;
+  try {
+    const Format fmt = negotiate(accept);
+    r.content_type = std::string(content_type(fmt));
+    r.body = render(fmt);
+    if (accept_encoding.find("gzip") != std::string_view::npos) {
+      std::string zipped;
+      if (detail::gzip(r.body, zipped)) {
+        r.body = std::move(zipped);
+        r.content_encoding = "gzip";
+      }
+    }
+  } catch (...) {
+    // Never a stack trace, a path or an exception text in the body.
+    r = Response{500, "text/plain; charset=utf-8", "", "internal error\n"};
+  }
+  return r;
+}
+
+}  // namespace metrics
+}  // namespace o11y

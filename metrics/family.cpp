@@ -1,0 +1,576 @@
+#include "metrics/family.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <functional>
+#include <map>
+#include <mutex>
+
+#include "context/frame.hpp"
+#include "context/span_state.hpp"
+
+namespace o11y {
+namespace detail {
+namespace {
+
+// --- names -----------------------------------------------------------------------------
+
+bool is_name_start(char c) noexcept {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+bool is_name_char(char c) noexcept {
+  return is_name_start(c) || (c >= '0' && c <= '9');
+}
+
+// Prometheus data model: metric names [a-zA-Z_:][a-zA-Z0-9_:]*, label names [a-zA-Z_][a-zA-Z0-9_]*.
+bool valid_metric_name(std::string_view n) noexcept {
+  if (n.empty() || !(is_name_start(n[0]) || n[0] == ':'))
+    return false;
+  return std::all_of(n.begin(), n.end(), [](char c) { return is_name_char(c) || c == ':'; });
+}
+bool valid_label_name(std::string_view n) noexcept {
+  return !n.empty() && is_name_start(n[0]) && std::all_of(n.begin(), n.end(), is_name_char);
+}
+
+std::string quoted(std::string_view s) {
+  return "\"" + std::string(s) + "\"";
+}
+
+std::string declared_list(const Family& f) {
+  std::string out;
+  for (const auto& n : f.label_names)
+    out += (out.empty() ? "" : ", ") + n;
+  return out.empty() ? "none" : out;
+}
+
+[[noreturn]] void fail(std::string_view metric, const std::string& what) {
+  throw MetricError("metric " + quoted(metric) + ": " + what);
+}
+
+// --- stores and registry ---------------------------------------------------------------
+
+class HeapValueStore final : public ValueStore {
+ public:
+  Cell* allocate(const Family& /*family*/, std::span<const std::string> /*values*/,
+                 std::size_t n) override {
+    auto cells = std::make_unique<Cell[]>(n);
+    for (std::size_t i = 0; i < n; ++i)
+      cells[i].store(0, std::memory_order_relaxed);
+    std::lock_guard lock(mu_);
+    blocks_.push_back(std::move(cells));
+    return blocks_.back().get();
+  }
+  [[nodiscard]] bool in_process() const noexcept override { return true; }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::unique_ptr<Cell[]>> blocks_;
+};
+
+struct Registry {
+  std::mutex mu;
+  std::map<std::string, std::unique_ptr<Family>, std::less<>> by_name;
+  std::vector<const Family*> in_order;
+  HeapValueStore heap;
+};
+
+Registry& registry() {
+  static auto* r = new Registry();  // NOLINT: families outlive every static that records
+  return *r;
+}
+
+Family* declare(MetricType type, std::string_view name, std::string_view help,
+                std::initializer_list<std::string_view> label_names, std::vector<double> buckets,
+                GaugeMode mode, std::string_view unit) {
+  if (!valid_metric_name(name)) {
+    fail(name, "invalid metric name (want [a-zA-Z_:][a-zA-Z0-9_:]*)");
+  }
+  if (name.substr(0, 2) == "__")
+    fail(name, "names starting with \"__\" are reserved");
+  if (label_names.size() > kMaxLabels) {
+    fail(name, "declares " + std::to_string(label_names.size()) + " labels, at most " +
+                   std::to_string(kMaxLabels) + " are supported");
+  }
+  std::vector<std::string> labels;
+  for (auto l : label_names) {
+    if (!valid_label_name(l))
+      fail(name, "label " + quoted(l) + " is not a valid label name");
+    if (l.substr(0, 2) == "__")
+      fail(name, "label " + quoted(l) + " uses the reserved \"__\" prefix");
+    if (type == MetricType::Histogram && l == "le") {
+      fail(name, "label \"le\" is reserved for histogram buckets");
+    }
+    if (std::find(labels.begin(), labels.end(), l) != labels.end()) {
+      fail(name, "label " + quoted(l) + " is declared twice");
+    }
+    labels.emplace_back(l);
+  }
+  if (type == MetricType::Histogram) {
+    if (buckets.empty())
+      buckets = metrics::default_buckets();
+    if (!buckets.empty() && std::isinf(buckets.back()) && buckets.back() > 0)
+      buckets.pop_back();
+    for (std::size_t i = 0; i < buckets.size(); ++i) {
+      if (!std::isfinite(buckets[i]))
+        fail(name, "bucket bounds must be finite numbers");
+      if (i > 0 && !(buckets[i] > buckets[i - 1])) {
+        fail(name, "bucket bounds must be strictly increasing");
+      }
+    }
+  }
+  std::string base(name);
+  if (type == MetricType::Counter && base.size() > 6 && base.ends_with("_total")) {
+    base.resize(base.size() - 6);
+  }
+  if (!unit.empty()) {
+    if (!valid_label_name(unit))
+      fail(name, "unit " + quoted(unit) + " is not a valid name");
+    if (!base.ends_with("_" + std::string(unit))) {
+      fail(name,
+           "with unit " + quoted(unit) + " the name must end in \"_" + std::string(unit) + "\"");
+    }
+  }
+
+  auto& r = registry();
+  std::lock_guard lock(r.mu);
+  if (auto it = r.by_name.find(base); it != r.by_name.end()) {
+    const Family& f = *it->second;
+    if (f.type != type || f.label_names != labels || f.buckets != buckets || f.unit != unit) {
+      fail(name, "is already declared with another type, labels, buckets or unit (labels: " +
+                     declared_list(f) + ")");
+    }
+    return it->second.get();
+  }
+  auto f = std::make_unique<Family>();
+  f->name = std::string(name);
+  f->base_name = base;
+  f->help = std::string(help);
+  f->unit = std::string(unit);
+  f->type = type;
+  f->mode = mode;
+  f->label_names = std::move(labels);
+  f->buckets = std::move(buckets);
+  f->store = &r.heap;
+  Family* raw = f.get();
+  r.by_name.emplace(base, std::move(f));
+  r.in_order.push_back(raw);
+  return raw;
+}
+
+// --- hot paths -------------------------------------------------------------------------
+
+std::size_t stripe_index() noexcept {
+  static std::atomic<std::size_t> next{0};
+  thread_local const std::size_t t_index = next.fetch_add(1, std::memory_order_relaxed) % 8;
+  return t_index;
+}
+
+std::uint64_t now_ns() noexcept {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+}
+
+// The exemplar for a value: the active span, if it is sampled.
+void maybe_exemplar(Exemplar* e, double v) noexcept {
+  const auto& span = current_frame().span;
+  if (!span || !span->recording)
+    return;
+  const auto& ctx = span->data.context;  // ids never change after start
+  e->write(ctx.trace_id.hi, ctx.trace_id.lo, ctx.span_id.value, v, now_ns());
+}
+
+Stripes* ensure_stripes(Series& s) {
+  auto fresh = std::make_unique<Stripes>();
+  Stripes* expected = nullptr;
+  if (s.stripes.compare_exchange_strong(expected, fresh.get(), std::memory_order_acq_rel)) {
+    s.owned_stripes = std::move(fresh);  // only the winner writes it
+    return s.stripes.load(std::memory_order_acquire);
+  }
+  return expected;
+}
+
+// Label values from the call into declaration order, on the stack.
+struct Ordered {
+  std::string_view v[kMaxLabels];
+  std::size_t n = 0;
+  [[nodiscard]] std::span<const std::string_view> span() const { return {v, n}; }
+};
+
+Ordered order_named(const Family& f, std::initializer_list<Label> labels) {
+  Ordered o;
+  o.n = f.label_names.size();
+  f.order(labels, o.v);
+  return o;
+}
+
+Ordered order_positional(const Family& f, std::initializer_list<std::string_view> values) {
+  f.check_count(values.size());
+  Ordered o;
+  o.n = values.size();
+  std::copy(values.begin(), values.end(), o.v);
+  return o;
+}
+
+}  // namespace
+
+void Exemplar::write(std::uint64_t hi, std::uint64_t lo, std::uint64_t span_id, double v,
+                     std::uint64_t t) noexcept {
+  // Odd sequence while writing; readers retry when they see it odd or changed.
+  const auto s = seq.load(std::memory_order_relaxed);
+  if ((s & 1U) != 0)
+    return;  // another writer is mid-write: its exemplar is as recent
+  auto expected = s;
+  if (!seq.compare_exchange_strong(expected, s + 1, std::memory_order_acquire))
+    return;
+  trace_hi.store(hi, std::memory_order_relaxed);
+  trace_lo.store(lo, std::memory_order_relaxed);
+  span.store(span_id, std::memory_order_relaxed);
+  value.store(std::bit_cast<std::uint64_t>(v), std::memory_order_relaxed);
+  time_ns.store(t, std::memory_order_relaxed);
+  seq.store(s + 2, std::memory_order_release);
+}
+
+bool Exemplar::read(Snapshot& out) const noexcept {
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    const auto s1 = seq.load(std::memory_order_acquire);
+    if (s1 == 0)
+      return false;
+    if ((s1 & 1U) != 0)
+      continue;
+    out.trace_hi = trace_hi.load(std::memory_order_relaxed);
+    out.trace_lo = trace_lo.load(std::memory_order_relaxed);
+    out.span = span.load(std::memory_order_relaxed);
+    out.value = std::bit_cast<double>(value.load(std::memory_order_relaxed));
+    out.time_ns = time_ns.load(std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (seq.load(std::memory_order_relaxed) == s1)
+      return true;
+  }
+  return false;
+}
+
+Family::Table::Table(std::size_t capacity)
+    : mask(capacity - 1), slots(std::make_unique<std::atomic<Series*>[]>(capacity)) {
+  for (std::size_t i = 0; i < capacity; ++i)
+    slots[i].store(nullptr, std::memory_order_relaxed);
+}
+
+Family::~Family() = default;
+
+std::uint64_t Family::hash_values(std::span<const std::string_view> values) noexcept {
+  std::uint64_t h = 0x9e3779b97f4a7c15ULL;
+  for (auto v : values) {
+    h ^= std::hash<std::string_view>{}(v) + 0x9e3779b97f4a7c15ULL + (h << 6U) + (h >> 2U);
+  }
+  return h;
+}
+
+Series* Family::find(std::span<const std::string_view> values, std::uint64_t hash) const noexcept {
+  const Table* t = table_.load(std::memory_order_acquire);
+  if (t == nullptr)
+    return nullptr;
+  for (std::size_t i = hash & t->mask;; i = (i + 1) & t->mask) {
+    Series* s = t->slots[i].load(std::memory_order_acquire);
+    if (s == nullptr)
+      return nullptr;
+    if (s->hash == hash &&
+        std::equal(values.begin(), values.end(), s->values.begin(), s->values.end())) {
+      return s;
+    }
+  }
+}
+
+Series* Family::get(std::span<const std::string_view> values) {
+  const auto hash = hash_values(values);
+  if (Series* s = find(values, hash))
+    return s;
+  std::lock_guard lock(mu_);
+  if (Series* s = find(values, hash))
+    return s;  // another thread created it meanwhile
+  auto s = std::make_unique<Series>();
+  s->hash = hash;
+  s->values.assign(values.begin(), values.end());
+  s->cells = store->allocate(*this, s->values, cell_count());
+  const std::size_t exemplars = type == MetricType::Counter     ? 1
+                                : type == MetricType::Histogram ? buckets.size() + 1
+                                                                : 0;
+  if (exemplars > 0)
+    s->exemplars = std::make_unique<Exemplar[]>(exemplars);
+  Series* raw = s.get();
+  series_.push_back(std::move(s));
+  insert_locked(raw);
+  return raw;
+}
+
+void Family::insert_locked(Series* s) {
+  Table* t = table_.load(std::memory_order_relaxed);
+  // Keep the table at most half full, so probes stay short.
+  if (t == nullptr || (series_.size() * 2) > t->mask + 1) {
+    const std::size_t capacity = t == nullptr ? 16 : (t->mask + 1) * 2;
+    auto bigger = std::make_unique<Table>(capacity);
+    for (const auto& existing : series_) {
+      if (existing.get() == s)
+        continue;
+      std::size_t i = existing->hash & bigger->mask;
+      while (bigger->slots[i].load(std::memory_order_relaxed) != nullptr)
+        i = (i + 1) & bigger->mask;
+      bigger->slots[i].store(existing.get(), std::memory_order_relaxed);
+    }
+    t = bigger.get();
+    tables_.push_back(std::move(bigger));
+    table_.store(t, std::memory_order_release);
+  }
+  std::size_t i = s->hash & t->mask;
+  while (t->slots[i].load(std::memory_order_relaxed) != nullptr)
+    i = (i + 1) & t->mask;
+  t->slots[i].store(s, std::memory_order_release);
+}
+
+std::vector<const Series*> Family::all_series() const {
+  std::lock_guard lock(mu_);
+  std::vector<const Series*> out;
+  out.reserve(series_.size());
+  for (const auto& s : series_)
+    out.push_back(s.get());
+  return out;
+}
+
+void Family::order(std::initializer_list<Label> labels, std::string_view* out) const {
+  const std::size_t n = label_names.size();
+  // Fast path: every label given, in declaration order.
+  if (labels.size() == n) {
+    std::size_t i = 0;
+    for (const auto& l : labels) {
+      if (l.name != label_names[i])
+        break;
+      out[i++] = l.value;
+    }
+    if (i == n)
+      return;
+  }
+  for (const auto& l : labels) {
+    if (std::find(label_names.begin(), label_names.end(), l.name) == label_names.end()) {
+      fail(name,
+           "label " + quoted(l.name) + " is not declared (declared: " + declared_list(*this) + ")");
+    }
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    std::size_t found = 0;
+    for (const auto& l : labels) {
+      if (l.name == label_names[i]) {
+        out[i] = l.value;
+        ++found;
+      }
+    }
+    if (found == 0) {
+      fail(name, "label " + quoted(label_names[i]) +
+                     " is missing (declared: " + declared_list(*this) + ")");
+    }
+    if (found > 1)
+      fail(name, "label " + quoted(label_names[i]) + " is given more than once");
+  }
+}
+
+void Family::check_count(std::size_t n) const {
+  if (n != label_names.size()) {
+    fail(name, "labels() got " + std::to_string(n) + " value(s) for " +
+                   std::to_string(label_names.size()) + " declared label(s) (" +
+                   declared_list(*this) + ")");
+  }
+}
+
+void counter_add(Family& f, Series& s, double v) noexcept {
+  if (Stripes* st = s.stripes.load(std::memory_order_acquire)) {
+    add_double(st->stripe[stripe_index()].cell, v);
+  } else if (!try_add_double(s.cells[0], v)) {
+    // Contended: from now on each thread group adds to its own cache line.
+    try {
+      Stripes* fresh = f.store->in_process() ? ensure_stripes(s) : nullptr;
+      add_double(fresh != nullptr ? fresh->stripe[stripe_index()].cell : s.cells[0], v);
+    } catch (...) {
+      add_double(s.cells[0], v);
+    }
+  }
+  if (s.exemplars)
+    maybe_exemplar(&s.exemplars[0], v);
+}
+
+double counter_value(const Series& s) noexcept {
+  double v = load_double(s.cells[0]);
+  if (const Stripes* st = s.stripes.load(std::memory_order_acquire)) {
+    for (const auto& p : st->stripe)
+      v += load_double(p.cell);
+  }
+  return v;
+}
+
+void gauge_set(Series& s, double v) noexcept {
+  store_double(s.cells[0], v);
+}
+void gauge_add(Series& s, double v) noexcept {
+  add_double(s.cells[0], v);
+}
+
+void histogram_record(Family& f, Series& s, double v) noexcept {
+  const auto& b = f.buckets;
+  // le is inclusive: the first bucket whose bound is >= v. NaN lands in +Inf, as in the
+  // other Prometheus clients.
+  const std::size_t i =
+      b.size() <= 16
+          ? static_cast<std::size_t>(
+                std::find_if(b.begin(), b.end(), [v](double x) { return v <= x; }) - b.begin())
+          : static_cast<std::size_t>(std::lower_bound(b.begin(), b.end(), v) - b.begin());
+  s.cells[i].fetch_add(1, std::memory_order_relaxed);
+  add_double(s.cells[b.size() + 1], v);
+  if (s.exemplars)
+    maybe_exemplar(&s.exemplars[i], v);
+}
+
+std::vector<const Family*> all_families() {
+  auto& r = registry();
+  std::lock_guard lock(r.mu);
+  return r.in_order;
+}
+
+}  // namespace detail
+
+// --- public API ------------------------------------------------------------------------
+
+Counter counter(std::string_view name, std::string_view help,
+                std::initializer_list<std::string_view> label_names, std::string_view unit) {
+  return Counter(detail::declare(detail::MetricType::Counter, name, help, label_names, {},
+                                 GaugeMode::All, unit));
+}
+
+Gauge gauge(std::string_view name, std::string_view help,
+            std::initializer_list<std::string_view> label_names, GaugeMode mode,
+            std::string_view unit) {
+  return Gauge(detail::declare(detail::MetricType::Gauge, name, help, label_names, {}, mode, unit));
+}
+
+Histogram histogram(std::string_view name, std::string_view help,
+                    std::initializer_list<std::string_view> label_names,
+                    std::vector<double> buckets, std::string_view unit) {
+  return Histogram(detail::declare(detail::MetricType::Histogram, name, help, label_names,
+                                   std::move(buckets), GaugeMode::All, unit));
+}
+
+namespace {
+void check_increment(const detail::Family& f, double v) {
+  if (!(v >= 0)) {
+    throw MetricError("metric \"" + f.name + "\": counter increment " + std::to_string(v) +
+                      " is negative or NaN; counters only go up");
+  }
+}
+}  // namespace
+
+void Counter::Child::add(double value) const {
+  check_increment(*family_, value);
+  detail::counter_add(*family_, *series_, value);
+}
+double Counter::Child::value() const noexcept {
+  return detail::counter_value(*series_);
+}
+
+void Counter::add(double value, std::initializer_list<Label> labels) const {
+  check_increment(*family_, value);
+  const auto o = detail::order_named(*family_, labels);
+  detail::counter_add(*family_, *family_->get(o.span()), value);
+}
+
+Counter::Child Counter::labels(std::initializer_list<std::string_view> values) const {
+  const auto o = detail::order_positional(*family_, values);
+  return {family_, family_->get(o.span())};
+}
+
+double Counter::value(std::initializer_list<Label> labels) const {
+  const auto o = detail::order_named(*family_, labels);
+  const auto* s = family_->find(o.span(), detail::Family::hash_values(o.span()));
+  return s != nullptr ? detail::counter_value(*s) : 0.0;
+}
+
+void Gauge::Child::set(double value) const noexcept {
+  detail::gauge_set(*series_, value);
+}
+void Gauge::Child::add(double value) const noexcept {
+  detail::gauge_add(*series_, value);
+}
+double Gauge::Child::value() const noexcept {
+  return detail::load_double(series_->cells[0]);
+}
+
+void Gauge::set(double value, std::initializer_list<Label> labels) const {
+  const auto o = detail::order_named(*family_, labels);
+  detail::gauge_set(*family_->get(o.span()), value);
+}
+void Gauge::add(double value, std::initializer_list<Label> labels) const {
+  const auto o = detail::order_named(*family_, labels);
+  detail::gauge_add(*family_->get(o.span()), value);
+}
+Gauge::Child Gauge::labels(std::initializer_list<std::string_view> values) const {
+  const auto o = detail::order_positional(*family_, values);
+  return {family_, family_->get(o.span())};
+}
+double Gauge::value(std::initializer_list<Label> labels) const {
+  const auto o = detail::order_named(*family_, labels);
+  const auto* s = family_->find(o.span(), detail::Family::hash_values(o.span()));
+  return s != nullptr ? detail::load_double(s->cells[0]) : 0.0;
+}
+
+Histogram::Timer::Timer(detail::Family* family, detail::Series* series) noexcept
+    : family_(family), series_(series), start_(std::chrono::steady_clock::now()) {}
+
+Histogram::Timer::~Timer() {
+  const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start_;
+  detail::histogram_record(*family_, *series_, elapsed.count());
+}
+
+void Histogram::Child::record(double value) const noexcept {
+  detail::histogram_record(*family_, *series_, value);
+}
+Histogram::Timer Histogram::Child::time() const noexcept {
+  return {family_, series_};
+}
+
+void Histogram::record(double value, std::initializer_list<Label> labels) const {
+  const auto o = detail::order_named(*family_, labels);
+  detail::histogram_record(*family_, *family_->get(o.span()), value);
+}
+Histogram::Timer Histogram::time(std::initializer_list<Label> labels) const {
+  const auto o = detail::order_named(*family_, labels);
+  return {family_, family_->get(o.span())};
+}
+Histogram::Child Histogram::labels(std::initializer_list<std::string_view> values) const {
+  const auto o = detail::order_positional(*family_, values);
+  return {family_, family_->get(o.span())};
+}
+
+std::uint64_t Histogram::count(std::initializer_list<Label> labels) const {
+  const auto o = detail::order_named(*family_, labels);
+  const auto* s = family_->find(o.span(), detail::Family::hash_values(o.span()));
+  if (s == nullptr)
+    return 0;
+  std::uint64_t n = 0;
+  for (std::size_t i = 0; i <= family_->buckets.size(); ++i) {
+    n += s->cells[i].load(std::memory_order_relaxed);
+  }
+  return n;
+}
+
+double Histogram::sum(std::initializer_list<Label> labels) const {
+  const auto o = detail::order_named(*family_, labels);
+  const auto* s = family_->find(o.span(), detail::Family::hash_values(o.span()));
+  return s != nullptr ? detail::load_double(s->cells[family_->buckets.size() + 1]) : 0.0;
+}
+
+namespace metrics {
+const std::vector<double>& default_buckets() {
+  static const std::vector<double> kBuckets = {0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25,
+                                               0.5,   0.75, 1.0,   2.5,  5.0,   7.5, 10.0};
+  return kBuckets;
+}
+}  // namespace metrics
+
+}  // namespace o11y

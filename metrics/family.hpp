@@ -1,0 +1,171 @@
+#pragma once
+
+#include <atomic>
+#include <bit>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "o11y/metrics.hpp"
+
+namespace o11y::detail {
+
+enum class MetricType : std::uint8_t { Counter, Gauge, Histogram };
+
+/// A value cell: a double kept as its bits in a 64-bit atomic, so that a value store may place
+/// cells in memory shared between processes (where std::atomic<double> is not guaranteed).
+using Cell = std::atomic<std::uint64_t>;
+
+inline double load_double(const Cell& c) noexcept {
+  return std::bit_cast<double>(c.load(std::memory_order_relaxed));
+}
+inline void store_double(Cell& c, double v) noexcept {
+  c.store(std::bit_cast<std::uint64_t>(v), std::memory_order_relaxed);
+}
+/// One compare-and-swap attempt; false when another thread changed the cell meanwhile.
+inline bool try_add_double(Cell& c, double v) noexcept {
+  auto old = c.load(std::memory_order_relaxed);
+  return c.compare_exchange_strong(
+      old, std::bit_cast<std::uint64_t>(std::bit_cast<double>(old) + v), std::memory_order_relaxed);
+}
+inline void add_double(Cell& c, double v) noexcept {
+  auto old = c.load(std::memory_order_relaxed);
+  while (!c.compare_exchange_weak(old, std::bit_cast<std::uint64_t>(std::bit_cast<double>(old) + v),
+                                  std::memory_order_relaxed)) {
+  }
+}
+
+/// Where the cells of a series live: the heap here; a per-process memory-mapped file in
+/// multiprocess mode. Thread-safe; cells stay valid for the life of the process.
+class ValueStore {
+ public:
+  virtual ~ValueStore() = default;
+  ValueStore() = default;
+  ValueStore(const ValueStore&) = delete;
+  ValueStore& operator=(const ValueStore&) = delete;
+  ValueStore(ValueStore&&) = delete;
+  ValueStore& operator=(ValueStore&&) = delete;
+
+  /// n zeroed cells for one series of a family.
+  virtual Cell* allocate(const Family& family, std::span<const std::string> label_values,
+                         std::size_t n) = 0;
+  /// Whether per-thread stripes (summed at scrape, in this process's memory) may be used.
+  [[nodiscard]] virtual bool in_process() const noexcept = 0;
+};
+
+/// The last recorded value with the trace that recorded it: an OpenMetrics exemplar. Written
+/// and read under a sequence lock made of atomics, so a reader never sees a torn exemplar.
+struct Exemplar {
+  std::atomic<std::uint32_t> seq{0};
+  std::atomic<std::uint64_t> trace_hi{0};
+  std::atomic<std::uint64_t> trace_lo{0};
+  std::atomic<std::uint64_t> span{0};
+  std::atomic<std::uint64_t> value{0};  // double bits
+  std::atomic<std::uint64_t> time_ns{0};
+
+  void write(std::uint64_t hi, std::uint64_t lo, std::uint64_t span_id, double v,
+             std::uint64_t t) noexcept;
+  struct Snapshot {
+    std::uint64_t trace_hi, trace_lo, span;
+    double value;
+    std::uint64_t time_ns;
+  };
+  /// False when nothing was ever written.
+  bool read(Snapshot& out) const noexcept;
+};
+
+/// Eight cache lines, one per thread group: a contended counter adds to its thread's stripe.
+struct Stripes {
+  struct alignas(64) Padded {
+    Cell cell{0};
+  };
+  Padded stripe[8];
+};
+
+/// One labelled series. Immutable after creation except for its cells.
+struct Series {
+  std::uint64_t hash = 0;
+  std::vector<std::string> values;  ///< in declaration order
+  Cell* cells = nullptr;  ///< counter/gauge: 1; histogram: one per bucket (+Inf last), then sum
+  std::atomic<Stripes*> stripes{nullptr};  ///< counters only, created on first contention
+  std::unique_ptr<Exemplar[]> exemplars;   ///< counter: 1; histogram: one per bucket
+  std::unique_ptr<Stripes> owned_stripes;  ///< keeps stripes alive
+};
+
+/// A metric family: name, help, declared labels, buckets and its series.
+///
+/// Lookup is lock-free: an open-addressing table of atomic Series pointers, published with
+/// release stores and probed with acquire loads. Inserts take the mutex. A full table is
+/// replaced by one twice the size; old tables stay allocated for readers still probing them.
+struct Family {
+  std::string name;       ///< as declared
+  std::string base_name;  ///< exposition family name (counters without _total)
+  std::string help;
+  std::string unit;
+  MetricType type = MetricType::Counter;
+  GaugeMode mode = GaugeMode::All;
+  std::vector<std::string> label_names;
+  std::vector<double> buckets;  ///< finite upper bounds, increasing; +Inf implied
+  ValueStore* store = nullptr;
+
+  Family() = default;
+  ~Family();
+  Family(const Family&) = delete;
+  Family& operator=(const Family&) = delete;
+  Family(Family&&) = delete;
+  Family& operator=(Family&&) = delete;
+
+  [[nodiscard]] std::size_t cell_count() const noexcept {
+    return type == MetricType::Histogram ? buckets.size() + 2 : 1;
+  }
+
+  /// The series for these label values (declaration order), created if new. Throws only
+  /// std::bad_alloc.
+  Series* get(std::span<const std::string_view> values);
+  /// The series if it exists, else null. Never allocates.
+  [[nodiscard]] Series* find(std::span<const std::string_view> values,
+                             std::uint64_t hash) const noexcept;
+  /// A snapshot of every series, for rendering.
+  [[nodiscard]] std::vector<const Series*> all_series() const;
+
+  /// Label values by name in declaration order; throws MetricError naming the metric and
+  /// the label that is missing, extra or misspelt.
+  void order(std::initializer_list<Label> labels, std::string_view* out) const;
+  /// Positional label values; throws MetricError for a wrong count.
+  void check_count(std::size_t n) const;
+
+  static std::uint64_t hash_values(std::span<const std::string_view> values) noexcept;
+
+ private:
+  struct Table {
+    explicit Table(std::size_t capacity);
+    std::size_t mask;
+    std::unique_ptr<std::atomic<Series*>[]> slots;
+  };
+  void insert_locked(Series* s);
+
+  mutable std::mutex mu_;
+  std::atomic<Table*> table_{nullptr};
+  std::vector<std::unique_ptr<Table>> tables_;   // current and retired, guarded by mu_
+  std::vector<std::unique_ptr<Series>> series_;  // guarded by mu_
+};
+
+/// The most labels one family may declare (keeps label ordering on the stack).
+inline constexpr std::size_t kMaxLabels = 16;
+
+/// Adds to a counter series, striping it on contention. Records an exemplar when a sampled
+/// span is active.
+void counter_add(Family& f, Series& s, double v) noexcept;
+void gauge_set(Series& s, double v) noexcept;
+void gauge_add(Series& s, double v) noexcept;
+void histogram_record(Family& f, Series& s, double v) noexcept;
+[[nodiscard]] double counter_value(const Series& s) noexcept;
+
+/// Every family of the default registry, in declaration order.
+[[nodiscard]] std::vector<const Family*> all_families();
+
+}  // namespace o11y::detail

@@ -1,0 +1,33 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "o11y/metrics.hpp"
+
+namespace o11y::detail {
+
+struct Family;
+
+/// What the other Prometheus clients export as process_*: read from /proc at scrape time.
+struct ProcessMetrics {
+  double cpu_seconds = 0;
+  double virtual_memory_bytes = 0;
+  double resident_memory_bytes = 0;
+  double start_time_seconds = 0;
+  double open_fds = 0;
+  double max_fds = 0;
+};
+
+/// Reads /proc/self; nullopt where /proc is unavailable.
+[[nodiscard]] std::optional<ProcessMetrics> read_process_metrics();
+
+/// The exposition of these families (and the process metrics) in a format.
+[[nodiscard]] std::string render_families(const std::vector<const Family*>& families,
+                                          metrics::Format fmt, bool with_process);
+
+/// gzip-compresses in into out; false on failure.
+bool gzip(std::string_view in, std::string& out);
+
+}  // namespace o11y::detail

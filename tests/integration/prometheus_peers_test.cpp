@@ -1,0 +1,181 @@
+// Our exposition checked by code nobody on this team wrote: promtool, Python's
+// prometheus_client parsers, a real Prometheus server scraping serve(), a real Pushgateway.
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <o11y/metrics.hpp>
+#include <o11y/trace.hpp>
+#include <string>
+
+#include "support/process.hpp"
+#include "support/temp_dir.hpp"
+
+namespace o11y {
+namespace {
+
+using testing::run;
+
+// One registry that uses every metric type, labels that need escaping and exemplars.
+void record_everything() {
+  static const bool once = [] {
+    set_sample_rate(1.0);
+    auto payments =
+        counter("peer_payments_processed_total", "Total payments processed", {"status", "method"});
+    auto latency =
+        histogram("peer_payment_processing_seconds", "Payment processing time", {"method"});
+    auto depth = gauge("peer_queue_depth", "Jobs waiting", {"queue"});
+    auto sent = counter("peer_sent_bytes_total", "Bytes sent", {}, "bytes");
+    auto span = start_span("peers");
+    payments.add(3, {{"status", "success"}, {"method", "card"}});
+    payments.add(1, {{"status", "failed"}, {"method", "quote\"back\\slash\nnewline"}});
+    for (double v : {0.004, 0.02, 0.3, 0.6, 1.2, 3.0, 12.0})
+      latency.record(v, {{"method", "card"}});
+    depth.set(12, {{"queue", "email"}});
+    sent.add(1024);
+    return true;
+  }();
+  (void)once;
+}
+
+std::string write_file(const testing::TempDir& dir, const std::string& name,
+                       const std::string& body) {
+  const auto path = dir.file(name);
+  std::ofstream(path) << body;
+  return path;
+}
+
+TEST(Promtool, CheckMetricsPassesWithoutLintWarnings) {
+  record_everything();
+  testing::TempDir dir;
+  const auto path = write_file(dir, "metrics.txt", metrics::render(metrics::Format::Text));
+  std::string out;
+  const int rc = run("promtool check metrics < " + path, out);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_EQ(out, "") << out;  // any lint finding is printed
+}
+
+// Debian's python3-prometheus-client lives under /usr/bin/python3, not a PATH python.
+constexpr const char* kPython = "/usr/bin/python3";
+
+TEST(PythonClient, ParsesOurTextFormat) {
+  record_everything();
+  testing::TempDir dir;
+  const auto path = write_file(dir, "metrics.txt", metrics::render(metrics::Format::Text));
+  const auto script = write_file(dir, "parse.py", R"(
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+fams = {f.name: f for f in text_string_to_metric_families(open(sys.argv[1]).read())}
+card = [s for s in fams["peer_payments_processed"].samples if s.labels.get("method") == "card"]
+assert card and card[0].value == 3.0, card
+weird = [s for s in fams["peer_payments_processed"].samples if s.labels.get("status") == "failed"]
+assert weird[0].labels["method"] == 'quote"back\\slash\nnewline', weird
+count = [s for s in fams["peer_payment_processing_seconds"].samples if s.name.endswith("_count")]
+assert count[0].value == 7.0, count
+print("ok", len(fams))
+)");
+  std::string out;
+  EXPECT_EQ(run(std::string(kPython) + " " + script + " " + path, out), 0) << out;
+  EXPECT_TRUE(out.starts_with("ok")) << out;
+}
+
+TEST(PythonClient, ParsesOurOpenMetricsWithExemplars) {
+  record_everything();
+  testing::TempDir dir;
+  const auto path = write_file(dir, "metrics.om", metrics::render(metrics::Format::OpenMetrics));
+  const auto script = write_file(dir, "parse_om.py", R"(
+import sys
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+fams = {f.name: f for f in text_string_to_metric_families(open(sys.argv[1]).read())}
+hist = fams["peer_payment_processing_seconds"]
+exemplars = [s.exemplar for s in hist.samples if s.exemplar is not None]
+assert exemplars, "no exemplars"
+assert len(exemplars[0].labels["trace_id"]) == 32 and len(exemplars[0].labels["span_id"]) == 16
+pay = [s for s in fams["peer_payments_processed"].samples if s.exemplar is not None]
+assert pay, "no counter exemplar"
+assert fams["peer_sent_bytes"].unit == "bytes"
+print("ok", len(exemplars))
+)");
+  std::string out;
+  EXPECT_EQ(run(std::string(kPython) + " " + script + " " + path, out), 0) << out;
+  EXPECT_TRUE(out.starts_with("ok")) << out;
+}
+
+nlohmann::json query(int port, const std::string& promql) {
+  httplib::Client client("127.0.0.1", port);
+  auto res = client.Get("/api/v1/query", httplib::Params{{"query", promql}}, httplib::Headers{});
+  if (!res || res->status != 200)
+    return {};
+  return nlohmann::json::parse(res->body, nullptr, false);
+}
+
+double scalar_result(const nlohmann::json& j) {
+  if (!j.is_object() || j["status"] != "success" || j["data"]["result"].empty())
+    return -1;
+  return std::stod(j["data"]["result"][0]["value"][1].get<std::string>());
+}
+
+TEST(PrometheusServer, ScrapesServeAndAnswersQueriesOnOurValues) {
+  record_everything();
+  auto endpoint = metrics::serve("127.0.0.1:0");
+  testing::TempDir dir;
+  const int prom_port = testing::free_port();
+  const auto config = write_file(dir, "prometheus.yml",
+                                 "global:\n  scrape_interval: 1s\n"
+                                 "scrape_configs:\n  - job_name: o11y\n    static_configs:\n"
+                                 "      - targets: ['127.0.0.1:" +
+                                     std::to_string(endpoint.port()) + "']\n");
+  testing::Process prometheus(
+      {"prometheus", "--config.file=" + config, "--storage.tsdb.path=" + dir.file("data"),
+       "--web.listen-address=127.0.0.1:" + std::to_string(prom_port)},
+      dir.file("prometheus.log"));
+  ASSERT_TRUE(prometheus.started());
+  const bool scraped = testing::wait_until(
+      [&] {
+        return scalar_result(query(prom_port, "peer_payments_processed_total{method=\"card\"}")) ==
+               3.0;
+      },
+      std::chrono::seconds(40));
+  ASSERT_TRUE(scraped) << "prometheus never saw our counter";
+  EXPECT_EQ(scalar_result(query(prom_port, "peer_queue_depth{queue=\"email\"}")), 12.0);
+  // 7 observations: the median falls in the (0.5, 0.75] bucket.
+  const double p50 = scalar_result(query(
+      prom_port, "histogram_quantile(0.5, sum by (le) (peer_payment_processing_seconds_bucket))"));
+  EXPECT_GT(p50, 0.5);
+  EXPECT_LE(p50, 0.75);
+  EXPECT_EQ(scalar_result(query(prom_port, "up{job=\"o11y\"}")), 1.0);
+}
+
+TEST(Pushgateway, ReceivesAPushAndShowsTheValues) {
+  record_everything();
+  testing::TempDir dir;
+  const int port = testing::free_port();
+  testing::Process gateway(
+      {"prometheus-pushgateway", "--web.listen-address=127.0.0.1:" + std::to_string(port)},
+      dir.file("pushgateway.log"));
+  ASSERT_TRUE(gateway.started());
+  const std::string url = "http://127.0.0.1:" + std::to_string(port);
+  int status = -1;
+  ASSERT_TRUE(testing::wait_until(
+      [&] {
+        status = metrics::push(url, "nightly_batch", {{"instance", "worker/1"}});
+        return status == 200 || status == 202;
+      },
+      std::chrono::seconds(20)))
+      << "last status " << status;
+  httplib::Client client("127.0.0.1", port);
+  auto res = client.Get("/metrics");
+  ASSERT_TRUE(res);
+  EXPECT_NE(res->body.find("peer_payments_processed_total{instance=\"worker/"
+                           "1\",job=\"nightly_batch\",method=\"card\",status=\"success\"} 3"),
+            std::string::npos)
+      << res->body.substr(0, 3000);
+}
+
+TEST(Pushgateway, AnUnreachableGatewayIsANegativeStatusNotAnException) {
+  EXPECT_LT(metrics::push("http://127.0.0.1:" + std::to_string(testing::free_port()), "job"), 0);
+}
+
+}  // namespace
+}  // namespace o11y

@@ -1,0 +1,308 @@
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <zlib.h>
+
+#include <cmath>
+#include <o11y/metrics.hpp>
+#include <o11y/propagation.hpp>
+#include <o11y/trace.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace o11y {
+namespace {
+
+// Families are process-wide, so every test declares its own names.
+std::string render_text() {
+  return metrics::render(metrics::Format::Text);
+}
+std::string render_om() {
+  return metrics::render(metrics::Format::OpenMetrics);
+}
+
+bool contains(const std::string& hay, const std::string& needle) {
+  return hay.find(needle) != std::string::npos;
+}
+
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const MetricError& e) {
+    return e.what();
+  }
+  return "no MetricError";
+}
+
+TEST(CounterFamily, AddsByNamedLabelsInAnyOrder) {
+  auto c = counter("t_payments_processed_total", "Total payments processed", {"status", "method"});
+  c.add(1, {{"status", "success"}, {"method", "card"}});
+  c.add(2, {{"method", "card"}, {"status", "success"}});
+  EXPECT_DOUBLE_EQ(c.value({{"status", "success"}, {"method", "card"}}), 3.0);
+  EXPECT_DOUBLE_EQ(c.value({{"status", "failed"}, {"method", "card"}}), 0.0);
+}
+
+TEST(CounterFamily, PreBoundChildSharesTheSeries) {
+  auto c = counter("t_child_total", "h", {"status", "method"});
+  auto ok = c.labels({"success", "card"});
+  ok.add();
+  ok.add(2.5);
+  c.add(1, {{"status", "success"}, {"method", "card"}});
+  EXPECT_DOUBLE_EQ(ok.value(), 4.5);
+}
+
+TEST(CounterFamily, RejectsUndeclaredLabel) {
+  auto c = counter("t_undeclared_total", "h", {"status", "method"});
+  const auto msg = error_of([&] { c.add(1, {{"status", "ok"}, {"methd", "card"}}); });
+  EXPECT_TRUE(contains(msg, "t_undeclared_total")) << msg;
+  EXPECT_TRUE(contains(msg, "\"methd\" is not declared")) << msg;
+}
+
+TEST(CounterFamily, RejectsMissingAndRepeatedLabels) {
+  auto c = counter("t_missing_total", "h", {"status", "method"});
+  const auto missing = error_of([&] { c.add(1, {{"status", "ok"}}); });
+  EXPECT_TRUE(contains(missing, "\"method\" is missing")) << missing;
+  const auto twice = error_of([&] { c.add(1, {{"status", "a"}, {"status", "b"}}); });
+  EXPECT_TRUE(contains(twice, "\"method\" is missing") || contains(twice, "more than once"))
+      << twice;
+  const auto extra = error_of([&] { c.add(1, {{"status", "a"}, {"method", "b"}, {"x", "c"}}); });
+  EXPECT_TRUE(contains(extra, "\"x\" is not declared")) << extra;
+}
+
+TEST(CounterFamily, RejectsAWrongNumberOfPositionalValues) {
+  auto c = counter("t_positional_total", "h", {"status", "method"});
+  const auto msg = error_of([&] { (void)c.labels({"only_one"}); });
+  EXPECT_TRUE(contains(msg, "t_positional_total")) << msg;
+  EXPECT_TRUE(contains(msg, "got 1 value(s) for 2 declared label(s) (status, method)")) << msg;
+}
+
+TEST(CounterFamily, RejectsNegativeAndNanIncrements) {
+  auto c = counter("t_negative_total", "h");
+  EXPECT_TRUE(contains(error_of([&] { c.add(-1); }), "t_negative_total"));
+  EXPECT_THROW(c.labels({}).add(std::nan("")), MetricError);
+  EXPECT_DOUBLE_EQ(c.value(), 0.0);
+}
+
+TEST(MetricDeclaration, RejectsInvalidNames) {
+  EXPECT_TRUE(contains(error_of([] { (void)counter("1bad", "h"); }), "invalid metric name"));
+  EXPECT_TRUE(contains(error_of([] { (void)counter("has-dash", "h"); }), "\"has-dash\""));
+  EXPECT_TRUE(contains(error_of([] { (void)counter("__reserved", "h"); }), "reserved"));
+  EXPECT_TRUE(contains(error_of([] { (void)gauge("t_g", "h", {"bad-label"}); }), "\"bad-label\""));
+  EXPECT_TRUE(contains(error_of([] { (void)gauge("t_g2", "h", {"__x"}); }), "reserved"));
+  EXPECT_TRUE(contains(error_of([] { (void)histogram("t_h", "h", {"le"}); }), "\"le\""));
+  EXPECT_TRUE(contains(error_of([] { (void)gauge("t_g3", "h", {"a", "a"}); }), "declared twice"));
+}
+
+TEST(MetricDeclaration, RejectsBadBuckets) {
+  EXPECT_TRUE(contains(error_of([] {
+                         (void)histogram("t_hb1", "h", {}, {1, 1});
+                       }),
+                       "strictly increasing"));
+  EXPECT_TRUE(contains(error_of([] {
+                         (void)histogram("t_hb2", "h", {}, {2, 1});
+                       }),
+                       "strictly increasing"));
+  EXPECT_TRUE(contains(error_of([] {
+                         (void)histogram("t_hb3", "h", {}, {std::nan(""), 1});
+                       }),
+                       "finite"));
+}
+
+TEST(MetricDeclaration, SameShapeReturnsTheSameFamilyOtherShapeThrows) {
+  auto a = counter("t_shared_total", "h", {"k"});
+  auto b = counter("t_shared_total", "h", {"k"});
+  a.add(1, {{"k", "v"}});
+  EXPECT_DOUBLE_EQ(b.value({{"k", "v"}}), 1.0);
+  const auto msg = error_of([] { (void)counter("t_shared_total", "h", {"other"}); });
+  EXPECT_TRUE(contains(msg, "already declared")) << msg;
+  EXPECT_THROW((void)gauge("t_shared", "h", {"k"}), MetricError);  // same family name, other type
+}
+
+TEST(MetricDeclaration, UnitMustEndTheName) {
+  EXPECT_NO_THROW((void)counter("t_sent_bytes_total", "h", {}, "bytes"));
+  EXPECT_TRUE(contains(error_of([] { (void)gauge("t_size", "h", {}, GaugeMode::All, "bytes"); }),
+                       "must end in \"_bytes\""));
+}
+
+TEST(GaugeFamily, SetsAndAddsBothWays) {
+  auto depth = gauge("t_queue_depth", "Jobs waiting", {"queue"}, GaugeMode::LiveSum);
+  depth.set(12, {{"queue", "email"}});
+  depth.add(-1, {{"queue", "email"}});
+  EXPECT_DOUBLE_EQ(depth.value({{"queue", "email"}}), 11.0);
+  auto child = depth.labels({"sms"});
+  child.set(3);
+  child.add(0.5);
+  EXPECT_DOUBLE_EQ(child.value(), 3.5);
+}
+
+TEST(HistogramFamily, RecordsIntoInclusiveBuckets) {
+  auto h = histogram("t_latency_seconds", "h", {"method"}, {0.1, 0.5, 1.0});
+  for (double v : {0.05, 0.1, 0.3, 1.0, 7.0})
+    h.record(v, {{"method", "card"}});
+  EXPECT_EQ(h.count({{"method", "card"}}), 5U);
+  EXPECT_DOUBLE_EQ(h.sum({{"method", "card"}}), 8.45);
+  const auto text = render_text();
+  EXPECT_TRUE(contains(text, "t_latency_seconds_bucket{method=\"card\",le=\"0.1\"} 2\n")) << text;
+  EXPECT_TRUE(contains(text, "t_latency_seconds_bucket{method=\"card\",le=\"0.5\"} 3\n"));
+  EXPECT_TRUE(contains(text, "t_latency_seconds_bucket{method=\"card\",le=\"1.0\"} 4\n"));
+  EXPECT_TRUE(contains(text, "t_latency_seconds_bucket{method=\"card\",le=\"+Inf\"} 5\n"));
+  EXPECT_TRUE(contains(text, "t_latency_seconds_count{method=\"card\"} 5\n"));
+  EXPECT_TRUE(contains(text, "t_latency_seconds_sum{method=\"card\"} 8.45\n"));
+}
+
+TEST(HistogramFamily, DefaultBucketsAreThePrometheusOnes) {
+  auto h = histogram("t_default_buckets_seconds", "h");
+  h.record(0.2);
+  const auto text = render_text();
+  for (const char* le : {"0.005", "0.01", "0.025", "0.05", "0.075", "0.1", "0.25", "0.5", "0.75",
+                         "1.0", "2.5", "5.0", "7.5", "10.0", "+Inf"}) {
+    EXPECT_TRUE(contains(text, std::string("t_default_buckets_seconds_bucket{le=\"") + le + "\"}"))
+        << le;
+  }
+}
+
+TEST(HistogramFamily, TimerRecordsElapsedSecondsOnScopeExit) {
+  auto h = histogram("t_timer_seconds", "h", {"method"});
+  {
+    auto timer = h.time({{"method", "card"}});
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  { auto t2 = h.labels({"card"}).time(); }
+  EXPECT_EQ(h.count({{"method", "card"}}), 2U);
+  EXPECT_GE(h.sum({{"method", "card"}}), 0.019);
+  EXPECT_LT(h.sum({{"method", "card"}}), 5.0);
+}
+
+TEST(TextFormat, HasHelpTypeAndEscapedLabelValues) {
+  auto c = counter("t_escape_total", "Help with \\ and\nnewline", {"path"});
+  c.add(1, {{"path", "a\"b\\c\nd\xff"}});
+  const auto text = render_text();
+  EXPECT_TRUE(contains(text, "# HELP t_escape_total Help with \\\\ and\\nnewline\n")) << text;
+  EXPECT_TRUE(contains(text, "# TYPE t_escape_total counter\n"));
+  EXPECT_TRUE(contains(text, "t_escape_total{path=\"a\\\"b\\\\c\\nd\xEF\xBF\xBD\"} 1\n"));
+  EXPECT_FALSE(contains(text, "# EOF"));
+}
+
+TEST(TextFormat, CounterNamesWithoutTotalGainIt) {
+  auto c = counter("t_jobs", "h");
+  c.add(2);
+  EXPECT_TRUE(contains(render_text(), "\nt_jobs_total 2\n"));
+}
+
+TEST(OpenMetrics, UsesFamilyNamesUnitsAndEof) {
+  auto c = counter("t_om_sent_bytes_total", "Bytes sent", {}, "bytes");
+  c.add(10);
+  const auto om = render_om();
+  EXPECT_TRUE(contains(om, "# TYPE t_om_sent_bytes counter\n")) << om;
+  EXPECT_TRUE(contains(om, "# UNIT t_om_sent_bytes bytes\n"));
+  EXPECT_TRUE(contains(om, "\nt_om_sent_bytes_total 10"));
+  EXPECT_TRUE(om.ends_with("# EOF\n"));
+}
+
+TEST(OpenMetrics, SampledSpansLeaveExemplarsOnCountersAndBuckets) {
+  set_sample_rate(1.0);
+  auto c = counter("t_exemplar_total", "h", {"k"});
+  auto h = histogram("t_exemplar_seconds", "h", {}, {0.5, 1.0});
+  std::string trace;
+  std::string span_id;
+  {
+    auto span = start_span("work");
+    trace = span.trace_id();
+    span_id = span.span_id();
+    c.add(1, {{"k", "v"}});
+    h.record(0.7);
+  }
+  c.add(1, {{"k", "no_span"}});
+  const auto om = render_om();
+  const std::string ex = " # {trace_id=\"" + trace + "\",span_id=\"" + span_id + "\"} ";
+  EXPECT_TRUE(contains(om, "t_exemplar_total{k=\"v\"} 1" + ex + "1 ")) << om;
+  EXPECT_TRUE(contains(om, "t_exemplar_seconds_bucket{le=\"1.0\"} 1" + ex + "0.7 ")) << om;
+  EXPECT_TRUE(contains(om, "t_exemplar_total{k=\"no_span\"} 1\n"));
+  EXPECT_FALSE(contains(render_text(), "trace_id"));  // text 0.0.4 has no exemplars
+}
+
+TEST(OpenMetrics, UnsampledSpansLeaveNoExemplar) {
+  set_sample_rate(0.0);
+  auto c = counter("t_unsampled_total", "h");
+  {
+    auto span = start_span("dropped");
+    c.add(1);
+  }
+  set_sample_rate(1.0);
+  EXPECT_TRUE(contains(render_om(), "\nt_unsampled_total 1\n"));
+}
+
+TEST(ProcessMetrics, AreRenderedFromProc) {
+  const auto text = render_text();
+  for (const char* name : {"process_cpu_seconds_total ", "process_resident_memory_bytes ",
+                           "process_virtual_memory_bytes ", "process_open_fds ", "process_max_fds ",
+                           "process_start_time_seconds "}) {
+    EXPECT_TRUE(contains(text, std::string("\n") + name)) << name;
+  }
+}
+
+TEST(Negotiation, PrometheusAcceptHeaderGetsOpenMetrics) {
+  EXPECT_EQ(
+      metrics::negotiate("application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
+                         "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"),
+      metrics::Format::OpenMetrics);
+  EXPECT_EQ(metrics::negotiate("text/plain"), metrics::Format::Text);
+  EXPECT_EQ(metrics::negotiate(""), metrics::Format::Text);
+  EXPECT_EQ(metrics::negotiate("application/openmetrics-text;q=0"), metrics::Format::Text);
+}
+
+std::string gunzip(const std::string& in) {
+  z_stream zs{};
+  inflateInit2(&zs, 15 + 16);
+  std::string out(in.size() * 20 + 1024, '\0');
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  zs.avail_in = static_cast<uInt>(in.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  inflate(&zs, Z_FINISH);
+  out.resize(zs.total_out);
+  inflateEnd(&zs);
+  return out;
+}
+
+TEST(Endpoint, ServesTextOpenMetricsAndGzipWithKeepAlive) {
+  auto c = counter("t_served_total", "h");
+  c.add(5);
+  auto endpoint = metrics::serve("127.0.0.1:0");
+  ASSERT_GT(endpoint.port(), 0);
+  httplib::Client client("127.0.0.1", endpoint.port());
+  client.set_keep_alive(true);
+  auto text = client.Get("/metrics");
+  ASSERT_TRUE(text);
+  EXPECT_EQ(text->status, 200);
+  EXPECT_TRUE(text->get_header_value("Content-Type").starts_with("text/plain; version=0.0.4"));
+  EXPECT_TRUE(contains(text->body, "\nt_served_total 5\n"));
+  auto om = client.Get("/metrics", {{"Accept", "application/openmetrics-text;version=1.0.0"}});
+  ASSERT_TRUE(om);
+  EXPECT_TRUE(om->get_header_value("Content-Type").starts_with("application/openmetrics-text"));
+  EXPECT_TRUE(om->body.ends_with("# EOF\n"));
+  auto zipped = client.Get("/metrics", {{"Accept-Encoding", "gzip"}});
+  ASSERT_TRUE(zipped);
+  EXPECT_EQ(zipped->get_header_value("Content-Encoding"), "gzip");
+  EXPECT_TRUE(contains(gunzip(zipped->body), "\nt_served_total 5\n"));
+  auto missing = client.Get("/elsewhere");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+}
+
+TEST(Endpoint, RejectsMalformedAddresses) {
+  EXPECT_THROW((void)metrics::serve("no-port"), MetricError);
+  EXPECT_THROW((void)metrics::serve("127.0.0.1:http"), MetricError);
+  EXPECT_THROW((void)metrics::serve("127.0.0.1:70000"), MetricError);
+}
+
+TEST(ScrapeHandler, GzipsWhenAskedAndNamesTheFormat) {
+  const auto r = metrics::handle_scrape("application/openmetrics-text", "gzip, deflate");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.content_encoding, "gzip");
+  EXPECT_TRUE(gunzip(r.body).ends_with("# EOF\n"));
+}
+
+}  // namespace
+}  // namespace o11y
