@@ -4,7 +4,7 @@
 //   (c) o11y JSON, sync, null sink                     (d) o11y JSON, sync, file
 //   (e) o11y console, null sink                        (f) o11y async, file: caller side,
 //       and the backend's lines/s                      (g) o11y with the level disabled
-// Each reports allocs_per_call: heap allocations per log call in steady state.
+// Each reports allocs_per_op: heap allocations per log call in steady state.
 #include <benchmark/benchmark.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/null_sink.h>
@@ -18,32 +18,8 @@
 #include <nlohmann/json.hpp>
 #include <o11y/o11y.hpp>
 
+#include "alloc_counter.hpp"
 #include "logging/pipeline.hpp"
-
-namespace {
-
-std::atomic<std::uint64_t> g_allocs{0};
-
-}  // namespace
-
-// Counting allocator for the whole binary: allocations per call are part of the result.
-// GCC sees malloc inside our operator new and free inside our operator delete after inlining
-// and calls them mismatched; they are the replaced pair, so the warning is off for this file.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
-void* operator new(std::size_t n) {
-  g_allocs.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n == 0 ? 1 : n))
-    return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::size_t /*n*/) noexcept {
-  std::free(p);
-}
 
 namespace {
 
@@ -74,10 +50,8 @@ struct ExampleContext {
   ExampleContext() { o11y::set_custom_tags({{"tenant_id", "acme"}, {"feature", "checkout_v2"}}); }
 };
 
-void report_allocs(benchmark::State& state, std::uint64_t before) {
-  state.counters["allocs_per_call"] = benchmark::Counter(
-      static_cast<double>(g_allocs.load() - before), benchmark::Counter::kAvgIterations);
-}
+using o11y_bench::g_allocs;
+using o11y_bench::report_allocs;
 
 void o11y_example(benchmark::State& state) {
   ExampleContext ctx;

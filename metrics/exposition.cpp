@@ -4,10 +4,13 @@
 
 #include <charconv>
 #include <cmath>
+#include <iterator>
+#include <mutex>
 #include <string>
 
 #include "context/utf8.hpp"
 #include "metrics/family.hpp"
+#include "metrics/foreign.hpp"
 #include "metrics/process_metrics.hpp"
 #include "o11y/trace.hpp"
 
@@ -204,6 +207,101 @@ void render_family(std::string& out, const Family& f, Format fmt) {
   }
 }
 
+void put_pairs(std::string& out, const std::vector<std::pair<std::string, std::string>>& labels,
+               std::string_view extra_name = {}, std::string_view extra_value = {}) {
+  if (labels.empty() && extra_name.empty())
+    return;
+  out.push_back('{');
+  bool first = true;
+  for (const auto& [k, v] : labels) {
+    if (!first)
+      out.push_back(',');
+    first = false;
+    out += k;
+    out += "=\"";
+    put_escaped(out, v, true);
+    out.push_back('"');
+  }
+  if (!extra_name.empty()) {
+    if (!first)
+      out.push_back(',');
+    out += extra_name;
+    out += "=\"";
+    out += extra_value;
+    out.push_back('"');
+  }
+  out.push_back('}');
+}
+
+void put_sample(std::string& out, std::string_view name, const ForeignFamily::Sample& s,
+                std::string_view extra_name, std::string_view extra_value, double value) {
+  out += name;
+  put_pairs(out, s.labels, extra_name, extra_value);
+  out.push_back(' ');
+  put_number(out, value);
+  out.push_back('\n');
+}
+
+// A family from another library, by the same rules as ours. In OpenMetrics a counter's
+// family name drops _total and its sample gains it; in text it keeps the name it was given.
+void render_foreign(std::string& out, const ForeignFamily& f, Format fmt) {
+  using Kind = ForeignFamily::Kind;
+  const bool om = fmt == Format::OpenMetrics;
+  std::string family = f.name;
+  std::string sample = f.name;
+  if (om && f.kind == Kind::Counter) {
+    if (family.ends_with("_total"))
+      family.resize(family.size() - 6);
+    sample = family + "_total";
+  }
+  const char* type = f.kind == Kind::Counter     ? "counter"
+                     : f.kind == Kind::Gauge     ? "gauge"
+                     : f.kind == Kind::Summary   ? "summary"
+                     : f.kind == Kind::Histogram ? "histogram"
+                     : om                        ? "unknown"
+                                                 : "untyped";
+  out += "# HELP " + family + " ";
+  put_escaped(out, f.help, om);
+  out += "\n# TYPE " + family + " " + type + "\n";
+  for (const auto& s : f.samples) {
+    switch (f.kind) {
+      case Kind::Counter:
+      case Kind::Gauge:
+      case Kind::Untyped:
+        put_sample(out, sample, s, {}, {}, s.value);
+        break;
+      case Kind::Summary:
+        for (const auto& [q, v] : s.quantiles) {
+          std::string qs;
+          put_number(qs, q);
+          put_sample(out, f.name, s, "quantile", qs, v);
+        }
+        put_sample(out, f.name + "_count", s, {}, {}, static_cast<double>(s.count));
+        put_sample(out, f.name + "_sum", s, {}, {}, s.sum);
+        break;
+      case Kind::Histogram:
+        for (const auto& [bound, cumulative] : s.buckets) {
+          std::string le;
+          put_bound(le, bound);
+          put_sample(out, f.name + "_bucket", s, "le", le, static_cast<double>(cumulative));
+        }
+        put_sample(out, f.name + "_count", s, {}, {}, static_cast<double>(s.count));
+        put_sample(out, f.name + "_sum", s, {}, {}, s.sum);
+        break;
+    }
+  }
+}
+
+struct ForeignSources {
+  std::mutex mu;
+  std::vector<std::pair<std::weak_ptr<void>, std::function<std::vector<ForeignFamily>()>>> sources;
+};
+
+ForeignSources& foreign_sources() {
+  static auto* s = new ForeignSources();  // NOLINT: lives as long as any render
+  return *s;
+}
+
 void render_process(std::string& out, Format fmt) {
   const auto p = read_process_metrics();
   if (!p)
@@ -238,10 +336,37 @@ std::string render_families(const std::vector<const Family*>& families, metrics:
   out.reserve(std::size_t{64} * 1024);
   for (const Family* f : families)
     render_family(out, *f, fmt);
-  if (with_process)
+  if (with_process) {
     render_process(out, fmt);
+    for (const auto& f : collect_foreign())
+      render_foreign(out, f, fmt);
+  }
   if (fmt == metrics::Format::OpenMetrics)
     out += "# EOF\n";
+  return out;
+}
+
+void add_foreign_source(std::weak_ptr<void> owner,
+                        std::function<std::vector<ForeignFamily>()> collect) {
+  auto& s = foreign_sources();
+  std::lock_guard lock(s.mu);
+  s.sources.emplace_back(std::move(owner), std::move(collect));
+}
+
+std::vector<ForeignFamily> collect_foreign() {
+  std::vector<std::function<std::vector<ForeignFamily>()>> live;
+  {
+    auto& s = foreign_sources();
+    std::lock_guard lock(s.mu);
+    std::erase_if(s.sources, [](const auto& src) { return src.first.expired(); });
+    for (const auto& src : s.sources)
+      live.push_back(src.second);
+  }
+  std::vector<ForeignFamily> out;
+  for (const auto& collect : live) {
+    auto fams = collect();
+    std::move(fams.begin(), fams.end(), std::back_inserter(out));
+  }
   return out;
 }
 

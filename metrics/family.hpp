@@ -3,6 +3,7 @@
 #include <atomic>
 #include <bit>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -78,9 +79,11 @@ struct Exemplar {
   bool read(Snapshot& out) const noexcept;
 };
 
-/// Eight cache lines, one per thread group: a contended counter adds to its thread's stripe.
+/// Eight stripes, one per thread group: a contended counter adds to its thread's stripe. 128
+/// bytes apart, not 64: x86's adjacent-line prefetcher pairs lines, and two threads on
+/// neighbouring 64-byte lines were measured contending as if they shared one.
 struct Stripes {
-  struct alignas(64) Padded {
+  struct alignas(128) Padded {
     Cell cell{0};
   };
   Padded stripe[8];
@@ -153,6 +156,28 @@ struct Family {
   std::vector<std::unique_ptr<Table>> tables_;   // current and retired, guarded by mu_
   std::vector<std::unique_ptr<Series>> series_;  // guarded by mu_
 };
+
+/// Equality for the short strings labels are made of, inline: a memcmp call costs more than
+/// comparing 4 to 16 bytes.
+[[nodiscard]] inline bool short_equal(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size())
+    return false;
+  const std::size_t n = a.size();
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    std::uint64_t x = 0;
+    std::uint64_t y = 0;
+    std::memcpy(&x, a.data() + i, 8);
+    std::memcpy(&y, b.data() + i, 8);
+    if (x != y)
+      return false;
+  }
+  for (; i < n; ++i) {
+    if (a[i] != b[i])
+      return false;
+  }
+  return true;
+}
 
 /// The most labels one family may declare (keeps label ordering on the stack).
 inline constexpr std::size_t kMaxLabels = 16;
