@@ -11,6 +11,8 @@
 #include "context/utf8.hpp"
 #include "metrics/family.hpp"
 #include "metrics/foreign.hpp"
+#include "metrics/mp_format.hpp"
+#include "metrics/mp_reader.hpp"
 #include "metrics/process_metrics.hpp"
 #include "o11y/trace.hpp"
 
@@ -331,12 +333,12 @@ void render_process(std::string& out, Format fmt) {
 }  // namespace
 
 std::string render_families(const std::vector<const Family*>& families, metrics::Format fmt,
-                            bool with_process) {
+                            bool with_extras) {
   std::string out;
   out.reserve(std::size_t{64} * 1024);
   for (const Family* f : families)
     render_family(out, *f, fmt);
-  if (with_process) {
+  if (with_extras) {
     render_process(out, fmt);
     for (const auto& f : collect_foreign())
       render_foreign(out, f, fmt);
@@ -392,7 +394,14 @@ bool gzip(std::string_view in, std::string& out) {
 namespace metrics {
 
 std::string render(Format format) {
+  // Multiprocess: the directory holds every process's values, this one's included.
+  if (multiprocess_enabled())
+    return detail::render_directory(detail::mp::configured_dir(), format);
   return detail::render_families(detail::all_families(), format, true);
+}
+
+std::string render_directory(std::string_view dir, Format format) {
+  return detail::render_directory(std::string(dir), format);
 }
 
 std::string_view content_type(Format format) noexcept {

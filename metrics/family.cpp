@@ -1,5 +1,7 @@
 #include "metrics/family.hpp"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -10,6 +12,7 @@
 
 #include "context/frame.hpp"
 #include "context/span_state.hpp"
+#include "metrics/mp_writer.hpp"
 
 namespace o11y {
 namespace detail {
@@ -74,11 +77,55 @@ struct Registry {
   std::map<std::string, std::unique_ptr<Family>, std::less<>> by_name;
   std::vector<const Family*> in_order;
   HeapValueStore heap;
+  std::unique_ptr<MmapValueStore> mp;  // when the multiprocess directory is configured
+
+  ValueStore* store() {
+    if (mp::configured_dir().empty())
+      return &heap;
+    if (!mp)
+      mp = std::make_unique<MmapValueStore>(mp::configured_dir());
+    return mp.get();
+  }
 };
 
+void fork_prepare();
+void fork_parent();
+void fork_child();
+
 Registry& registry() {
-  static auto* r = new Registry();  // NOLINT: families outlive every static that records
+  static auto* r = [] {
+    auto* reg = new Registry();  // NOLINT: families outlive every static that records
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+    return reg;
+  }();
   return *r;
+}
+
+// fork(): every registry and family lock is held across it, so the child finds none taken.
+void fork_prepare() {
+  auto& r = registry();
+  r.mu.lock();
+  for (const auto& [name, f] : r.by_name)
+    f->lock_for_fork();
+}
+void fork_parent() {
+  auto& r = registry();
+  for (const auto& [name, f] : r.by_name)
+    f->unlock_after_fork();
+  r.mu.unlock();
+}
+// The child must never write into its parent's file: a new file, and every series re-pointed
+// at fresh zero cells in it. In-process (heap) values simply carry on, as fork() copies them.
+void fork_child() {
+  auto& r = registry();
+  for (const auto& [name, f] : r.by_name)
+    f->unlock_after_fork();
+  if (r.mp) {
+    r.mp->reopen_after_fork();
+    for (const auto& [name, f] : r.by_name)
+      f->reallocate_cells();
+  }
+  r.mu.unlock();
 }
 
 Family* declare(MetricType type, std::string_view name, std::string_view help,
@@ -152,7 +199,7 @@ Family* declare(MetricType type, std::string_view name, std::string_view help,
   f->mode = mode;
   f->label_names = std::move(labels);
   f->buckets = std::move(buckets);
-  f->store = &r.heap;
+  f->store = r.store();
   Family* raw = f.get();
   r.by_name.emplace(base, std::move(f));
   r.in_order.push_back(raw);
@@ -358,6 +405,17 @@ void Family::insert_locked(Series* s) {
   t->slots[i].store(s, std::memory_order_release);
 }
 
+void Family::reallocate_cells() {
+  std::lock_guard lock(mu_);
+  for (const auto& s : series_) {
+    s->cells = store->allocate(*this, s->values, cell_count());
+    if (s->exemplars) {
+      const std::size_t n = type == MetricType::Histogram ? buckets.size() + 1 : 1;
+      s->exemplars = std::make_unique<Exemplar[]>(n);
+    }
+  }
+}
+
 std::vector<const Series*> Family::all_series() const {
   std::lock_guard lock(mu_);
   std::vector<const Series*> out;
@@ -436,11 +494,15 @@ double counter_value(const Series& s) noexcept {
   return v;
 }
 
-void gauge_set(Series& s, double v) noexcept {
+void gauge_set(const Family& f, Series& s, double v) noexcept {
   store_double(s.cells[0], v);
+  if (f.tracks_time())
+    s.cells[1].store(now_ns(), std::memory_order_relaxed);
 }
-void gauge_add(Series& s, double v) noexcept {
+void gauge_add(const Family& f, Series& s, double v) noexcept {
   add_double(s.cells[0], v);
+  if (f.tracks_time())
+    s.cells[1].store(now_ns(), std::memory_order_relaxed);
 }
 
 void histogram_record(Family& f, Series& s, double v) noexcept {
@@ -522,10 +584,10 @@ double Counter::value(std::initializer_list<Label> labels) const {
 }
 
 void Gauge::Child::set(double value) const noexcept {
-  detail::gauge_set(*series_, value);
+  detail::gauge_set(*family_, *series_, value);
 }
 void Gauge::Child::add(double value) const noexcept {
-  detail::gauge_add(*series_, value);
+  detail::gauge_add(*family_, *series_, value);
 }
 double Gauge::Child::value() const noexcept {
   return detail::load_double(series_->cells[0]);
@@ -533,11 +595,11 @@ double Gauge::Child::value() const noexcept {
 
 void Gauge::set(double value, std::initializer_list<Label> labels) const {
   const auto o = detail::order_named(*family_, labels);
-  detail::gauge_set(*family_->get(o.span()), value);
+  detail::gauge_set(*family_, *family_->get(o.span()), value);
 }
 void Gauge::add(double value, std::initializer_list<Label> labels) const {
   const auto o = detail::order_named(*family_, labels);
-  detail::gauge_add(*family_->get(o.span()), value);
+  detail::gauge_add(*family_, *family_->get(o.span()), value);
 }
 Gauge::Child Gauge::labels(std::initializer_list<std::string_view> values) const {
   const auto o = detail::order_positional(*family_, values);

@@ -122,9 +122,22 @@ struct Family {
   Family(Family&&) = delete;
   Family& operator=(Family&&) = delete;
 
+  /// Counter: the value. Gauge: the value and, for the most-recent modes, when it was set.
+  /// Histogram: one count per bucket (+Inf last), then the sum.
   [[nodiscard]] std::size_t cell_count() const noexcept {
-    return type == MetricType::Histogram ? buckets.size() + 2 : 1;
+    if (type == MetricType::Histogram)
+      return buckets.size() + 2;
+    return type == MetricType::Gauge && tracks_time() ? 2 : 1;
   }
+  [[nodiscard]] bool tracks_time() const noexcept {
+    return mode == GaugeMode::MostRecent || mode == GaugeMode::LiveMostRecent;
+  }
+
+  /// fork(): held across it so no lock is left taken in the child.
+  void lock_for_fork() { mu_.lock(); }
+  void unlock_after_fork() { mu_.unlock(); }
+  /// In a fork()ed child: fresh, zero cells from the store for every series.
+  void reallocate_cells();
 
   /// The series for these label values (declaration order), created if new. Throws only
   /// std::bad_alloc.
@@ -185,8 +198,8 @@ inline constexpr std::size_t kMaxLabels = 16;
 /// Adds to a counter series, striping it on contention. Records an exemplar when a sampled
 /// span is active.
 void counter_add(Family& f, Series& s, double v) noexcept;
-void gauge_set(Series& s, double v) noexcept;
-void gauge_add(Series& s, double v) noexcept;
+void gauge_set(const Family& f, Series& s, double v) noexcept;
+void gauge_add(const Family& f, Series& s, double v) noexcept;
 void histogram_record(Family& f, Series& s, double v) noexcept;
 [[nodiscard]] double counter_value(const Series& s) noexcept;
 

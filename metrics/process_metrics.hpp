@@ -23,9 +23,10 @@ struct ProcessMetrics {
 /// Reads /proc/self; nullopt where /proc is unavailable.
 [[nodiscard]] std::optional<ProcessMetrics> read_process_metrics();
 
-/// The exposition of these families (and the process metrics) in a format.
+/// The exposition of these families in a format; with_extras adds the process metrics and
+/// the families of exposed prometheus-cpp collectables.
 [[nodiscard]] std::string render_families(const std::vector<const Family*>& families,
-                                          metrics::Format fmt, bool with_process);
+                                          metrics::Format fmt, bool with_extras);
 
 /// gzip-compresses in into out; false on failure.
 bool gzip(std::string_view in, std::string& out);

@@ -232,6 +232,20 @@ class Endpoint {
 /// Throws MetricError for a malformed address and std::runtime_error if it cannot bind.
 [[nodiscard]] Endpoint serve(std::string_view address = "127.0.0.1:9464");
 
+/// Whether this process writes to a multiprocess directory: O11Y_MULTIPROC_DIR (else
+/// PROMETHEUS_MULTIPROC_DIR) was set when metrics were first used. Then render(), serve() and
+/// push() aggregate every process's file in that directory.
+[[nodiscard]] bool multiprocess_enabled();
+
+/// Marks an exited worker's files: its live-mode gauges leave the aggregate, its counters and
+/// histograms stay. Exited processes are also noticed without it (pid and start time are in
+/// each file, so a reused pid is not mistaken for the old process). Never throws.
+void mark_process_dead(int pid);
+
+/// The aggregate of a multiprocess directory in a format (what `o11y metrics --dir` prints).
+/// Unreadable or corrupt files are skipped, counted and reported; never throws for them.
+[[nodiscard]] std::string render_directory(std::string_view dir, Format format = Format::Text);
+
 /// Pushes every family to a Prometheus Pushgateway (e.g. "http://127.0.0.1:9091"), replacing
 /// the job's group. Returns the HTTP status (200 or 202 on success, negative when the
 /// gateway could not be reached). Never throws for network errors.

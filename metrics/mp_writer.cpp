@@ -1,0 +1,235 @@
+#include "metrics/mp_writer.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <system_error>
+
+#include "context/env.hpp"
+#include "context/internal_error.hpp"
+
+namespace o11y::detail {
+namespace mp {
+
+std::uint64_t process_start_ticks(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  if (!in || !std::getline(in, stat))
+    return 0;
+  const auto close = stat.rfind(')');
+  if (close == std::string::npos)
+    return 0;
+  std::istringstream fields(stat.substr(close + 2));
+  std::string x;
+  for (int field = 3; fields >> x; ++field) {
+    if (field == 22) {
+      try {
+        return std::stoull(x);
+      } catch (...) {
+        return 0;
+      }
+    }
+  }
+  return 0;
+}
+
+const std::string& configured_dir() {
+  static const std::string kDir = [] {
+    if (auto v = env("O11Y_MULTIPROC_DIR"))
+      return *v;
+    if (auto v = env("PROMETHEUS_MULTIPROC_DIR"))
+      return *v;
+    return std::string();
+  }();
+  return kDir;
+}
+
+}  // namespace mp
+
+namespace {
+
+// strerror is not thread-safe; std::error_code gives the same text safely.
+std::string errno_text(int err) {
+  return std::error_code(err, std::generic_category()).message();
+}
+
+constexpr std::size_t kReserveBytes = std::size_t{1} << 30;  // virtual, never all touched
+constexpr std::size_t kGrowBytes = std::size_t{1} << 20;
+
+std::size_t pad8(std::size_t n) {
+  return (n + 7) & ~std::size_t{7};
+}
+
+void put_u32(char*& p, std::uint32_t v) {
+  std::memcpy(p, &v, 4);
+  p += 4;
+}
+void put_string(char*& p, std::string_view s) {
+  put_u32(p, static_cast<std::uint32_t>(s.size()));
+  if (!s.empty())
+    std::memcpy(p, s.data(), s.size());
+  p += s.size();
+}
+
+}  // namespace
+
+MmapValueStore::MmapValueStore(std::string dir) : dir_(std::move(dir)) {
+  std::lock_guard lock(mu_);
+  open_locked();
+}
+
+MmapValueStore::~MmapValueStore() = default;  // the mapping lives as long as the process
+
+void MmapValueStore::open_locked() {
+  ids_.clear();
+  base_ = nullptr;
+  used_ = 0;
+  size_ = 0;
+  const int pid = static_cast<int>(::getpid());
+  const auto ticks = mp::process_start_ticks(pid);
+  path_ =
+      dir_ + "/" + std::to_string(pid) + "-" + std::to_string(ticks) + std::string(mp::kExtension);
+  // 0600, no following a planted symlink, not inherited by exec'd children.
+  fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd_ < 0) {
+    report_internal_error("metrics", "multiprocess file " + path_ + " not created (" +
+                                         errno_text(errno) + "); values stay in this process");
+    return;
+  }
+  void* base = ::mmap(nullptr, kReserveBytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
+  if (base == MAP_FAILED || ::ftruncate(fd_, static_cast<off_t>(kGrowBytes)) != 0) {
+    report_internal_error("metrics", "multiprocess file " + path_ + " not mapped (" +
+                                         errno_text(errno) + "); values stay in this process");
+    if (base != MAP_FAILED)
+      ::munmap(base, kReserveBytes);
+    ::close(fd_);
+    fd_ = -1;
+    return;
+  }
+  base_ = static_cast<char*>(base);
+  size_ = kGrowBytes;
+  mp::Header h{};
+  std::memcpy(h.magic, mp::kMagic, sizeof h.magic);
+  h.version = mp::kVersion;
+  h.byte_order = mp::kByteOrderMark;
+  h.pid = static_cast<std::uint32_t>(pid);
+  h.start_ticks = ticks;
+  h.created_unix_ns =
+      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count());
+  std::memcpy(base_, &h, sizeof h);
+}
+
+char* MmapValueStore::reserve_locked(std::size_t bytes) {
+  const std::size_t end = mp::kHeaderBytes + used_ + bytes;
+  if (end > kReserveBytes)
+    return nullptr;
+  if (end > size_) {
+    const std::size_t grown = ((end + kGrowBytes - 1) / kGrowBytes) * kGrowBytes;
+    if (::ftruncate(fd_, static_cast<off_t>(grown)) != 0)
+      return nullptr;  // a full disk
+    size_ = grown;
+  }
+  return base_ + mp::kHeaderBytes + used_;
+}
+
+void MmapValueStore::publish_locked(std::size_t bytes) {
+  used_ += bytes;
+  // Readers parse only what `used` covers, so a process killed mid-append leaves a file
+  // whose every published record is whole.
+  std::atomic_ref<std::uint64_t>(reinterpret_cast<mp::Header*>(base_)->used)
+      .store(used_, std::memory_order_release);
+}
+
+bool MmapValueStore::family_id_locked(const Family& f, std::uint32_t& id) {
+  if (auto it = ids_.find(&f); it != ids_.end()) {
+    id = it->second;
+    return true;
+  }
+  std::size_t bytes = 8 + 4 + 4 + 4 + 4 + f.name.size() + 4 + f.help.size();
+  for (const auto& l : f.label_names)
+    bytes += 4 + l.size();
+  bytes = pad8(bytes) + 8 * f.buckets.size();
+  char* rec = reserve_locked(bytes);
+  if (rec == nullptr)
+    return false;
+  id = static_cast<std::uint32_t>(ids_.size());
+  char* p = rec;
+  put_u32(p, static_cast<std::uint32_t>(mp::RecordKind::Family));
+  put_u32(p, static_cast<std::uint32_t>(bytes));
+  put_u32(p, id);
+  const std::uint32_t shape = static_cast<std::uint32_t>(f.type) |
+                              (static_cast<std::uint32_t>(f.mode) << 8U) |
+                              (static_cast<std::uint32_t>(f.label_names.size()) << 16U);
+  put_u32(p, shape);
+  put_u32(p, static_cast<std::uint32_t>(f.buckets.size()));
+  put_string(p, f.name);
+  put_string(p, f.help);
+  for (const auto& l : f.label_names)
+    put_string(p, l);
+  p = rec + pad8(static_cast<std::size_t>(p - rec));
+  if (!f.buckets.empty())
+    std::memcpy(p, f.buckets.data(), 8 * f.buckets.size());
+  publish_locked(bytes);
+  ids_.emplace(&f, id);
+  return true;
+}
+
+Cell* MmapValueStore::allocate(const Family& family, std::span<const std::string> values,
+                               std::size_t n) {
+  std::lock_guard lock(mu_);
+  std::uint32_t id = 0;
+  if (base_ != nullptr && family_id_locked(family, id)) {
+    std::size_t bytes = 8 + 4 + 4;
+    for (const auto& v : values)
+      bytes += 4 + v.size();
+    const std::size_t cells_at = pad8(bytes);
+    bytes = cells_at + 8 * n;
+    if (char* rec = reserve_locked(bytes)) {
+      char* p = rec;
+      put_u32(p, static_cast<std::uint32_t>(mp::RecordKind::Series));
+      put_u32(p, static_cast<std::uint32_t>(bytes));
+      put_u32(p, id);
+      put_u32(p, static_cast<std::uint32_t>(n));
+      for (const auto& v : values)
+        put_string(p, v);
+      // The cells are zero: ftruncate extends a file with zeros.
+      publish_locked(bytes);
+      return reinterpret_cast<Cell*>(rec + cells_at);  // NOLINT: cells are 8-byte aligned u64
+    }
+    report_internal_error(
+        "metrics", "multiprocess file " + path_ + " cannot grow; new series stay in this process");
+  }
+  // No file (or it cannot grow): the series still works, in this process only.
+  auto cells = std::make_unique<Cell[]>(n);
+  for (std::size_t i = 0; i < n; ++i)
+    cells[i].store(0, std::memory_order_relaxed);
+  fallback_.push_back(std::move(cells));
+  return fallback_.back().get();
+}
+
+void MmapValueStore::reopen_after_fork() {
+  // The child's first thread is the only one: nothing else can touch the store.
+  if (base_ != nullptr)
+    ::munmap(base_, kReserveBytes);  // the parent's file: never written here
+  if (fd_ >= 0)
+    ::close(fd_);
+  fd_ = -1;
+  open_locked();
+}
+
+std::string MmapValueStore::path() const {
+  std::lock_guard lock(mu_);
+  return path_;
+}
+
+}  // namespace o11y::detail

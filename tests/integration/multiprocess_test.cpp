@@ -1,0 +1,312 @@
+// Multiprocess mode with real fork()ed workers and real files. main() below points
+// O11Y_MULTIPROC_DIR at a fresh directory before any metric exists, as a pre-fork server would.
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <o11y/metrics.hpp>
+#include <random>
+#include <regex>
+#include <string>
+#include <thread>
+
+#include "metrics/mp_format.hpp"
+
+namespace fs = std::filesystem;
+
+namespace o11y {
+namespace {
+
+std::string g_dir;  // NOLINT
+
+// The value of one sample line ("name{labels} value") in the text exposition, or NaN.
+double sample(const std::string& text, const std::string& line_start) {
+  const auto at = text.find("\n" + line_start + " ");
+  if (at == std::string::npos)
+    return std::nan("");
+  return std::stod(text.substr(at + 1 + line_start.size() + 1));
+}
+
+pid_t fork_child(const std::function<void()>& body) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    body();
+    ::_exit(0);  // values are in the mapped file already: nothing to flush
+  }
+  return pid;
+}
+
+void wait_for(pid_t pid) {
+  ::waitpid(pid, nullptr, 0);
+}
+
+std::vector<fs::path> files() {
+  std::vector<fs::path> out;
+  for (const auto& e : fs::directory_iterator(g_dir))
+    out.push_back(e.path());
+  return out;
+}
+
+fs::path own_file() {
+  return fs::path(g_dir) /
+         (std::to_string(::getpid()) + "-" +
+          std::to_string(detail::mp::process_start_ticks(::getpid())) + ".o11ymp");
+}
+
+// A child that waits (alive) until told to go.
+struct HeldChild {
+  pid_t pid = -1;
+  int release_fd = -1;
+  explicit HeldChild(const std::function<void()>& body) {
+    int ready[2];
+    int release[2];
+    EXPECT_EQ(::pipe(ready), 0);
+    EXPECT_EQ(::pipe(release), 0);
+    pid = ::fork();
+    if (pid == 0) {
+      body();
+      char c = 1;
+      (void)::write(ready[1], &c, 1);
+      (void)::read(release[0], &c, 1);
+      ::_exit(0);
+    }
+    char c = 0;
+    EXPECT_EQ(::read(ready[0], &c, 1), 1);
+    ::close(ready[0]);
+    ::close(ready[1]);
+    ::close(release[0]);
+    release_fd = release[1];
+  }
+  void release() {
+    char c = 1;
+    (void)::write(release_fd, &c, 1);
+    ::close(release_fd);
+    wait_for(pid);
+  }
+};
+
+TEST(Multiprocess, IsOnAndFilesAreNeverPythonDbFiles) {
+  ASSERT_TRUE(metrics::multiprocess_enabled());
+  auto c = counter("mp_files_total", "h");
+  c.add(1);
+  ASSERT_TRUE(fs::exists(own_file())) << own_file();
+  EXPECT_EQ(fs::status(own_file()).permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
+  for (const auto& f : files())
+    EXPECT_NE(f.extension(), ".db");
+}
+
+TEST(Multiprocess, ForkedWorkersAddUpAndChildrenStartFromZero) {
+  auto c = counter("mp_requests_total", "Requests", {"route"});
+  c.add(5, {{"route", "/"}});  // used before fork: children inherit the family, not the value
+  std::vector<pid_t> kids;
+  for (int i = 0; i < 3; ++i)
+    kids.push_back(fork_child([&] { c.add(10, {{"route", "/"}}); }));
+  for (auto k : kids)
+    wait_for(k);
+  const auto text = metrics::render();
+  EXPECT_EQ(sample(text, "mp_requests_total{route=\"/\"}"), 35.0) << text;
+  // The parent's own file still says 5: no child wrote into it.
+  EXPECT_EQ(c.value({{"route", "/"}}), 5.0);
+  EXPECT_GE(files().size(), 4U);
+}
+
+TEST(Multiprocess, HistogramsAreSummedBucketByBucket) {
+  auto h = histogram("mp_latency_seconds", "h", {}, {0.1, 1.0});
+  h.record(0.05);
+  const auto kid = fork_child([&] {
+    h.record(0.5);
+    h.record(5);
+  });
+  wait_for(kid);
+  const auto text = metrics::render();
+  EXPECT_EQ(sample(text, "mp_latency_seconds_bucket{le=\"0.1\"}"), 1.0) << text;
+  EXPECT_EQ(sample(text, "mp_latency_seconds_bucket{le=\"1.0\"}"), 2.0);
+  EXPECT_EQ(sample(text, "mp_latency_seconds_bucket{le=\"+Inf\"}"), 3.0);
+  EXPECT_DOUBLE_EQ(sample(text, "mp_latency_seconds_sum"), 5.55);
+}
+
+TEST(Multiprocess, GaugeModesCombineLiveAndDeadProcesses) {
+  auto live_sum = gauge("mp_live_sum", "h", {}, GaugeMode::LiveSum);
+  auto sum = gauge("mp_sum", "h", {}, GaugeMode::Sum);
+  auto mx = gauge("mp_max", "h", {}, GaugeMode::Max);
+  auto mn = gauge("mp_min", "h", {}, GaugeMode::Min);
+  auto recent = gauge("mp_recent", "h", {}, GaugeMode::MostRecent);
+  auto all = gauge("mp_all", "h", {}, GaugeMode::LiveAll);
+  for (auto* g : {&live_sum, &sum, &mx, &mn, &all})
+    g->set(1);
+  recent.set(1);
+  HeldChild worker([&] {
+    for (auto* g : {&live_sum, &sum, &mx, &mn, &all})
+      g->set(4);
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    recent.set(4);
+  });
+  auto text = metrics::render();
+  EXPECT_EQ(sample(text, "mp_live_sum"), 5.0) << text;
+  EXPECT_EQ(sample(text, "mp_sum"), 5.0);
+  EXPECT_EQ(sample(text, "mp_max"), 4.0);
+  EXPECT_EQ(sample(text, "mp_min"), 1.0);
+  EXPECT_EQ(sample(text, "mp_recent"), 4.0);
+  EXPECT_EQ(sample(text, "mp_all{pid=\"" + std::to_string(worker.pid) + "\"}"), 4.0);
+  EXPECT_EQ(sample(text, "mp_all{pid=\"" + std::to_string(::getpid()) + "\"}"), 1.0);
+  worker.release();  // exits: found dead by pid + start time, no mark needed
+  text = metrics::render();
+  EXPECT_EQ(sample(text, "mp_live_sum"), 1.0) << text;
+  EXPECT_EQ(sample(text, "mp_sum"), 5.0);  // non-live modes keep the dead
+  EXPECT_TRUE(std::isnan(sample(text, "mp_all{pid=\"" + std::to_string(worker.pid) + "\"}")));
+}
+
+TEST(Multiprocess, MarkProcessDeadDropsALiveWorkersLiveGauges) {
+  auto g = gauge("mp_marked", "h", {}, GaugeMode::LiveSum);
+  auto c = counter("mp_marked_requests_total", "h");
+  g.set(1);
+  HeldChild worker([&] {
+    g.set(10);
+    c.add(3);
+  });
+  EXPECT_EQ(sample(metrics::render(), "mp_marked"), 11.0);
+  metrics::mark_process_dead(worker.pid);
+  const auto text = metrics::render();
+  EXPECT_EQ(sample(text, "mp_marked"), 1.0) << text;
+  EXPECT_EQ(sample(text, "mp_marked_requests_total"), 3.0);  // counters never go backwards
+  worker.release();
+}
+
+// A copy of our own file under another name, with a patch applied to its header.
+fs::path planted(const std::string& name, const std::function<void(detail::mp::Header&)>& patch) {
+  const auto path = fs::path(g_dir) / name;
+  fs::copy_file(own_file(), path, fs::copy_options::overwrite_existing);
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  detail::mp::Header h{};
+  f.read(reinterpret_cast<char*>(&h), sizeof h);
+  patch(h);
+  f.seekp(0);
+  f.write(reinterpret_cast<const char*>(&h), sizeof h);
+  return path;
+}
+
+TEST(Multiprocess, AReusedPidIsNotMistakenForTheOldProcess) {
+  auto g = gauge("mp_reused", "h", {}, GaugeMode::LiveSum);
+  g.set(2);
+  // Our pid, another start time: the process that wrote it is gone, whoever has the pid now.
+  const auto path =
+      planted(std::to_string(::getpid()) + "-1.o11ymp", [](auto& h) { h.start_ticks = 1; });
+  EXPECT_EQ(sample(metrics::render(), "mp_reused"), 2.0);
+  fs::remove(path);
+}
+
+TEST(Multiprocess, BadFilesAreSkippedCountedAndReportedWhileTheRestIsServed) {
+  auto c = counter("mp_survivor_total", "h");
+  c.add(7);
+  const auto skipped_before = sample(metrics::render(), "o11y_multiproc_files_skipped_total");
+  const fs::path dir(g_dir);
+  std::vector<fs::path> bad;
+  // Zero length, shorter than the header, random bytes.
+  bad.push_back(dir / "1-0.o11ymp");
+  std::ofstream(bad.back()).close();
+  bad.push_back(dir / "2-0.o11ymp");
+  std::ofstream(bad.back()) << "O11YMP";
+  bad.push_back(dir / "3-0.o11ymp");
+  {
+    std::mt19937 rng(7);
+    std::ofstream out(bad.back(), std::ios::binary);
+    for (int i = 0; i < 4096; ++i)
+      out.put(static_cast<char>(rng()));
+  }
+  // Future version, other byte order, a header promising more than the file holds.
+  bad.push_back(planted("4-0.o11ymp", [](auto& h) { h.version = 2; }));
+  bad.push_back(planted("5-0.o11ymp", [](auto& h) { h.byte_order = 0x04030201; }));
+  bad.push_back(planted("6-0.o11ymp", [](auto& h) { h.used += 1 << 20; }));
+  // A corrupt record inside an otherwise good file.
+  bad.push_back(planted("7-0.o11ymp", [](auto&) {}));
+  {
+    std::fstream f(bad.back(), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(detail::mp::kHeaderBytes + 4);
+    const std::uint32_t absurd = 3;  // a record length that is not a multiple of 8
+    f.write(reinterpret_cast<const char*>(&absurd), 4);
+  }
+  // Not a regular file, and a symlink planted in the directory.
+  bad.push_back(dir / "8-0.o11ymp");
+  fs::create_directory(bad.back());
+  bad.push_back(dir / "9-0.o11ymp");
+  fs::create_symlink(own_file(), bad.back());
+
+  ::testing::internal::CaptureStderr();
+  const auto text = metrics::render();
+  const auto err = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(sample(text, "mp_survivor_total"), 7.0) << text;
+  EXPECT_EQ(sample(text, "o11y_multiproc_files_skipped_total") - skipped_before, 9.0);
+  for (const char* why : {"shorter than the header", "not an o11y multiprocess file",
+                          "format version 2", "other byte order", "truncated: header promises",
+                          "corrupt record", "not a regular file", "cannot open"}) {
+    EXPECT_NE(err.find(why), std::string::npos) << why << "\n" << err;
+  }
+  for (const auto& p : bad)
+    fs::remove_all(p);
+}
+
+TEST(Multiprocess, AWorkerKilledMidStreamLeavesExactlyWhatItCompleted) {
+  auto c = counter("mp_killed_total", "h");
+  // Shared with the child: how many adds had returned, updated after each one.
+  auto* done = static_cast<std::atomic<std::uint64_t>*>(
+      ::mmap(nullptr, sizeof(std::atomic<std::uint64_t>), PROT_READ | PROT_WRITE,
+             MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+  ASSERT_NE(done, MAP_FAILED);
+  new (done) std::atomic<std::uint64_t>(0);
+  for (int round = 0; round < 5; ++round) {
+    const auto before = sample(metrics::render(), "mp_killed_total");
+    const double base = std::isnan(before) ? 0.0 : before;
+    done->store(0);
+    const pid_t pid = fork_child([&] {
+      for (;;) {
+        c.add(1);
+        done->fetch_add(1, std::memory_order_release);
+      }
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(20 + 15 * round));
+    ::kill(pid, SIGKILL);
+    wait_for(pid);
+    const double total = sample(metrics::render(), "mp_killed_total") - base;
+    const auto completed = static_cast<double>(done->load(std::memory_order_acquire));
+    EXPECT_GT(completed, 0.0);
+    // The add that was running when the kill came may or may not have landed; nothing else.
+    EXPECT_GE(total, completed) << "round " << round;
+    EXPECT_LE(total, completed + 1) << "round " << round;
+    EXPECT_EQ(total, std::floor(total)) << "a torn value";
+  }
+  ::munmap(done, sizeof(std::atomic<std::uint64_t>));
+}
+
+TEST(Multiprocess, RenderDirectoryAggregatesAnyDirectory) {
+  auto c = counter("mp_dir_total", "h");
+  c.add(2);
+  const auto text = metrics::render_directory(g_dir, metrics::Format::OpenMetrics);
+  EXPECT_EQ(sample(text, "mp_dir_total"), 2.0) << text;
+  EXPECT_TRUE(text.ends_with("# EOF\n"));
+}
+
+}  // namespace
+}  // namespace o11y
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  std::random_device rd;
+  const auto dir = fs::temp_directory_path() /
+                   ("o11y-mp-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
+  fs::create_directories(dir);
+  o11y::g_dir = dir.string();
+  ::setenv("O11Y_MULTIPROC_DIR", o11y::g_dir.c_str(), 1);
+  const int rc = RUN_ALL_TESTS();
+  fs::remove_all(dir);
+  return rc;
+}
