@@ -3,6 +3,8 @@
 // The multiprocess file format (docs/multiprocess-format.md). One file per process.
 
 #include <cstdint>
+#include <cstring>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -33,7 +35,79 @@ static_assert(sizeof(Header) == kHeaderBytes);
 inline constexpr std::uint32_t kFlagDead = 1;
 
 /// Record kinds. A record is [u32 kind][u32 bytes, header included, multiple of 8][payload].
-enum class RecordKind : std::uint32_t { Family = 1, Series = 2 };
+/// Absorbed appears in the archive only: the files whose values it already holds.
+enum class RecordKind : std::uint32_t { Family = 1, Series = 2, Absorbed = 3 };
+
+/// Where compaction keeps the values of processes that have exited.
+inline constexpr std::string_view kArchiveName = "archive.o11ymp";
+
+/// Record encoding, shared by the live writer and the archive. *_size gives the bytes a
+/// record takes; write_* fills exactly that many at p and returns where its cells start.
+[[nodiscard]] inline std::size_t pad8(std::size_t n) {
+  return (n + 7) & ~std::size_t{7};
+}
+
+[[nodiscard]] inline std::size_t family_record_size(std::string_view name, std::string_view help,
+                                                    std::span<const std::string> labels,
+                                                    std::size_t nbuckets) {
+  std::size_t n = 8 + 4 + 4 + 4 + 4 + name.size() + 4 + help.size();
+  for (const auto& l : labels)
+    n += 4 + l.size();
+  return pad8(n) + 8 * nbuckets;
+}
+
+inline void put_u32(char*& p, std::uint32_t v) {
+  std::memcpy(p, &v, 4);
+  p += 4;
+}
+inline void put_string(char*& p, std::string_view s) {
+  put_u32(p, static_cast<std::uint32_t>(s.size()));
+  if (!s.empty())
+    std::memcpy(p, s.data(), s.size());
+  p += s.size();
+}
+
+/// shape: bits 0-7 type, 8-15 gauge mode, 16-31 label count.
+inline void write_family_record(char* rec, std::size_t bytes, std::uint32_t id, std::uint32_t shape,
+                                std::string_view name, std::string_view help,
+                                std::span<const std::string> labels,
+                                std::span<const double> buckets) {
+  char* p = rec;
+  put_u32(p, static_cast<std::uint32_t>(RecordKind::Family));
+  put_u32(p, static_cast<std::uint32_t>(bytes));
+  put_u32(p, id);
+  put_u32(p, shape);
+  put_u32(p, static_cast<std::uint32_t>(buckets.size()));
+  put_string(p, name);
+  put_string(p, help);
+  for (const auto& l : labels)
+    put_string(p, l);
+  p = rec + pad8(static_cast<std::size_t>(p - rec));
+  if (!buckets.empty())
+    std::memcpy(p, buckets.data(), 8 * buckets.size());
+}
+
+template <class Values>
+[[nodiscard]] std::size_t series_cells_offset(const Values& values) {
+  std::size_t n = 8 + 4 + 4;
+  for (const auto& v : values)
+    n += 4 + std::string_view(v).size();
+  return pad8(n);
+}
+
+/// Writes the series header and label values; the caller fills the ncells cells after it.
+template <class Values>
+char* write_series_record(char* rec, std::size_t bytes, std::uint32_t family_id, std::size_t ncells,
+                          const Values& values) {
+  char* p = rec;
+  put_u32(p, static_cast<std::uint32_t>(RecordKind::Series));
+  put_u32(p, static_cast<std::uint32_t>(bytes));
+  put_u32(p, family_id);
+  put_u32(p, static_cast<std::uint32_t>(ncells));
+  for (const auto& v : values)
+    put_string(p, v);
+  return rec + series_cells_offset(values);
+}
 
 /// This process's start time in clock ticks after boot, 0 if unknown.
 [[nodiscard]] std::uint64_t process_start_ticks(int pid);

@@ -18,4 +18,8 @@ struct DirectoryStats {
 [[nodiscard]] std::string render_directory(const std::string& dir, metrics::Format fmt,
                                            DirectoryStats* stats = nullptr);
 
+/// Merges the files of exited processes into the directory's archive and removes them.
+/// Returns how many files were absorbed.
+std::size_t compact_directory(const std::string& dir);
+
 }  // namespace o11y::detail

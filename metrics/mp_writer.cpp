@@ -64,21 +64,6 @@ std::string errno_text(int err) {
 constexpr std::size_t kReserveBytes = std::size_t{1} << 30;  // virtual, never all touched
 constexpr std::size_t kGrowBytes = std::size_t{1} << 20;
 
-std::size_t pad8(std::size_t n) {
-  return (n + 7) & ~std::size_t{7};
-}
-
-void put_u32(char*& p, std::uint32_t v) {
-  std::memcpy(p, &v, 4);
-  p += 4;
-}
-void put_string(char*& p, std::string_view s) {
-  put_u32(p, static_cast<std::uint32_t>(s.size()));
-  if (!s.empty())
-    std::memcpy(p, s.data(), s.size());
-  p += s.size();
-}
-
 }  // namespace
 
 MmapValueStore::MmapValueStore(std::string dir) : dir_(std::move(dir)) {
@@ -155,30 +140,15 @@ bool MmapValueStore::family_id_locked(const Family& f, std::uint32_t& id) {
     id = it->second;
     return true;
   }
-  std::size_t bytes = 8 + 4 + 4 + 4 + 4 + f.name.size() + 4 + f.help.size();
-  for (const auto& l : f.label_names)
-    bytes += 4 + l.size();
-  bytes = pad8(bytes) + 8 * f.buckets.size();
+  const std::size_t bytes = mp::family_record_size(f.name, f.help, f.label_names, f.buckets.size());
   char* rec = reserve_locked(bytes);
   if (rec == nullptr)
     return false;
   id = static_cast<std::uint32_t>(ids_.size());
-  char* p = rec;
-  put_u32(p, static_cast<std::uint32_t>(mp::RecordKind::Family));
-  put_u32(p, static_cast<std::uint32_t>(bytes));
-  put_u32(p, id);
   const std::uint32_t shape = static_cast<std::uint32_t>(f.type) |
                               (static_cast<std::uint32_t>(f.mode) << 8U) |
                               (static_cast<std::uint32_t>(f.label_names.size()) << 16U);
-  put_u32(p, shape);
-  put_u32(p, static_cast<std::uint32_t>(f.buckets.size()));
-  put_string(p, f.name);
-  put_string(p, f.help);
-  for (const auto& l : f.label_names)
-    put_string(p, l);
-  p = rec + pad8(static_cast<std::size_t>(p - rec));
-  if (!f.buckets.empty())
-    std::memcpy(p, f.buckets.data(), 8 * f.buckets.size());
+  mp::write_family_record(rec, bytes, id, shape, f.name, f.help, f.label_names, f.buckets);
   publish_locked(bytes);
   ids_.emplace(&f, id);
   return true;
@@ -189,22 +159,12 @@ Cell* MmapValueStore::allocate(const Family& family, std::span<const std::string
   std::lock_guard lock(mu_);
   std::uint32_t id = 0;
   if (base_ != nullptr && family_id_locked(family, id)) {
-    std::size_t bytes = 8 + 4 + 4;
-    for (const auto& v : values)
-      bytes += 4 + v.size();
-    const std::size_t cells_at = pad8(bytes);
-    bytes = cells_at + 8 * n;
+    const std::size_t bytes = mp::series_cells_offset(values) + 8 * n;
     if (char* rec = reserve_locked(bytes)) {
-      char* p = rec;
-      put_u32(p, static_cast<std::uint32_t>(mp::RecordKind::Series));
-      put_u32(p, static_cast<std::uint32_t>(bytes));
-      put_u32(p, id);
-      put_u32(p, static_cast<std::uint32_t>(n));
-      for (const auto& v : values)
-        put_string(p, v);
+      char* cells = mp::write_series_record(rec, bytes, id, n, values);
       // The cells are zero: ftruncate extends a file with zeros.
       publish_locked(bytes);
-      return reinterpret_cast<Cell*>(rec + cells_at);  // NOLINT: cells are 8-byte aligned u64
+      return reinterpret_cast<Cell*>(cells);  // NOLINT: cells are 8-byte aligned u64 slots
     }
     report_internal_error(
         "metrics", "multiprocess file " + path_ + " cannot grow; new series stay in this process");

@@ -41,4 +41,9 @@ cmake --preset release >/dev/null
 cmake --build --preset release -j "$jobs"
 ctest --preset release -j "$jobs" -L install
 
+step "Shared library: the installed package works for a consumer too"
+cmake --preset shared >/dev/null
+cmake --build --preset shared -j "$jobs"
+ctest --preset shared
+
 step "All checks passed"

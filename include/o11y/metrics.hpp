@@ -242,6 +242,14 @@ class Endpoint {
 /// each file, so a reused pid is not mistaken for the old process). Never throws.
 void mark_process_dead(int pid);
 
+/// Merges the files of exited processes into one archive file in the directory (the
+/// configured one when dir is empty) and removes them, so the directory stops growing while
+/// counters never go backwards. Safe while workers run and while others scrape: one
+/// compaction at a time (a lock file), the archive is replaced atomically, and readers skip
+/// the files it lists until they are gone. Per-process gauges (all, liveall) of exited
+/// processes are dropped. Returns the number of files absorbed; never throws.
+std::size_t compact(std::string_view dir = {});
+
 /// The aggregate of a multiprocess directory in a format (what `o11y metrics --dir` prints).
 /// Unreadable or corrupt files are skipped, counted and reported; never throws for them.
 [[nodiscard]] std::string render_directory(std::string_view dir, Format format = Format::Text);

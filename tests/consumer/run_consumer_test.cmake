@@ -28,4 +28,7 @@ if(NOT rc EQUAL 0)
 endif()
 separate_arguments(flags UNIX_COMMAND "${flags}")
 run(${CXX} ${CONSUMER_SOURCE}/main.cpp -o ${WORK_DIR}/consumer_pc ${flags})
-run(${WORK_DIR}/consumer_pc)
+# pkg-config adds no rpath: a shared libo11y in a custom prefix is found through the loader path.
+file(GLOB libdir LIST_DIRECTORIES true ${prefix}/lib ${prefix}/lib/*-linux-gnu)
+string(REPLACE ";" ":" libdir "${libdir}")
+run(${CMAKE_COMMAND} -E env LD_LIBRARY_PATH=${libdir} ${WORK_DIR}/consumer_pc)

@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "metrics/mp_format.hpp"
+#include "support/process.hpp"
 
 namespace fs = std::filesystem;
 
@@ -285,6 +286,176 @@ TEST(Multiprocess, AWorkerKilledMidStreamLeavesExactlyWhatItCompleted) {
     EXPECT_EQ(total, std::floor(total)) << "a torn value";
   }
   ::munmap(done, sizeof(std::atomic<std::uint64_t>));
+}
+
+int python(const std::string& code, std::string& out) {
+  const auto script =
+      fs::path(g_dir).parent_path() / ("o11y-py-" + std::to_string(::getpid()) + ".py");
+  std::ofstream(script) << code;
+  // Debian's python3-prometheus-client is under /usr/bin/python3, not a PATH python.
+  const int rc = testing::run("/usr/bin/python3 " + script.string() + " " + g_dir, out);
+  fs::remove(script);
+  return rc;
+}
+
+TEST(Multiprocess, PythonWorkersFilesJoinTheAggregate) {
+  auto c = counter("mixed_requests_total", "Requests", {"method", "route"});
+  auto h = histogram("mixed_latency_seconds", "Latency", {"route"});
+  auto g = gauge("mixed_queued", "Queued", {"route"}, GaugeMode::Sum);
+  c.add(1, {{"method", "GET"}, {"route", "/"}});
+  h.record(0.6, {{"route", "/"}});
+  g.set(3, {{"route", "/"}});
+  // The real prometheus_client, in a forked Python worker, writing its own *.db files.
+  std::string out;
+  ASSERT_EQ(python(R"(
+import os, sys
+os.environ['PROMETHEUS_MULTIPROC_DIR'] = sys.argv[1]
+from prometheus_client import Counter, Histogram, Gauge
+pid = os.fork()
+if pid == 0:
+    Counter('mixed_requests_total', 'Requests', ['route', 'method']).labels(route='/', method='GET').inc(4)
+    Histogram('mixed_latency_seconds', 'Latency', ['route']).labels(route='/').observe(0.3)
+    Gauge('mixed_queued', 'Queued', ['route'], multiprocess_mode='sum').labels(route='/').set(2)
+    os._exit(0)
+os.waitpid(pid, 0)
+print('ok')
+)",
+                   out),
+            0)
+      << out;
+  const auto text = metrics::render();
+  EXPECT_EQ(sample(text, "mixed_requests_total{method=\"GET\",route=\"/\"}"), 5.0) << text;
+  EXPECT_EQ(sample(text, "mixed_latency_seconds_count{route=\"/\"}"), 2.0);
+  EXPECT_DOUBLE_EQ(sample(text, "mixed_latency_seconds_sum{route=\"/\"}"), 0.9);
+  EXPECT_EQ(sample(text, "mixed_latency_seconds_bucket{route=\"/\",le=\"0.5\"}"), 1.0);
+  EXPECT_EQ(sample(text, "mixed_queued{route=\"/\"}"), 5.0);
+  for (const auto& f : files()) {
+    if (f.extension() == ".db")
+      fs::remove(f);
+  }
+}
+
+TEST(Multiprocess, ReadsThe018LayoutWithTimestamps) {
+  // prometheus_client 0.18 added a timestamp after each value. Written here by hand in that
+  // layout (Debian ships 0.16), for a most-recent gauge and a counter.
+  std::string out;
+  ASSERT_EQ(python(R"(
+import json, os, struct, sys
+def write(path, entries):
+    body = b''
+    for key, value, ts in entries:
+        k = json.dumps(key, sort_keys=True).encode()
+        pad = 8 - (len(k) + 4) % 8
+        body += struct.pack('i', len(k)) + k + b' ' * pad + struct.pack('dd', value, ts)
+    used = 8 + len(body)
+    with open(path, 'wb') as f:
+        f.write(struct.pack('i', used) + bytes(4) + body + bytes(64))
+d = sys.argv[1]
+write(os.path.join(d, 'counter_999999.db'), [[['v18_jobs', 'v18_jobs_total', {'q': 'a'}, 'Jobs'], 6.0, 1700000000.0]])
+write(os.path.join(d, 'gauge_mostrecent_999999.db'), [[['v18_temp', 'v18_temp', {}, 'Temp'], 21.5, 4102444800.0]])
+print('ok')
+)",
+                   out),
+            0)
+      << out;
+  auto g = gauge("v18_temp", "Temp", {}, GaugeMode::MostRecent);
+  g.set(19);  // now: earlier than the Python file's year-2100 timestamp
+  const auto text = metrics::render();
+  EXPECT_EQ(sample(text, "v18_jobs_total{q=\"a\"}"), 6.0) << text;
+  EXPECT_EQ(sample(text, "v18_temp"), 21.5);
+  fs::remove(fs::path(g_dir) / "counter_999999.db");
+  fs::remove(fs::path(g_dir) / "gauge_mostrecent_999999.db");
+}
+
+TEST(Multiprocess, ACorruptPythonFileIsSkippedLikeOurs) {
+  auto c = counter("py_survivor_total", "h");
+  c.add(1);
+  const auto path = fs::path(g_dir) / "counter_424242.db";
+  {
+    std::mt19937 rng(3);
+    std::ofstream f(path, std::ios::binary);
+    const std::int32_t used = 4096;
+    f.write(reinterpret_cast<const char*>(&used), 4);
+    for (int i = 0; i < 4096; ++i)
+      f.put(static_cast<char>(rng()));
+  }
+  ::testing::internal::CaptureStderr();
+  const auto text = metrics::render();
+  const auto err = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(sample(text, "py_survivor_total"), 1.0) << text;
+  EXPECT_NE(err.find("counter_424242.db"), std::string::npos) << err;
+  fs::remove(path);
+}
+
+TEST(Compaction, ExitedWorkersMergeIntoTheArchiveAndNothingGoesBackwards) {
+  auto c = counter("cmp_jobs_total", "h", {"kind"});
+  auto h = histogram("cmp_seconds", "h", {}, {1.0});
+  auto g = gauge("cmp_peak", "h", {}, GaugeMode::Max);
+  auto run_workers = [&](int n, double value) {
+    std::vector<pid_t> kids;
+    for (int i = 0; i < n; ++i) {
+      kids.push_back(fork_child([&] {
+        c.add(value, {{"kind", "email"}});
+        h.record(0.5);
+        g.set(value * 10);
+      }));
+    }
+    for (auto k : kids)
+      wait_for(k);
+  };
+  (void)metrics::compact();  // earlier tests' exited workers, when run in one process
+  run_workers(3, 1);
+  const auto before = metrics::render();
+  EXPECT_EQ(metrics::compact(), 3U);
+  const auto after = metrics::render();
+  EXPECT_EQ(files().size(), 3U);  // ours, the archive and the compaction lock: the rest merged
+  EXPECT_TRUE(fs::exists(fs::path(g_dir) / "archive.o11ymp"));
+  for (const char* line :
+       {"cmp_jobs_total{kind=\"email\"}", "cmp_seconds_count", "cmp_seconds_sum", "cmp_peak"}) {
+    EXPECT_EQ(sample(after, line), sample(before, line)) << line << "\n" << after;
+  }
+  EXPECT_EQ(sample(after, "cmp_jobs_total{kind=\"email\"}"), 3.0);
+  run_workers(2, 5);  // a second generation, compacted into the same archive
+  EXPECT_EQ(metrics::compact(), 2U);
+  const auto later = metrics::render();
+  EXPECT_EQ(sample(later, "cmp_jobs_total{kind=\"email\"}"), 13.0) << later;
+  EXPECT_EQ(sample(later, "cmp_seconds_count"), 5.0);
+  EXPECT_EQ(sample(later, "cmp_peak"), 50.0);
+  EXPECT_EQ(metrics::compact(), 0U);  // nothing left to do
+}
+
+TEST(Compaction, LiveWorkersAreLeftAlone) {
+  auto c = counter("cmp_live_total", "h");
+  HeldChild worker([&] { c.add(2); });
+  (void)metrics::compact();
+  EXPECT_EQ(sample(metrics::render(), "cmp_live_total"), 2.0);
+  bool worker_file = false;
+  for (const auto& f : files())
+    worker_file =
+        worker_file || f.filename().string().starts_with(std::to_string(worker.pid) + "-");
+  EXPECT_TRUE(worker_file);
+  worker.release();
+}
+
+TEST(Compaction, AFileLeftBehindByAnInterruptedCompactionIsNotCountedTwice) {
+  auto c = counter("cmp_crash_total", "h");
+  const auto kid = fork_child([&] { c.add(4); });
+  wait_for(kid);
+  fs::path kid_file;
+  for (const auto& f : files()) {
+    if (f.filename().string().starts_with(std::to_string(kid) + "-"))
+      kid_file = f;
+  }
+  ASSERT_FALSE(kid_file.empty());
+  const auto backup = fs::path(g_dir).parent_path() / ("o11y-backup-" + std::to_string(::getpid()));
+  fs::copy_file(kid_file, backup, fs::copy_options::overwrite_existing);
+  ASSERT_GE(metrics::compact(), 1U);
+  fs::copy_file(backup, kid_file);  // as if the compactor died after writing the archive
+  fs::remove(backup);
+  EXPECT_EQ(sample(metrics::render(), "cmp_crash_total"), 4.0);
+  (void)metrics::compact();  // removes the leftover
+  EXPECT_FALSE(fs::exists(kid_file));
+  EXPECT_EQ(sample(metrics::render(), "cmp_crash_total"), 4.0);
 }
 
 TEST(Multiprocess, RenderDirectoryAggregatesAnyDirectory) {
