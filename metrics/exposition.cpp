@@ -160,8 +160,8 @@ void render_family(std::string& out, const Family& f, Format fmt) {
         put_labels(out, f, *s);
         out.push_back(' ');
         put_number(out, counter_value(*s));
-        if (om && s->exemplars)
-          put_exemplar(out, s->exemplars[0]);
+        if (const Exemplar* ex = s->exemplars.load(std::memory_order_acquire); om && ex != nullptr)
+          put_exemplar(out, ex[0]);
         out.push_back('\n');
         break;
       case MetricType::Gauge:
@@ -187,8 +187,9 @@ void render_family(std::string& out, const Family& f, Format fmt) {
           put_labels(out, f, *s, "le", le);
           out.push_back(' ');
           put_uint(out, cumulative);
-          if (om && s->exemplars)
-            put_exemplar(out, s->exemplars[i]);
+          if (const Exemplar* ex = s->exemplars.load(std::memory_order_acquire);
+              om && ex != nullptr)
+            put_exemplar(out, ex[i]);
           out.push_back('\n');
         }
         out += f.base_name;

@@ -65,11 +65,18 @@ class HeapValueStore final : public ValueStore {
     blocks_.push_back(std::move(cells));
     return blocks_.back().get();
   }
+  Exemplar* allocate_exemplars(const Family& /*family*/, const Cell* /*cells*/,
+                               std::size_t n) override {
+    std::lock_guard lock(mu_);
+    exemplars_.push_back(std::make_unique<Exemplar[]>(n));
+    return exemplars_.back().get();
+  }
   [[nodiscard]] bool in_process() const noexcept override { return true; }
 
  private:
   std::mutex mu_;
   std::vector<std::unique_ptr<Cell[]>> blocks_;
+  std::vector<std::unique_ptr<Exemplar[]>> exemplars_;
 };
 
 struct Registry {
@@ -221,10 +228,14 @@ std::uint64_t now_ns() noexcept {
 }
 
 // The exemplar for a value: the active span, if it is sampled.
-void maybe_exemplar(Exemplar* e, double v) noexcept {
+void maybe_exemplar(Family& f, Series& s, std::size_t slot, double v) noexcept {
   const auto& span = current_frame().span;
   if (!span || !span->recording)
     return;
+  Exemplar* e = s.exemplars.load(std::memory_order_acquire);
+  if (e == nullptr && (e = f.exemplars_for(s)) == nullptr)
+    return;
+  e += slot;
   const auto& ctx = span->data.context;  // ids never change after start
   e->write(ctx.trace_id.hi, ctx.trace_id.lo, ctx.span_id.value, v, now_ns());
 }
@@ -370,11 +381,7 @@ Series* Family::get(std::span<const std::string_view> values) {
   s->hash = hash;
   s->values.assign(values.begin(), values.end());
   s->cells = store->allocate(*this, s->values, cell_count());
-  const std::size_t exemplars = type == MetricType::Counter     ? 1
-                                : type == MetricType::Histogram ? buckets.size() + 1
-                                                                : 0;
-  if (exemplars > 0)
-    s->exemplars = std::make_unique<Exemplar[]>(exemplars);
+
   Series* raw = s.get();
   series_.push_back(std::move(s));
   insert_locked(raw);
@@ -405,14 +412,25 @@ void Family::insert_locked(Series* s) {
   t->slots[i].store(s, std::memory_order_release);
 }
 
+Exemplar* Family::exemplars_for(Series& s) noexcept {
+  std::lock_guard lock(mu_);
+  Exemplar* e = s.exemplars.load(std::memory_order_relaxed);
+  if (e != nullptr)
+    return e;
+  try {
+    e = store->allocate_exemplars(*this, s.cells, exemplar_count());
+  } catch (...) {
+    return nullptr;
+  }
+  s.exemplars.store(e, std::memory_order_release);
+  return e;
+}
+
 void Family::reallocate_cells() {
   std::lock_guard lock(mu_);
   for (const auto& s : series_) {
     s->cells = store->allocate(*this, s->values, cell_count());
-    if (s->exemplars) {
-      const std::size_t n = type == MetricType::Histogram ? buckets.size() + 1 : 1;
-      s->exemplars = std::make_unique<Exemplar[]>(n);
-    }
+    s->exemplars.store(nullptr, std::memory_order_relaxed);  // the child has none yet
   }
 }
 
@@ -481,8 +499,7 @@ void counter_add(Family& f, Series& s, double v) noexcept {
       add_double(s.cells[0], v);
     }
   }
-  if (s.exemplars)
-    maybe_exemplar(&s.exemplars[0], v);
+  maybe_exemplar(f, s, 0, v);
 }
 
 double counter_value(const Series& s) noexcept {
@@ -516,8 +533,7 @@ void histogram_record(Family& f, Series& s, double v) noexcept {
           : static_cast<std::size_t>(std::lower_bound(b.begin(), b.end(), v) - b.begin());
   s.cells[i].fetch_add(1, std::memory_order_relaxed);
   add_double(s.cells[b.size() + 1], v);
-  if (s.exemplars)
-    maybe_exemplar(&s.exemplars[i], v);
+  maybe_exemplar(f, s, i, v);
 }
 
 std::vector<const Family*> all_families() {

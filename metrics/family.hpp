@@ -40,6 +40,8 @@ inline void add_double(Cell& c, double v) noexcept {
   }
 }
 
+struct Exemplar;
+
 /// Where the cells of a series live: the heap here; a per-process memory-mapped file in
 /// multiprocess mode. Thread-safe; cells stay valid for the life of the process.
 class ValueStore {
@@ -54,6 +56,8 @@ class ValueStore {
   /// n zeroed cells for one series of a family.
   virtual Cell* allocate(const Family& family, std::span<const std::string> label_values,
                          std::size_t n) = 0;
+  /// n zeroed exemplar slots for the series whose cells are `cells`.
+  virtual Exemplar* allocate_exemplars(const Family& family, const Cell* cells, std::size_t n) = 0;
   /// Whether per-thread stripes (summed at scrape, in this process's memory) may be used.
   [[nodiscard]] virtual bool in_process() const noexcept = 0;
 };
@@ -61,7 +65,7 @@ class ValueStore {
 /// The last recorded value with the trace that recorded it: an OpenMetrics exemplar. Written
 /// and read under a sequence lock made of atomics, so a reader never sees a torn exemplar.
 struct Exemplar {
-  std::atomic<std::uint32_t> seq{0};
+  std::atomic<std::uint64_t> seq{0};  // 64-bit: the layout is fixed, as in the file
   std::atomic<std::uint64_t> trace_hi{0};
   std::atomic<std::uint64_t> trace_lo{0};
   std::atomic<std::uint64_t> span{0};
@@ -78,6 +82,7 @@ struct Exemplar {
   /// False when nothing was ever written.
   bool read(Snapshot& out) const noexcept;
 };
+static_assert(sizeof(Exemplar) == 48, "the multiprocess file stores exemplars in 48-byte slots");
 
 /// Eight stripes, one per thread group: a contended counter adds to its thread's stripe. 128
 /// bytes apart, not 64: x86's adjacent-line prefetcher pairs lines, and two threads on
@@ -95,7 +100,10 @@ struct Series {
   std::vector<std::string> values;  ///< in declaration order
   Cell* cells = nullptr;  ///< counter/gauge: 1; histogram: one per bucket (+Inf last), then sum
   std::atomic<Stripes*> stripes{nullptr};  ///< counters only, created on first contention
-  std::unique_ptr<Exemplar[]> exemplars;   ///< counter: 1; histogram: one per bucket
+                                           /// Slots for the last exemplar (counter: 1; histogram:
+                                           /// one per bucket), created by the first
+  /// value recorded under a sampled span: series that never see one cost nothing.
+  std::atomic<Exemplar*> exemplars{nullptr};
   std::unique_ptr<Stripes> owned_stripes;  ///< keeps stripes alive
 };
 
@@ -138,6 +146,12 @@ struct Family {
   void unlock_after_fork() { mu_.unlock(); }
   /// In a fork()ed child: fresh, zero cells from the store for every series.
   void reallocate_cells();
+
+  [[nodiscard]] std::size_t exemplar_count() const noexcept {
+    return type == MetricType::Counter ? 1 : type == MetricType::Histogram ? buckets.size() + 1 : 0;
+  }
+  /// The series' exemplar slots, created on first use; null if they cannot be had.
+  Exemplar* exemplars_for(Series& s) noexcept;
 
   /// The series for these label values (declaration order), created if new. Throws only
   /// std::bad_alloc.

@@ -36,7 +36,12 @@ inline constexpr std::uint32_t kFlagDead = 1;
 
 /// Record kinds. A record is [u32 kind][u32 bytes, header included, multiple of 8][payload].
 /// Absorbed appears in the archive only: the files whose values it already holds.
-enum class RecordKind : std::uint32_t { Family = 1, Series = 2, Absorbed = 3 };
+/// Exemplars holds a series' exemplar slots, appended the first time it sees one.
+enum class RecordKind : std::uint32_t { Family = 1, Series = 2, Absorbed = 3, Exemplars = 4 };
+
+/// An exemplar slot: u64 sequence (odd while being written), trace id high and low, span id,
+/// value (f64 bits), Unix time in ns.
+inline constexpr std::size_t kExemplarBytes = 48;
 
 /// Where compaction keeps the values of processes that have exited.
 inline constexpr std::string_view kArchiveName = "archive.o11ymp";

@@ -61,6 +61,7 @@ struct FamilyMeta {
 };
 
 struct SeriesData {
+  std::vector<std::optional<Exemplar::Snapshot>> exemplars;  // per slot, when the file has them
   std::uint32_t family = 0;
   std::vector<std::string_view> values;  // into the mapping, alive as long as the FileData
   std::vector<std::uint64_t> cells;      // raw bits
@@ -131,6 +132,14 @@ class Cursor {
   std::size_t n_;
   std::size_t pos_ = 0;
 };
+
+std::uint32_t exemplar_slots(const FamilyMeta& f) {
+  if (f.type == MetricType::Counter)
+    return 1;
+  if (f.type == MetricType::Histogram)
+    return static_cast<std::uint32_t>(f.buckets.size() + 1);
+  return 0;
+}
 
 bool process_alive(int pid, std::uint64_t start_ticks) {
   if (pid <= 0)
@@ -250,6 +259,23 @@ std::optional<std::string> read_file(const std::string& path, FileData& out) {
       for (std::size_t i = 0; i < ncells; ++i)
         s.cells[i] = __atomic_load_n(cells + i, __ATOMIC_RELAXED);
       out.series.push_back(std::move(s));
+    } else if (kind == static_cast<std::uint32_t>(mp::RecordKind::Exemplars)) {
+      std::uint32_t index = 0;
+      std::uint32_t n = 0;
+      if (!r.u32(index) || index >= out.series.size() || !r.u32(n) ||
+          n != exemplar_slots(out.families[out.series[index].family]) ||
+          r.left() < mp::kExemplarBytes * n) {
+        return "corrupt exemplar record at offset " + std::to_string(mp::kHeaderBytes + start);
+      }
+      // The writer may be updating them: the sequence lock says whether a read is whole.
+      const auto* slots = reinterpret_cast<const Exemplar*>(r.here());
+      auto& ex = out.series[index].exemplars;
+      ex.assign(n, std::nullopt);
+      for (std::uint32_t i = 0; i < n; ++i) {
+        Exemplar::Snapshot snap{};
+        if (slots[i].read(snap))
+          ex[i] = snap;
+      }
     } else if (kind == static_cast<std::uint32_t>(mp::RecordKind::Absorbed)) {
       std::uint32_t count = 0;
       if (!r.u32(count))
@@ -525,6 +551,7 @@ struct KeyHash {
 struct Agg {
   FamilyMeta meta;
   struct Value {
+    std::vector<std::optional<Exemplar::Snapshot>> exemplars;  // the latest per slot
     std::vector<std::string> values;
     std::vector<double> cells;
     double time = -std::numeric_limits<double>::infinity();
@@ -545,6 +572,18 @@ struct Agg {
     return v;
   }
 };
+
+// The latest exemplar per slot wins, whichever process recorded it.
+void merge_exemplars(Agg::Value& v, const std::vector<std::optional<Exemplar::Snapshot>>& ex) {
+  if (ex.empty())
+    return;
+  if (v.exemplars.size() < ex.size())
+    v.exemplars.resize(ex.size());
+  for (std::size_t i = 0; i < ex.size(); ++i) {
+    if (ex[i] && (!v.exemplars[i] || ex[i]->time_ns >= v.exemplars[i]->time_ns))
+      v.exemplars[i] = ex[i];
+  }
+}
 
 void merge(std::map<std::string, Agg>& aggs, const FileData& file) {
   std::string key;
@@ -580,10 +619,12 @@ void merge(std::map<std::string, Agg>& aggs, const FileData& file) {
       append_key(key, v);
     if (meta.type == MetricType::Counter) {
       auto& v = agg.at(key, *values);
+      merge_exemplars(v, s.exemplars);
       v.cells.resize(1);
       v.cells[0] += bits(0);
     } else if (meta.type == MetricType::Histogram) {
       auto& v = agg.at(key, *values);
+      merge_exemplars(v, s.exemplars);
       v.cells.resize(meta.buckets.size() + 2);
       for (std::size_t i = 0; i <= meta.buckets.size(); ++i)
         v.cells[i] += static_cast<double>(s.cells[i]);
@@ -639,10 +680,15 @@ class AggregateStore final : public ValueStore {
       blocks_.back()[i].store(0, std::memory_order_relaxed);
     return blocks_.back().get();
   }
+  Exemplar* allocate_exemplars(const Family& /*f*/, const Cell* /*cells*/, std::size_t n) override {
+    exemplars_.push_back(std::make_unique<Exemplar[]>(n));
+    return exemplars_.back().get();
+  }
   [[nodiscard]] bool in_process() const noexcept override { return true; }
 
  private:
   std::vector<std::unique_ptr<Cell[]>> blocks_;
+  std::vector<std::unique_ptr<Exemplar[]>> exemplars_;
 };
 
 }  // namespace
@@ -708,6 +754,14 @@ std::string render_directory(const std::string& dir, metrics::Format fmt, Direct
     for (const auto& [series_key, v] : agg.series) {
       std::vector<std::string_view> views(v.values.begin(), v.values.end());
       Series* s = f->get(views);
+      if (!v.exemplars.empty()) {
+        if (Exemplar* e = f->exemplars_for(*s)) {
+          for (std::size_t i = 0; i < v.exemplars.size() && i < f->exemplar_count(); ++i) {
+            if (const auto& x = v.exemplars[i])
+              e[i].write(x->trace_hi, x->trace_lo, x->span, x->value, x->time_ns);
+          }
+        }
+      }
       if (f->type == MetricType::Histogram) {
         for (std::size_t i = 0; i <= f->buckets.size(); ++i) {
           s->cells[i].store(static_cast<std::uint64_t>(v.cells[i]), std::memory_order_relaxed);

@@ -75,6 +75,7 @@ MmapValueStore::~MmapValueStore() = default;  // the mapping lives as long as th
 
 void MmapValueStore::open_locked() {
   ids_.clear();
+  series_index_.clear();
   base_ = nullptr;
   used_ = 0;
   size_ = 0;
@@ -164,6 +165,8 @@ Cell* MmapValueStore::allocate(const Family& family, std::span<const std::string
       char* cells = mp::write_series_record(rec, bytes, id, n, values);
       // The cells are zero: ftruncate extends a file with zeros.
       publish_locked(bytes);
+      const auto ordinal = static_cast<std::uint32_t>(series_index_.size());
+      series_index_.emplace(reinterpret_cast<const Cell*>(cells), ordinal);  // NOLINT
       return reinterpret_cast<Cell*>(cells);  // NOLINT: cells are 8-byte aligned u64 slots
     }
     report_internal_error(
@@ -175,6 +178,25 @@ Cell* MmapValueStore::allocate(const Family& family, std::span<const std::string
     cells[i].store(0, std::memory_order_relaxed);
   fallback_.push_back(std::move(cells));
   return fallback_.back().get();
+}
+
+Exemplar* MmapValueStore::allocate_exemplars(const Family& /*family*/, const Cell* cells,
+                                             std::size_t n) {
+  std::lock_guard lock(mu_);
+  if (const auto it = series_index_.find(cells); base_ != nullptr && it != series_index_.end()) {
+    const std::size_t bytes = 16 + mp::kExemplarBytes * n;
+    if (char* rec = reserve_locked(bytes)) {
+      char* p = rec;
+      mp::put_u32(p, static_cast<std::uint32_t>(mp::RecordKind::Exemplars));
+      mp::put_u32(p, static_cast<std::uint32_t>(bytes));
+      mp::put_u32(p, it->second);
+      mp::put_u32(p, static_cast<std::uint32_t>(n));
+      publish_locked(bytes);
+      return reinterpret_cast<Exemplar*>(rec + 16);  // NOLINT: zeroed, 8-byte aligned slots
+    }
+  }
+  fallback_exemplars_.push_back(std::make_unique<Exemplar[]>(n));
+  return fallback_exemplars_.back().get();
 }
 
 void MmapValueStore::reopen_after_fork() {

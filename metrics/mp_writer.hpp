@@ -27,6 +27,7 @@ class MmapValueStore final : public ValueStore {
   MmapValueStore& operator=(MmapValueStore&&) = delete;
 
   Cell* allocate(const Family& family, std::span<const std::string> values, std::size_t n) override;
+  Exemplar* allocate_exemplars(const Family& family, const Cell* cells, std::size_t n) override;
   [[nodiscard]] bool in_process() const noexcept override { return false; }
 
   /// In a fork()ed child: leave the parent's file alone and start a new one for this pid.
@@ -49,7 +50,9 @@ class MmapValueStore final : public ValueStore {
   std::size_t size_ = 0;
   std::size_t used_ = 0;
   std::unordered_map<const Family*, std::uint32_t> ids_;
+  std::unordered_map<const Cell*, std::uint32_t> series_index_;  // ordinal of each series record
   std::vector<std::unique_ptr<Cell[]>> fallback_;
+  std::vector<std::unique_ptr<Exemplar[]>> fallback_exemplars_;
 };
 
 }  // namespace o11y::detail

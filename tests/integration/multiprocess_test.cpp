@@ -14,6 +14,7 @@
 #include <fstream>
 #include <functional>
 #include <o11y/metrics.hpp>
+#include <o11y/trace.hpp>
 #include <random>
 #include <regex>
 #include <string>
@@ -456,6 +457,45 @@ TEST(Compaction, AFileLeftBehindByAnInterruptedCompactionIsNotCountedTwice) {
   (void)metrics::compact();  // removes the leftover
   EXPECT_FALSE(fs::exists(kid_file));
   EXPECT_EQ(sample(metrics::render(), "cmp_crash_total"), 4.0);
+}
+
+TEST(Multiprocess, ExemplarsLiveInTheFilesAndTheNewestWins) {
+  set_sample_rate(1.0);
+  auto c = counter("mp_exemplar_total", "h");
+  auto h = histogram("mp_exemplar_seconds", "h", {}, {0.5, 1.0});
+  auto quiet = counter("mp_quiet_total", "h");
+  quiet.add(1);  // never under a span: no exemplar slots in the file for it
+  std::string parent_trace;
+  {
+    auto span = start_span("parent_work");
+    parent_trace = span.trace_id();
+    c.add(1);
+    h.record(0.2);  // bucket le=0.5: only the parent records here
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const auto kid = fork_child([&] {
+    auto span = start_span("child_work");
+    const auto trace = span.trace_id();
+    (void)::write(fds[1], trace.data(), trace.size());
+    c.add(1);       // newer than the parent's: the child's exemplar wins for the counter
+    h.record(0.7);  // bucket le=1.0
+  });
+  wait_for(kid);
+  std::string child_trace(32, '\0');
+  ASSERT_EQ(::read(fds[0], child_trace.data(), 32), 32);
+  ::close(fds[0]);
+  ::close(fds[1]);
+  const auto om = metrics::render(metrics::Format::OpenMetrics);
+  EXPECT_NE(om.find("mp_exemplar_total 2 # {trace_id=\"" + child_trace), std::string::npos) << om;
+  EXPECT_NE(om.find("mp_exemplar_seconds_bucket{le=\"0.5\"} 1 # {trace_id=\"" + parent_trace),
+            std::string::npos)
+      << om;
+  EXPECT_NE(om.find("mp_exemplar_seconds_bucket{le=\"1.0\"} 2 # {trace_id=\"" + child_trace),
+            std::string::npos)
+      << om;
+  EXPECT_NE(om.find("\nmp_quiet_total 1\n"), std::string::npos) << om;
 }
 
 TEST(Multiprocess, RenderDirectoryAggregatesAnyDirectory) {
