@@ -77,23 +77,23 @@ void put_escaped(std::string& out, std::string_view s, bool quote) {
   }
 }
 
-void put_labels(std::string& out, const Family& f, const Series& s,
-                std::string_view extra_name = {}, std::string_view extra_value = {}) {
-  if (f.label_names.empty() && extra_name.empty())
+// {name="value",...}: value escaped, the extra pair (le, quantile) last and never escaped.
+template <class NameAt, class ValueAt>
+void put_label_set(std::string& out, std::size_t n, NameAt name_at, ValueAt value_at,
+                   std::string_view extra_name, std::string_view extra_value) {
+  if (n == 0 && extra_name.empty())
     return;
   out.push_back('{');
-  bool first = true;
-  for (std::size_t i = 0; i < f.label_names.size(); ++i) {
-    if (!first)
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i > 0)
       out.push_back(',');
-    first = false;
-    out += f.label_names[i];
+    out += name_at(i);
     out += "=\"";
-    put_escaped(out, s.values[i], true);
+    put_escaped(out, value_at(i), true);
     out.push_back('"');
   }
   if (!extra_name.empty()) {
-    if (!first)
+    if (n > 0)
       out.push_back(',');
     out += extra_name;
     out += "=\"";
@@ -101,6 +101,14 @@ void put_labels(std::string& out, const Family& f, const Series& s,
     out.push_back('"');
   }
   out.push_back('}');
+}
+
+void put_labels(std::string& out, const Family& f, const Series& s,
+                std::string_view extra_name = {}, std::string_view extra_value = {}) {
+  put_label_set(
+      out, f.label_names.size(),
+      [&](std::size_t i) -> std::string_view { return f.label_names[i]; },
+      [&](std::size_t i) -> std::string_view { return s.values[i]; }, extra_name, extra_value);
 }
 
 void put_exemplar(std::string& out, const Exemplar& e) {
@@ -212,28 +220,9 @@ void render_family(std::string& out, const Family& f, Format fmt) {
 
 void put_pairs(std::string& out, const std::vector<std::pair<std::string, std::string>>& labels,
                std::string_view extra_name = {}, std::string_view extra_value = {}) {
-  if (labels.empty() && extra_name.empty())
-    return;
-  out.push_back('{');
-  bool first = true;
-  for (const auto& [k, v] : labels) {
-    if (!first)
-      out.push_back(',');
-    first = false;
-    out += k;
-    out += "=\"";
-    put_escaped(out, v, true);
-    out.push_back('"');
-  }
-  if (!extra_name.empty()) {
-    if (!first)
-      out.push_back(',');
-    out += extra_name;
-    out += "=\"";
-    out += extra_value;
-    out.push_back('"');
-  }
-  out.push_back('}');
+  put_label_set(
+      out, labels.size(), [&](std::size_t i) -> std::string_view { return labels[i].first; },
+      [&](std::size_t i) -> std::string_view { return labels[i].second; }, extra_name, extra_value);
 }
 
 void put_sample(std::string& out, std::string_view name, const ForeignFamily::Sample& s,

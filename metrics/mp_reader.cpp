@@ -150,8 +150,9 @@ bool process_alive(int pid, std::uint64_t start_ticks) {
   return start_ticks == 0 || ticks == start_ticks;  // same pid, another process: reused
 }
 
-// Parses one file completely, or returns the reason it is unusable.
-std::optional<std::string> read_file(const std::string& path, FileData& out) {
+// Opens and maps a file read-only into out (unmapped with it), refusing symlinks and anything
+// but a regular file of at least min_size bytes. Returns the reason when it cannot.
+std::optional<std::string> map_file(const std::string& path, std::size_t min_size, FileData& out) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0)
     return std::string("cannot open: ") + errno_text(errno);
@@ -161,7 +162,7 @@ std::optional<std::string> read_file(const std::string& path, FileData& out) {
     return std::string("not a regular file");
   }
   const auto size = static_cast<std::size_t>(st.st_size);
-  if (size < mp::kHeaderBytes) {
+  if (size < min_size) {
     ::close(fd);
     return "truncated: " + std::to_string(size) + " bytes, shorter than the header";
   }
@@ -169,9 +170,17 @@ std::optional<std::string> read_file(const std::string& path, FileData& out) {
   ::close(fd);
   if (map == MAP_FAILED)
     return std::string("cannot map: ") + errno_text(errno);
-  const auto* base = static_cast<const char*>(map);
-  out.map = map;  // unmapped with `out`: the label values are views into it
+  out.map = map;
   out.map_size = size;
+  return std::nullopt;
+}
+
+// Parses one file completely, or returns the reason it is unusable.
+std::optional<std::string> read_file(const std::string& path, FileData& out) {
+  if (auto why = map_file(path, mp::kHeaderBytes, out))
+    return why;
+  const auto size = out.map_size;
+  const auto* base = static_cast<const char*>(out.map);
 
   mp::Header h{};
   std::memcpy(&h, base, sizeof h);
@@ -395,26 +404,10 @@ std::optional<std::string> read_python_file(const std::string& path, const std::
     return std::string("no pid in the file name");
   }
 
-  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0)
-    return std::string("cannot open: ") + errno_text(errno);
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return std::string("not a regular file");
-  }
-  const auto size = static_cast<std::size_t>(st.st_size);
-  if (size < 8) {
-    ::close(fd);
-    return std::string("truncated: shorter than the 8-byte header");
-  }
-  void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
-  ::close(fd);
-  if (map == MAP_FAILED)
-    return std::string("cannot map: ") + errno_text(errno);
-  out.map = map;
-  out.map_size = size;
-  const auto* data = static_cast<const char*>(map);
+  if (auto why = map_file(path, 8, out))
+    return why;
+  const auto size = out.map_size;
+  const auto* data = static_cast<const char*>(out.map);
   std::int32_t used = 0;
   std::memcpy(&used, data, 4);
   if (used < 8 || static_cast<std::size_t>(used) > size)
