@@ -70,7 +70,8 @@ struct SeriesData {
 // One parsed file. Owns the read-only mapping its series' label values point into.
 struct FileData {
   int pid = 0;
-  bool live = true;
+  bool live = true;     // for live-mode gauges: running and not marked dead
+  bool running = true;  // the process that wrote it still exists (pid and start time)
   std::vector<FamilyMeta> families;
   std::vector<SeriesData> series;
   void* map = nullptr;
@@ -201,7 +202,8 @@ std::optional<std::string> read_file(const std::string& path, FileData& out) {
            std::to_string(size - mp::kHeaderBytes);
   }
   out.pid = static_cast<int>(h.pid);
-  out.live = (h.flags & mp::kFlagDead) == 0 && process_alive(out.pid, h.start_ticks);
+  out.running = process_alive(out.pid, h.start_ticks);
+  out.live = (h.flags & mp::kFlagDead) == 0 && out.running;
 
   Cursor c(base + mp::kHeaderBytes, static_cast<std::size_t>(used));
   while (c.left() > 0) {
@@ -914,8 +916,10 @@ std::size_t compact_directory(const std::string& dir) {
       continue;
     }
     FileData file;
-    if (read_file(it->path().string(), file) || file.live)
-      continue;  // corrupt or running: left alone
+    // Only files of processes that are really gone: one marked dead but still running would
+    // go on writing into a file compaction had removed.
+    if (read_file(it->path().string(), file) || file.running)
+      continue;  // corrupt or still running: left alone
     merge(aggs, file);
     absorbed.push_back(name);
   }
@@ -979,6 +983,8 @@ void mark_process_dead(int pid) {
     }
     ::close(fd);
   }
+  // A worker was reaped: the moment to fold exited workers' files into the archive.
+  (void)compact(dir);
 }
 
 }  // namespace o11y::metrics

@@ -238,8 +238,10 @@ class Endpoint {
 [[nodiscard]] bool multiprocess_enabled();
 
 /// Marks an exited worker's files: its live-mode gauges leave the aggregate, its counters and
-/// histograms stay. Exited processes are also noticed without it (pid and start time are in
-/// each file, so a reused pid is not mistaken for the old process). Never throws.
+/// histograms stay. Then compacts (see compact()): files of processes that have really
+/// exited are merged into the archive. Exited processes are also noticed without it (pid
+/// and start time are in each file, so a reused pid is not mistaken for the old process).
+/// Never throws.
 void mark_process_dead(int pid);
 
 /// Merges the files of exited processes into one archive file in the directory (the
@@ -247,7 +249,8 @@ void mark_process_dead(int pid);
 /// counters never go backwards. Safe while workers run and while others scrape: one
 /// compaction at a time (a lock file), the archive is replaced atomically, and readers skip
 /// the files it lists until they are gone. Per-process gauges (all, liveall) of exited
-/// processes are dropped. Returns the number of files absorbed; never throws.
+/// processes are dropped. Only files of processes that no longer exist are absorbed.
+/// mark_process_dead() runs it. Returns the number of files absorbed; never throws.
 std::size_t compact(std::string_view dir = {});
 
 /// The aggregate of a multiprocess directory in a format (what `o11y metrics --dir` prints).

@@ -425,6 +425,16 @@ TEST(Compaction, ExitedWorkersMergeIntoTheArchiveAndNothingGoesBackwards) {
   EXPECT_EQ(metrics::compact(), 0U);  // nothing left to do
 }
 
+TEST(Compaction, MarkProcessDeadOfAReapedWorkerFoldsItsFileIntoTheArchive) {
+  auto c = counter("cmp_reaped_total", "h");
+  const auto kid = fork_child([&] { c.add(6); });
+  wait_for(kid);
+  metrics::mark_process_dead(kid);
+  for (const auto& f : files())
+    EXPECT_FALSE(f.filename().string().starts_with(std::to_string(kid) + "-")) << f;
+  EXPECT_EQ(sample(metrics::render(), "cmp_reaped_total"), 6.0);
+}
+
 TEST(Compaction, LiveWorkersAreLeftAlone) {
   auto c = counter("cmp_live_total", "h");
   HeldChild worker([&] { c.add(2); });
