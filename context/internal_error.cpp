@@ -1,7 +1,6 @@
 #include "context/internal_error.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -15,8 +14,6 @@ namespace o11y::detail {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::atomic<unsigned long long> g_count{0};  // NOLINT(*-avoid-non-const-global-*)
 
 // Limits per distinct message: the first occurrence of a problem is always reported, repeats
 // at most once a second with a count of what was held back. A global cap stops a flood of
@@ -46,7 +43,6 @@ constexpr auto kRepeatInterval = std::chrono::seconds(1);
 }  // namespace
 
 void report_internal_error(std::string_view component, std::string_view message) noexcept {
-  g_count.fetch_add(1, std::memory_order_relaxed);
   const std::size_t hash =
       std::hash<std::string_view>{}(component)*31U + std::hash<std::string_view>{}(message);
   unsigned long long held_back = 0;
@@ -98,10 +94,6 @@ void report_internal_error(std::string_view component, std::string_view message)
   } else {
     (void)std::fputc('\n', stderr);
   }
-}
-
-unsigned long long internal_error_count() noexcept {
-  return g_count.load(std::memory_order_relaxed);
 }
 
 }  // namespace o11y::detail

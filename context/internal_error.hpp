@@ -8,7 +8,4 @@ namespace o11y::detail {
 /// few lines per second, with a count of what was suppressed). Thread-safe.
 void report_internal_error(std::string_view component, std::string_view message) noexcept;
 
-/// Number of internal errors reported since start (suppressed ones included).
-[[nodiscard]] unsigned long long internal_error_count() noexcept;
-
 }  // namespace o11y::detail

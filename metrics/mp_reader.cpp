@@ -937,10 +937,6 @@ std::size_t compact_directory(const std::string& dir) {
   return absorbed.size();
 }
 
-std::uint64_t multiproc_files_skipped() noexcept {
-  return g_files_skipped.load(std::memory_order_relaxed);
-}
-
 }  // namespace o11y::detail
 
 namespace o11y::metrics {
