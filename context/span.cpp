@@ -1,5 +1,3 @@
-#include <cxxabi.h>
-
 #include <chrono>
 #include <cstdlib>
 #include <memory>
@@ -8,17 +6,12 @@
 #include "context/frame.hpp"
 #include "context/internal_error.hpp"
 #include "context/span_state.hpp"
+#include "context/sys.hpp"
 #include "context/tracer.hpp"
 #include "o11y/trace.hpp"
 
 namespace o11y {
 namespace {
-
-std::uint64_t unix_now_ns() noexcept {
-  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                        std::chrono::system_clock::now().time_since_epoch())
-                                        .count());
-}
 
 std::uint64_t steady_now_ns() noexcept {
   return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -40,19 +33,12 @@ std::uint64_t unix_ns_at(std::uint64_t steady_ns) noexcept {
   constexpr std::uint64_t kRefreshNs = 1'000'000'000;
   if (!t_offset.valid || steady_ns - t_offset.refreshed_at > kRefreshNs) {
     t_offset.unix_minus_steady =
-        static_cast<std::int64_t>(unix_now_ns()) - static_cast<std::int64_t>(steady_ns);
+        static_cast<std::int64_t>(detail::unix_time_ns()) - static_cast<std::int64_t>(steady_ns);
     t_offset.refreshed_at = steady_ns;
     t_offset.valid = true;
   }
   return static_cast<std::uint64_t>(static_cast<std::int64_t>(steady_ns) +
                                     t_offset.unix_minus_steady);
-}
-
-std::string demangle(const char* mangled) {
-  int status = 0;
-  std::unique_ptr<char, void (*)(void*)> out(
-      abi::__cxa_demangle(mangled, nullptr, nullptr, &status), std::free);
-  return status == 0 && out ? std::string(out.get()) : std::string(mangled);
 }
 
 bool span_ended(const std::shared_ptr<detail::SpanState>& s) {
@@ -205,7 +191,7 @@ void Span::set_status(StatusCode code, std::string_view description) noexcept {
 void Span::record_exception(const std::exception& ex,
                             std::initializer_list<Field> attributes) noexcept {
   with_live_span(state_, "could not record an exception", [&](detail::SpanState& st) {
-    const Attributes extra{{"exception.type", demangle(typeid(ex).name())},
+    const Attributes extra{{"exception.type", detail::demangle(typeid(ex).name())},
                            {"exception.message", std::string(ex.what())}};
     add_event_locked(st, "exception", attributes, &extra);
   });

@@ -1,5 +1,3 @@
-#include <cxxabi.h>
-
 #include <cstdlib>
 #include <map>
 #include <memory>
@@ -10,6 +8,7 @@
 
 #include "context/frame.hpp"
 #include "context/internal_error.hpp"
+#include "context/sys.hpp"
 #include "logging/pipeline.hpp"
 #include "logging/record.hpp"
 #include "logging/text.hpp"
@@ -67,13 +66,6 @@ LoggerCore* core_for(Registry& r, std::string_view name) {
 std::string_view base_name(std::string_view path) noexcept {
   const auto slash = path.find_last_of('/');
   return slash == std::string_view::npos ? path : path.substr(slash + 1);
-}
-
-std::string demangle(const char* mangled) {
-  int status = 0;
-  std::unique_ptr<char, void (*)(void*)> out(
-      abi::__cxa_demangle(mangled, nullptr, nullptr, &status), std::free);
-  return status == 0 && out ? std::string(out.get()) : std::string(mangled);
 }
 
 std::string name_for_path(std::string_view path, std::string_view root) {
@@ -181,7 +173,7 @@ void Logger::write(Level level, std::string_view event, std::span<const Field> f
                    const Loc& loc, const std::exception* ex) const noexcept {
   try {
     detail::Record r;
-    r.time_ns = detail::log_clock_ns();
+    r.time_ns = detail::unix_time_ns();
     r.level = level;
     r.logger = core_->name;
     r.event = event;

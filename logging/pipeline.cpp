@@ -417,10 +417,14 @@ void dispatch(const Record& record) noexcept {
   }
   t_inside = true;
   try {
-    ensure_logging_configured();
     if (g_rebuild_after_fork.load(std::memory_order_relaxed))
       rebuild_after_fork();
-    const LoggingState& st = published().get();
+    const LoggingState* state = &published().get();
+    if (!state->configured) {  // the first line ever: configure from the environment
+      ensure_logging_configured();
+      state = &published().get();
+    }
+    const LoggingState& st = *state;
     thread_local Buffer t_buffers[kRendererCount];
     bool rendered[kRendererCount] = {false, false};
     for (std::size_t i = 0; i < st.outputs.size(); ++i) {

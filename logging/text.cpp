@@ -234,10 +234,4 @@ void append_utc_timestamp(Buffer& out, std::uint64_t unix_ns, bool micros) {
   }
 }
 
-std::uint64_t log_clock_ns() noexcept {
-  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                        std::chrono::system_clock::now().time_since_epoch())
-                                        .count());
-}
-
 }  // namespace o11y::detail

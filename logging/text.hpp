@@ -38,7 +38,4 @@ void append_number(Buffer& out, T value) {
   out.append(buf, res.ptr);
 }
 
-/// Unix time now, in nanoseconds.
-std::uint64_t log_clock_ns() noexcept;
-
 }  // namespace o11y::detail

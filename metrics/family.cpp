@@ -12,6 +12,7 @@
 
 #include "context/frame.hpp"
 #include "context/span_state.hpp"
+#include "context/sys.hpp"
 #include "metrics/mp_writer.hpp"
 
 namespace o11y {
@@ -221,12 +222,6 @@ std::size_t stripe_index() noexcept {
   return t_index;
 }
 
-std::uint64_t now_ns() noexcept {
-  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                        std::chrono::system_clock::now().time_since_epoch())
-                                        .count());
-}
-
 // The exemplar for a value: the active span, if it is sampled.
 void maybe_exemplar(Family& f, Series& s, std::size_t slot, double v) noexcept {
   const auto& span = current_frame().span;
@@ -237,7 +232,7 @@ void maybe_exemplar(Family& f, Series& s, std::size_t slot, double v) noexcept {
     return;
   e += slot;
   const auto& ctx = span->data.context;  // ids never change after start
-  e->write(ctx.trace_id.hi, ctx.trace_id.lo, ctx.span_id.value, v, now_ns());
+  e->write(ctx.trace_id.hi, ctx.trace_id.lo, ctx.span_id.value, v, unix_time_ns());
 }
 
 Stripes* ensure_stripes(Series& s) {
@@ -514,12 +509,12 @@ double counter_value(const Series& s) noexcept {
 void gauge_set(const Family& f, Series& s, double v) noexcept {
   store_double(s.cells[0], v);
   if (f.tracks_time())
-    s.cells[1].store(now_ns(), std::memory_order_relaxed);
+    s.cells[1].store(unix_time_ns(), std::memory_order_relaxed);
 }
 void gauge_add(const Family& f, Series& s, double v) noexcept {
   add_double(s.cells[0], v);
   if (f.tracks_time())
-    s.cells[1].store(now_ns(), std::memory_order_relaxed);
+    s.cells[1].store(unix_time_ns(), std::memory_order_relaxed);
 }
 
 void histogram_record(Family& f, Series& s, double v) noexcept {

@@ -24,6 +24,7 @@
 #include <unordered_map>
 
 #include "context/internal_error.hpp"
+#include "context/sys.hpp"
 #include "metrics/family.hpp"
 #include "metrics/foreign.hpp"
 #include "metrics/mp_format.hpp"
@@ -31,11 +32,6 @@
 
 namespace o11y::detail {
 namespace {
-
-// strerror is not thread-safe; std::error_code gives the same text safely.
-std::string errno_text(int err) {
-  return std::error_code(err, std::generic_category()).message();
-}
 
 std::atomic<std::uint64_t> g_files_skipped{0};  // NOLINT(*-avoid-non-const-global-*)
 

@@ -15,6 +15,7 @@
 
 #include "context/env.hpp"
 #include "context/internal_error.hpp"
+#include "context/sys.hpp"
 
 namespace o11y::detail {
 namespace mp {
@@ -55,11 +56,6 @@ const std::string& configured_dir() {
 }  // namespace mp
 
 namespace {
-
-// strerror is not thread-safe; std::error_code gives the same text safely.
-std::string errno_text(int err) {
-  return std::error_code(err, std::generic_category()).message();
-}
 
 constexpr std::size_t kReserveBytes = std::size_t{1} << 30;  // virtual, never all touched
 constexpr std::size_t kGrowBytes = std::size_t{1} << 20;

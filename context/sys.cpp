@@ -1,0 +1,29 @@
+#include "context/sys.hpp"
+
+#include <cxxabi.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <memory>
+#include <system_error>
+
+namespace o11y::detail {
+
+std::uint64_t unix_time_ns() noexcept {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+}
+
+std::string demangle(const char* mangled) {
+  int status = 0;
+  std::unique_ptr<char, void (*)(void*)> out(
+      abi::__cxa_demangle(mangled, nullptr, nullptr, &status), std::free);
+  return status == 0 && out ? std::string(out.get()) : std::string(mangled);
+}
+
+std::string errno_text(int err) {
+  return std::error_code(err, std::generic_category()).message();
+}
+
+}  // namespace o11y::detail
