@@ -16,7 +16,7 @@ install(FILES ${PROJECT_BINARY_DIR}/o11yConfig.cmake ${PROJECT_BINARY_DIR}/o11yC
         DESTINATION ${O11Y_CMAKE_DIR})
 
 # pkg-config: private dependencies only matter when linking the static library.
-set(O11Y_PC_REQUIRES_PRIVATE "spdlog fmt zlib cpp-httplib prometheus-cpp-core")
+set(O11Y_PC_REQUIRES_PRIVATE "spdlog fmt zlib cpp-httplib prometheus-cpp-core libcurl")
 set(O11Y_PC_LIBS_PRIVATE "-pthread")
 # Relocatable: the prefix is found from the .pc file's own location, so `cmake --install
 # --prefix X` works without reconfiguring.

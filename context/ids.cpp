@@ -1,3 +1,5 @@
+#include "context/ids.hpp"
+
 #include <pthread.h>
 #include <unistd.h>
 
@@ -163,5 +165,11 @@ SpanId SpanId::generate() noexcept {
   } while (!id.valid());
   return id;
 }
+
+namespace detail {
+void reseed_ids_after_fork() noexcept {
+  on_fork_child();
+}
+}  // namespace detail
 
 }  // namespace o11y

@@ -264,8 +264,12 @@ Published<LoggingState, LoggingTag>& published() {
 // its next log call, and lines the parent had queued stay the parent's to write.
 std::atomic<bool> g_rebuild_after_fork{false};  // NOLINT(*-avoid-non-const-global-*)
 
+// The process the current logging state was built in.
+std::atomic<int> g_built_pid{0};  // NOLINT(*-avoid-non-const-global-*)
+
 void atfork_child() {
   g_rebuild_after_fork.store(true, std::memory_order_relaxed);
+  g_built_pid.store(static_cast<int>(::getpid()), std::memory_order_relaxed);
 }
 
 // Before fork(): whatever sits in a sink's stdio buffer would be copied into the child and
@@ -299,6 +303,7 @@ void flush_at_exit() {
 void build_and_publish(const LoggingSetup& setup,
                        const std::vector<std::shared_ptr<spdlog::sinks::sink>>& capture_sinks) {
   const auto& cfg = setup.config;
+  g_built_pid.store(static_cast<int>(::getpid()), std::memory_order_relaxed);
   bool console = setup.stdout_is_terminal;
   if (cfg.format == LogFormat::Json)
     console = false;
@@ -368,6 +373,12 @@ void rebuild_after_fork() {
 }
 
 }  // namespace
+
+void logging_after_fork() noexcept {
+  const int pid = static_cast<int>(::getpid());
+  if (g_built_pid.exchange(pid, std::memory_order_relaxed) != pid)
+    g_rebuild_after_fork.store(true, std::memory_order_relaxed);
+}
 
 void count_dropped_line() noexcept {
   g_dropped.fetch_add(1, std::memory_order_relaxed);

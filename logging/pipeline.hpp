@@ -36,6 +36,10 @@ void dispatch(const Record& record) noexcept;
 /// Drains the async queue and flushes every sink.
 void flush_logging() noexcept;
 
+/// In a fork()ed child whose fork handlers did not run: the next log call builds this
+/// process's own async writer. A no-op in the process that built the current one.
+void logging_after_fork() noexcept;
+
 /// Counts a line that did not reach a sink.
 void count_dropped_line() noexcept;
 

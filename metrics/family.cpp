@@ -1,6 +1,7 @@
 #include "metrics/family.hpp"
 
 #include <pthread.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -11,6 +12,7 @@
 #include <mutex>
 
 #include "context/frame.hpp"
+#include "context/internal_error.hpp"
 #include "context/span_state.hpp"
 #include "context/sys.hpp"
 #include "metrics/mp_writer.hpp"
@@ -135,6 +137,29 @@ void fork_child() {
   }
   r.mu.unlock();
 }
+
+}  // namespace
+
+void metrics_after_fork() noexcept {
+  auto& r = registry();
+  // Without fork handlers having run, a lock may belong to a thread that does not exist here.
+  std::unique_lock lock(r.mu, std::try_to_lock);
+  if (!lock.owns_lock()) {
+    report_internal_error("metrics", "after_fork: the registry is locked; metrics not reset");
+    return;
+  }
+  try {
+    if (r.mp && r.mp->owner_pid() != static_cast<int>(::getpid())) {
+      r.mp->reopen_after_fork();
+      for (const auto& [name, f] : r.by_name)
+        f->reallocate_cells();
+    }
+  } catch (...) {
+    report_internal_error("metrics", "after_fork: could not reopen the multiprocess file");
+  }
+}
+
+namespace {
 
 Family* declare(MetricType type, std::string_view name, std::string_view help,
                 std::initializer_list<std::string_view> label_names, std::vector<double> buckets,

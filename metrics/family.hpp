@@ -220,4 +220,8 @@ void histogram_record(Family& f, Series& s, double v) noexcept;
 /// Every family of the default registry, in declaration order.
 [[nodiscard]] std::vector<const Family*> all_families();
 
+/// In a fork()ed child whose fork handlers did not run: a new multiprocess file and fresh
+/// cells (see o11y::after_fork()). A no-op when this process already has its own file.
+void metrics_after_fork() noexcept;
+
 }  // namespace o11y::detail

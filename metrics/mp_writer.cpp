@@ -76,6 +76,7 @@ void MmapValueStore::open_locked() {
   used_ = 0;
   size_ = 0;
   const int pid = static_cast<int>(::getpid());
+  pid_ = pid;
   const auto ticks = mp::process_start_ticks(pid);
   path_ =
       dir_ + "/" + std::to_string(pid) + "-" + std::to_string(ticks) + std::string(mp::kExtension);
@@ -203,6 +204,11 @@ void MmapValueStore::reopen_after_fork() {
     ::close(fd_);
   fd_ = -1;
   open_locked();
+}
+
+int MmapValueStore::owner_pid() const {
+  std::lock_guard lock(mu_);
+  return pid_;
 }
 
 std::string MmapValueStore::path() const {

@@ -35,6 +35,8 @@ class MmapValueStore final : public ValueStore {
   void reopen_after_fork();
 
   [[nodiscard]] std::string path() const;
+  /// The process whose file this is.
+  [[nodiscard]] int owner_pid() const;
 
  private:
   void open_locked();
@@ -46,6 +48,7 @@ class MmapValueStore final : public ValueStore {
   std::string dir_;
   std::string path_;
   int fd_ = -1;
+  int pid_ = 0;
   char* base_ = nullptr;
   std::size_t size_ = 0;
   std::size_t used_ = 0;

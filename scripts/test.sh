@@ -9,6 +9,18 @@ cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 jobs=$(nproc)
 
+# The OTLP tests decode what we send with OpenTelemetry JS's generated protobuf types: a test
+# peer, installed here from the npm registry, never committed.
+if ! command -v npm >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+if [[ ! -f build/node/node_modules/@opentelemetry/otlp-transformer/package.json ]]; then
+  mkdir -p build/node
+  npm install --prefix build/node --no-audit --no-fund --silent @opentelemetry/otlp-transformer@0.208.0
+fi
+
 step() { printf '\n=== %s ===\n' "$*"; }
 
 mapfile -t sources < <(git ls-files '*.cpp' '*.hpp' '*.inl')

@@ -9,8 +9,10 @@
 
 #include "context/env.hpp"
 #include "context/frame.hpp"
+#include "context/internal_error.hpp"
 #include "context/tracer.hpp"
 #include "logging/pipeline.hpp"
+#include "o11y/export.hpp"
 #include "o11y/trace.hpp"
 
 #ifndef O11Y_VERSION
@@ -26,6 +28,7 @@ constexpr double kProductionSampleRate = 0.01;
 struct Global {
   std::mutex mu;
   Config config;
+  std::shared_ptr<SpanProcessor> export_processor;
   bool atexit_registered = false;
 };
 
@@ -91,6 +94,123 @@ Resource build_resource(const Config& c) {
   return r;
 }
 
+/// The traces-specific OTEL_EXPORTER_OTLP_TRACES_<name>, else OTEL_EXPORTER_OTLP_<name>, with
+/// the name of the variable that was set.
+std::optional<std::pair<std::string, std::string>> otlp_env(const std::string& name) {
+  for (const auto& full : {"OTEL_EXPORTER_OTLP_TRACES_" + name, "OTEL_EXPORTER_OTLP_" + name}) {
+    if (auto v = detail::env(full.c_str()))
+      return std::pair{full, std::move(*v)};
+  }
+  return std::nullopt;
+}
+
+void apply_millis(const char* name, std::chrono::milliseconds& field) {
+  const auto v = detail::env(name);
+  if (!v)
+    return;
+  constexpr double kMaxMillis = 86'400'000;  // a day: anything longer is a typo
+  if (auto d = detail::parse_double_in(*v, 0, kMaxMillis)) {
+    field = std::chrono::milliseconds(static_cast<std::int64_t>(*d));
+  } else {
+    detail::report_bad_env(name, *v, "milliseconds, 0 to 86400000", std::to_string(field.count()));
+  }
+}
+
+void apply_size(const char* name, std::size_t& field) {
+  const auto v = detail::env(name);
+  if (!v)
+    return;
+  constexpr double kMaxSize = 1e7;
+  if (auto d = detail::parse_double_in(*v, 1, kMaxSize);
+      d && *d == static_cast<double>(static_cast<std::size_t>(*d))) {
+    field = static_cast<std::size_t>(*d);
+  } else {
+    detail::report_bad_env(name, *v, "a whole number from 1 to 10000000", std::to_string(field));
+  }
+}
+
+void apply_tracing_export_env(TracingConfig& t) {
+  if (auto v = detail::env("OTEL_TRACES_EXPORTER")) {
+    if (*v == "otlp" || *v == "console" || *v == "none") {
+      t.exporter = *v;
+    } else {
+      detail::report_bad_env("OTEL_TRACES_EXPORTER", *v, "otlp, console or none",
+                             t.exporter.empty() ? "the default" : t.exporter);
+    }
+  }
+  if (auto v = detail::env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")) {
+    t.otlp_endpoint = std::move(*v);
+  } else if (auto base = detail::env("OTEL_EXPORTER_OTLP_ENDPOINT")) {
+    while (!base->empty() && base->back() == '/')
+      base->pop_back();
+    t.otlp_endpoint = *base + "/v1/traces";
+  }
+  if (auto h = otlp_env("HEADERS")) {
+    Attributes parsed;
+    if (!detail::parse_resource_attributes(h->second, parsed)) {
+      // The value is not echoed: headers carry credentials.
+      detail::report_bad_env(h->first, "(not shown)", "comma-separated key=value pairs",
+                             "the well-formed entries only");
+    }
+    for (const auto& a : parsed)
+      t.otlp_headers[a.key] = a.value.to_string();
+  }
+  if (auto v = otlp_env("COMPRESSION")) {
+    if (v->second == "gzip" || v->second == "none") {
+      t.otlp_gzip = v->second == "gzip";
+    } else {
+      detail::report_bad_env(v->first, v->second, "gzip or none", t.otlp_gzip ? "gzip" : "none");
+    }
+  }
+  if (auto v = otlp_env("PROTOCOL")) {
+    if (v->second == "http/json") {
+      t.otlp_encoding = OtlpEncoding::Json;
+    } else if (v->second == "http/protobuf") {
+      t.otlp_encoding = OtlpEncoding::Protobuf;
+    } else {
+      detail::report_bad_env(v->first, v->second, "http/json or http/protobuf",
+                             t.otlp_encoding == OtlpEncoding::Json ? "http/json" : "http/protobuf");
+    }
+  }
+  if (detail::env("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT")) {
+    apply_millis("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", t.otlp_timeout);
+  } else {
+    apply_millis("OTEL_EXPORTER_OTLP_TIMEOUT", t.otlp_timeout);
+  }
+  apply_size("OTEL_BSP_MAX_QUEUE_SIZE", t.batch.max_queue_size);
+  apply_size("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", t.batch.max_export_batch_size);
+  apply_millis("OTEL_BSP_SCHEDULE_DELAY", t.batch.schedule_delay);
+  apply_millis("OTEL_BSP_EXPORT_TIMEOUT", t.batch.export_timeout);
+}
+
+/// The processor init() installed for the configured exporter, or null.
+std::shared_ptr<SpanProcessor> make_export_processor(const TracingConfig& t) {
+  std::string kind = t.exporter;
+  if (kind.empty())
+    kind = t.otlp_endpoint.empty() ? "none" : "otlp";
+  if (kind == "none" || !t.enabled)
+    return nullptr;
+  std::unique_ptr<SpanExporter> exporter;
+  if (kind == "console") {
+    exporter = make_console_span_exporter();
+  } else {
+    OtlpOptions o;
+    if (!t.otlp_endpoint.empty())
+      o.endpoint = t.otlp_endpoint;
+    o.headers = t.otlp_headers;
+    o.gzip = t.otlp_gzip;
+    o.encoding = t.otlp_encoding;
+    o.timeout = t.otlp_timeout;
+    try {
+      exporter = make_otlp_http_exporter(o);
+    } catch (const std::invalid_argument& e) {
+      detail::report_internal_error("config", std::string(e.what()) + "; spans are not exported");
+      return nullptr;
+    }
+  }
+  return std::make_shared<BatchSpanProcessor>(std::move(exporter), t.batch);
+}
+
 }  // namespace
 
 Config Config::with_environment(Config c) {
@@ -135,13 +255,7 @@ Config Config::with_environment(Config c) {
           c.tracing.sample_rate ? std::to_string(*c.tracing.sample_rate) : "the default rate");
     }
   }
-  if (auto v = detail::env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")) {
-    c.tracing.otlp_endpoint = std::move(*v);
-  } else if (auto base = detail::env("OTEL_EXPORTER_OTLP_ENDPOINT")) {
-    while (!base->empty() && base->back() == '/')
-      base->pop_back();
-    c.tracing.otlp_endpoint = *base + "/v1/traces";
-  }
+  apply_tracing_export_env(c.tracing);
 
   if (auto v = detail::env("O11Y_MULTIPROC_DIR")) {
     c.metrics.multiproc_dir = std::move(*v);
@@ -165,8 +279,17 @@ void init(const Config& config) {
   logging.stdout_is_terminal = ::isatty(STDOUT_FILENO) != 0;
   detail::configure_logging(logging);
 
+  auto processor = make_export_processor(c.tracing);
+
   auto& g = global();
   std::lock_guard lock(g.mu);
+  if (g.export_processor) {
+    remove_span_processor(g.export_processor);
+    g.export_processor->shutdown();
+  }
+  g.export_processor = processor;
+  if (processor)
+    add_span_processor(std::move(processor));
   g.config = std::move(c);
   if (!g.atexit_registered) {
     g.atexit_registered = std::atexit([] { shutdown(); }) == 0;

@@ -1,11 +1,13 @@
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <functional>
 #include <map>
 #include <optional>
 #include <string>
 
+#include "o11y/export.hpp"
 #include "o11y/value.hpp"
 
 namespace o11y {
@@ -43,13 +45,22 @@ struct LoggingConfig {
 };
 
 /// Tracing settings. Environment: O11Y_TRACING_ENABLED, OTEL_SDK_DISABLED,
-/// O11Y_TRACING_SAMPLE_RATE (else OTEL_TRACES_SAMPLER_ARG), OTEL_EXPORTER_OTLP_ENDPOINT,
-/// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT.
+/// O11Y_TRACING_SAMPLE_RATE (else OTEL_TRACES_SAMPLER_ARG), OTEL_TRACES_EXPORTER, the
+/// OTEL_EXPORTER_OTLP_* variables (see OtlpOptions) and OTEL_BSP_* (see BatchOptions).
 struct TracingConfig {
   bool enabled = true;
   /// Unset: 1.0 in development, 0.01 in production (as django-o11y does).
   std::optional<double> sample_rate;
+  /// Where finished spans go: "otlp", "console" or "none". Unset: "otlp" when an OTLP endpoint
+  /// is configured, "none" otherwise.
+  std::string exporter;
+  /// The full traces URL. Unset with exporter "otlp": http://127.0.0.1:4318/v1/traces.
   std::string otlp_endpoint;
+  std::map<std::string, std::string> otlp_headers;
+  bool otlp_gzip = false;
+  OtlpEncoding otlp_encoding = OtlpEncoding::Json;
+  std::chrono::milliseconds otlp_timeout{10000};
+  BatchOptions batch;
 };
 
 /// Metrics settings. Environment: O11Y_MULTIPROC_DIR (else PROMETHEUS_MULTIPROC_DIR).

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <concepts>
+#include <map>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -95,6 +96,31 @@ template <class Carrier>
 requires detail::AssignableCarrier<Carrier> || detail::IndexableCarrier<Carrier>
 void inject(Carrier& carrier) {
   inject(current_span_context(), carrier);
+}
+
+/// The current span's context as a string map to carry in a message (a queue job, a record):
+/// traceparent and tracestate. Empty when no span is active.
+[[nodiscard]] inline std::map<std::string, std::string> to_carrier() {
+  std::map<std::string, std::string> carrier;
+  inject(carrier);
+  return carrier;
+}
+
+/// Starts the CONSUMER span that processes a message: a child of the producer's span found in
+/// the carrier (so producer and consumer share one trace) and linked to it, as messaging
+/// conventions ask. Without a valid context in the carrier, a new trace. Never throws.
+template <detail::HeaderRange Carrier>
+[[nodiscard]] Span start_consumer_span(std::string_view name, const Carrier& carrier) noexcept {
+  const auto producer = extract(carrier);
+  SpanOptions options{.kind = SpanKind::Consumer, .parent = producer};
+  if (producer.valid()) {
+    try {
+      options.links.push_back({producer, {}});
+    } catch (...) {
+      // Without the link the span is still the producer's child: nothing is lost.
+    }
+  }
+  return start_span(name, std::move(options));
 }
 
 }  // namespace o11y::propagation

@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <o11y/config.hpp>
+#include <o11y/export.hpp>
 #include <o11y/trace.hpp>
 #include <string>
 #include <vector>
@@ -106,6 +107,63 @@ TEST_F(ConfigEnv, OtlpTracesEndpointWinsOverTheBaseEndpoint) {
   EXPECT_EQ(Config::with_environment({}).tracing.otlp_endpoint, "http://127.0.0.1:4318/v1/traces");
   set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://127.0.0.1:9999/x");
   EXPECT_EQ(Config::with_environment({}).tracing.otlp_endpoint, "http://127.0.0.1:9999/x");
+}
+
+TEST_F(ConfigEnv, OtlpExportSettingsPreferTheTracesSpecificVariables) {
+  set("OTEL_TRACES_EXPORTER", "otlp");
+  set("OTEL_EXPORTER_OTLP_HEADERS", "authorization=Bearer%20abc,x-tenant=base");
+  set("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "x-tenant=acme");
+  set("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip");
+  set("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf");
+  set("OTEL_EXPORTER_OTLP_TIMEOUT", "2500");
+  set("OTEL_BSP_MAX_QUEUE_SIZE", "100");
+  set("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "10");
+  set("OTEL_BSP_SCHEDULE_DELAY", "200");
+  set("OTEL_BSP_EXPORT_TIMEOUT", "3000");
+  const auto t = Config::with_environment({}).tracing;
+  EXPECT_EQ(t.exporter, "otlp");
+  EXPECT_EQ(t.otlp_headers, (std::map<std::string, std::string>{{"x-tenant", "acme"}}));
+  EXPECT_TRUE(t.otlp_gzip);
+  EXPECT_EQ(t.otlp_encoding, OtlpEncoding::Protobuf);
+  EXPECT_EQ(t.otlp_timeout, std::chrono::milliseconds(2500));
+  EXPECT_EQ(t.batch.max_queue_size, 100U);
+  EXPECT_EQ(t.batch.max_export_batch_size, 10U);
+  EXPECT_EQ(t.batch.schedule_delay, std::chrono::milliseconds(200));
+  EXPECT_EQ(t.batch.export_timeout, std::chrono::milliseconds(3000));
+}
+
+TEST_F(ConfigEnv, MalformedExportSettingsAreReportedWithoutEchoingHeaders) {
+  set("OTEL_TRACES_EXPORTER", "zipkin");
+  set("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc");
+  set("OTEL_BSP_MAX_QUEUE_SIZE", "-3");
+  set("OTEL_EXPORTER_OTLP_HEADERS", "authorization=secret-token,garbage");
+  ::testing::internal::CaptureStderr();
+  const auto t = Config::with_environment({}).tracing;
+  const auto err = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(t.exporter, "");
+  EXPECT_EQ(t.otlp_encoding, OtlpEncoding::Json);
+  EXPECT_EQ(t.batch.max_queue_size, 2048U);
+  EXPECT_EQ(t.otlp_headers.at("authorization"), "secret-token");  // the good pair is kept
+  EXPECT_NE(err.find("OTEL_TRACES_EXPORTER=\"zipkin\""), std::string::npos) << err;
+  EXPECT_NE(err.find("OTEL_EXPORTER_OTLP_PROTOCOL=\"grpc\""), std::string::npos) << err;
+  EXPECT_NE(err.find("OTEL_BSP_MAX_QUEUE_SIZE"), std::string::npos) << err;
+  EXPECT_NE(err.find("OTEL_EXPORTER_OTLP_HEADERS"), std::string::npos) << err;
+  EXPECT_EQ(err.find("secret-token"), std::string::npos) << "headers carry credentials";
+}
+
+TEST_F(ConfigEnv, InitWithTheConsoleExporterWritesFinishedSpansToStdout) {
+  Config cfg;
+  cfg.tracing.exporter = "console";
+  cfg.tracing.sample_rate = 1.0;
+  init(cfg);
+  ::testing::internal::CaptureStdout();
+  { auto s = start_span("console-span"); }
+  EXPECT_TRUE(force_flush_spans());
+  const auto out = ::testing::internal::GetCapturedStdout();
+  EXPECT_NE(out.find("\"name\":\"console-span\""), std::string::npos) << out;
+  cfg.tracing.exporter = "none";
+  init(cfg);
+  shutdown();
 }
 
 TEST_F(ConfigEnv, MultiprocDirPrefersOurVariable) {

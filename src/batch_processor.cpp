@@ -1,0 +1,304 @@
+#include <pthread.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "context/internal_error.hpp"
+#include "o11y/export.hpp"
+#include "o11y/metrics.hpp"
+#include "src/fork.hpp"
+
+namespace o11y {
+namespace {
+
+Counter dropped_counter() {
+  static const Counter c =
+      counter("o11y_spans_dropped_total", "Finished spans that were never exported, by reason.",
+              {"reason"});
+  return c;
+}
+
+Counter exported_counter() {
+  static const Counter c =
+      counter("o11y_spans_exported_total", "Finished spans the exporter accepted.");
+  return c;
+}
+
+}  // namespace
+
+/// The queue and its thread live in `Queue`, apart from the processor, because a fork()ed child
+/// must abandon them whole: the parent's mutex and condition variable may hold the state of
+/// threads that do not exist in the child, and its thread cannot be joined there.
+struct BatchSpanProcessor::Impl {
+  struct Queue {
+    std::mutex mu;
+    std::condition_variable wake;     // the export thread waits here
+    std::condition_variable flushed;  // force_flush() waits here
+    std::deque<std::shared_ptr<const SpanData>> spans;
+    bool stopping = false;
+    bool thread_started = false;
+    bool finished = false;              // the thread drained the queue after stopping
+    std::uint64_t flush_requested = 0;  // generations: a flush waits until done >= its number
+    std::uint64_t flush_done = 0;
+    bool flush_ok = true;
+    std::thread thread;
+  };
+
+  Impl(std::unique_ptr<SpanExporter> e, BatchOptions o)
+      : exporter(std::move(e)), options(o), queue(new Queue()), pid(::getpid()) {}
+
+  std::unique_ptr<SpanExporter> exporter;
+  BatchOptions options;
+  Queue* queue;  // owned; abandoned (never freed) in a fork()ed child
+  pid_t pid;     // the process queue and thread belong to
+  std::atomic<bool> shut_down{false};
+  std::atomic<std::uint64_t> dropped{0};
+  std::atomic<std::uint64_t> failed{0};
+  std::atomic<std::uint64_t> exported{0};
+  Counter::Child dropped_full = dropped_counter().labels({"queue_full"});
+  Counter::Child dropped_failed = dropped_counter().labels({"export_failed"});
+  Counter exported_total = exported_counter();
+
+  void start_thread_locked(Queue& q) {
+    q.thread = std::thread([this, &q] { run(q); });
+    q.thread_started = true;
+  }
+
+  void export_batch(std::vector<std::shared_ptr<const SpanData>>& batch, Queue& q) {
+    const auto deadline = std::chrono::steady_clock::now() + options.export_timeout;
+    const auto result = exporter->export_spans(batch, deadline);
+    const auto n = batch.size();
+    if (result == ExportResult::Success) {
+      exported.fetch_add(n, std::memory_order_relaxed);
+      exported_total.add(static_cast<double>(n));
+    } else {
+      failed.fetch_add(n, std::memory_order_relaxed);
+      dropped_failed.add(static_cast<double>(n));
+      std::lock_guard lock(q.mu);
+      q.flush_ok = false;
+    }
+    batch.clear();
+  }
+
+  void run(Queue& q) {
+    std::vector<std::shared_ptr<const SpanData>> batch;
+    batch.reserve(options.max_export_batch_size);
+    std::unique_lock lock(q.mu);
+    for (;;) {
+      q.wake.wait_for(lock, options.schedule_delay, [&] {
+        return q.stopping || q.spans.size() >= options.max_export_batch_size ||
+               q.flush_requested > q.flush_done;
+      });
+      // A flush (and stopping) drains the whole queue as it stood; otherwise one batch.
+      const std::uint64_t flush_target = q.flush_requested;
+      const bool drain = q.stopping || flush_target > q.flush_done;
+      do {
+        const auto n = std::min(q.spans.size(), options.max_export_batch_size);
+        std::move(q.spans.begin(), q.spans.begin() + static_cast<std::ptrdiff_t>(n),
+                  std::back_inserter(batch));
+        q.spans.erase(q.spans.begin(), q.spans.begin() + static_cast<std::ptrdiff_t>(n));
+        if (batch.empty())
+          break;
+        lock.unlock();
+        export_batch(batch, q);
+        lock.lock();
+      } while (drain && !q.spans.empty());
+      if (drain) {
+        q.flush_done = std::max(q.flush_done, flush_target);
+        q.flushed.notify_all();
+      }
+      if (q.stopping && q.spans.empty()) {
+        q.finished = true;
+        q.flushed.notify_all();
+        return;
+      }
+    }
+  }
+
+  // In a fork()ed child, with only the forking thread alive.
+  void reset_in_child() noexcept {
+    if (pid == ::getpid())
+      return;
+    pid = ::getpid();
+    // The parent's queue, locks and thread handle are left as they are: freeing the spans
+    // would be safe, but its mutex and thread are not, and a few KiB copied on write is cheap.
+    queue = new (std::nothrow) Queue();  // NOLINT(cppcoreguidelines-owning-memory)
+    if (queue == nullptr) {
+      shut_down.store(true, std::memory_order_relaxed);
+      return;
+    }
+    exporter->after_fork_child();
+  }
+};
+
+namespace {
+
+// Every live processor, so one set of fork handlers can hold their locks across fork().
+struct Live {
+  std::mutex mu;
+  std::vector<BatchSpanProcessor::Impl*> impls;
+};
+
+Live& live() {
+  static auto* l = new Live();  // NOLINT: fork handlers may run during static destruction
+  return *l;
+}
+
+void fork_prepare() {
+  auto& l = live();
+  l.mu.lock();
+  for (auto* impl : l.impls) {
+    if (impl->pid == ::getpid())
+      impl->queue->mu.lock();
+  }
+}
+
+void fork_parent() {
+  auto& l = live();
+  for (auto* impl : l.impls) {
+    if (impl->pid == ::getpid())
+      impl->queue->mu.unlock();
+  }
+  l.mu.unlock();
+}
+
+void fork_child() {
+  auto& l = live();
+  for (auto* impl : l.impls)
+    impl->reset_in_child();
+  l.mu.unlock();
+}
+
+void register_live(BatchSpanProcessor::Impl* impl) {
+  static const bool registered = pthread_atfork(fork_prepare, fork_parent, fork_child) == 0;
+  if (!registered)
+    detail::report_internal_error("trace", "could not register fork handlers");
+  auto& l = live();
+  std::lock_guard lock(l.mu);
+  l.impls.push_back(impl);
+}
+
+void unregister_live(BatchSpanProcessor::Impl* impl) {
+  auto& l = live();
+  std::lock_guard lock(l.mu);
+  std::erase(l.impls, impl);
+}
+
+}  // namespace
+
+namespace detail {
+void batch_processors_after_fork() noexcept {
+  auto& l = live();
+  // An explicit after_fork() in a child whose fork handlers did run finds every queue already
+  // reset (pid matches), so this is idempotent. Without handlers, the locks may be held by
+  // threads that no longer exist; try_lock keeps us from hanging on them.
+  std::unique_lock lock(l.mu, std::try_to_lock);
+  for (auto* impl : l.impls)
+    impl->reset_in_child();
+}
+}  // namespace detail
+
+BatchSpanProcessor::BatchSpanProcessor(std::unique_ptr<SpanExporter> exporter,
+                                       BatchOptions options) {
+  if (!exporter)
+    throw std::invalid_argument("BatchSpanProcessor: the exporter is null");
+  if (options.max_queue_size == 0 || options.max_export_batch_size == 0)
+    throw std::invalid_argument("BatchSpanProcessor: queue and batch sizes must be positive");
+  options.max_export_batch_size = std::min(options.max_export_batch_size, options.max_queue_size);
+  impl_ = std::make_shared<Impl>(std::move(exporter), options);
+  register_live(impl_.get());
+}
+
+BatchSpanProcessor::~BatchSpanProcessor() {
+  shutdown();
+  unregister_live(impl_.get());
+  if (impl_->pid == ::getpid())
+    delete impl_->queue;  // NOLINT(cppcoreguidelines-owning-memory)
+}
+
+void BatchSpanProcessor::on_end(std::shared_ptr<const SpanData> span) noexcept {
+  auto& impl = *impl_;
+  if (impl.shut_down.load(std::memory_order_relaxed))
+    return;
+  auto& q = *impl.queue;
+  try {
+    std::unique_lock lock(q.mu);
+    if (q.spans.size() >= impl.options.max_queue_size) {
+      lock.unlock();
+      impl.dropped.fetch_add(1, std::memory_order_relaxed);
+      impl.dropped_full.add();
+      return;
+    }
+    if (!q.thread_started)
+      impl.start_thread_locked(q);
+    q.spans.push_back(std::move(span));
+    // Wake the thread only for a full batch; otherwise it wakes on its schedule, so a steady
+    // trickle of spans costs no system call per span.
+    if (q.spans.size() == impl.options.max_export_batch_size)
+      q.wake.notify_one();
+  } catch (...) {
+    impl.dropped.fetch_add(1, std::memory_order_relaxed);
+    detail::report_internal_error("trace", "batch span processor could not queue a span");
+  }
+}
+
+bool BatchSpanProcessor::force_flush(std::chrono::milliseconds timeout) noexcept {
+  auto& q = *impl_->queue;
+  try {
+    std::unique_lock lock(q.mu);
+    if (!q.thread_started)
+      return q.spans.empty();
+    q.flush_ok = true;
+    const auto target = ++q.flush_requested;
+    q.wake.notify_one();
+    const bool done = q.flushed.wait_for(lock, timeout, [&] { return q.flush_done >= target; });
+    return done && q.flush_ok;
+  } catch (...) {
+    return false;
+  }
+}
+
+void BatchSpanProcessor::shutdown() noexcept {
+  auto& impl = *impl_;
+  if (impl.shut_down.exchange(true))
+    return;
+  auto& q = *impl.queue;
+  std::thread thread;
+  try {
+    std::unique_lock lock(q.mu);
+    q.stopping = true;
+    q.wake.notify_one();
+    thread = std::move(q.thread);
+    // Deliver what is queued, but a dead collector must not hold the process at exit for
+    // longer than one export timeout: after that the exporter is told to stop retrying.
+    if (thread.joinable())
+      q.flushed.wait_for(lock, impl.options.export_timeout, [&] { return q.finished; });
+  } catch (...) {
+    detail::report_internal_error("trace", "batch span processor shutdown failed");
+  }
+  impl.exporter->shutdown();
+  if (thread.joinable())
+    thread.join();
+}
+
+std::uint64_t BatchSpanProcessor::dropped() const noexcept {
+  return impl_->dropped.load(std::memory_order_relaxed) +
+         impl_->failed.load(std::memory_order_relaxed);
+}
+
+std::uint64_t BatchSpanProcessor::export_failures() const noexcept {
+  return impl_->failed.load(std::memory_order_relaxed);
+}
+
+std::uint64_t BatchSpanProcessor::exported() const noexcept {
+  return impl_->exported.load(std::memory_order_relaxed);
+}
+
+}  // namespace o11y

@@ -1,0 +1,17 @@
+#include "src/fork.hpp"
+
+#include "context/ids.hpp"
+#include "logging/pipeline.hpp"
+#include "metrics/family.hpp"
+#include "o11y/export.hpp"
+
+namespace o11y {
+
+void after_fork() noexcept {
+  detail::reseed_ids_after_fork();
+  detail::batch_processors_after_fork();
+  detail::metrics_after_fork();
+  detail::logging_after_fork();
+}
+
+}  // namespace o11y

@@ -1,0 +1,218 @@
+#include "o11y/http.hpp"
+
+#include <algorithm>
+#include <array>
+#include <string>
+
+#include "context/internal_error.hpp"
+#include "o11y/log.hpp"
+#include "o11y/metrics.hpp"
+#include "o11y/propagation.hpp"
+
+namespace o11y::http {
+namespace {
+
+thread_local RequestScope* t_current = nullptr;  // NOLINT(*-avoid-non-const-global-*)
+
+Counter requests_total() {
+  static const Counter c =
+      counter("http_requests_total", "HTTP requests served, by method, route and status.",
+              {"method", "route", "status"});
+  return c;
+}
+
+Histogram request_duration() {
+  static const Histogram h =
+      histogram("http_request_duration_seconds", "Time to serve an HTTP request, in seconds.",
+                {"method", "route"});
+  return h;
+}
+
+Logger& request_logger() {
+  static Logger log = get_logger("o11y.http");
+  return log;
+}
+
+SpanContext parent_from(const RequestInfo& info) {
+  // Several traceparent headers make it invalid: a new trace starts (W3C).
+  return propagation::extract_values(info.traceparent, info.tracestate,
+                                     info.duplicate_traceparent ? 2 : 1);
+}
+
+std::string span_name(std::string_view method, std::string_view route) {
+  std::string name(method);
+  if (!route.empty()) {
+    name += ' ';
+    name += route;
+  }
+  return name;
+}
+
+}  // namespace
+
+std::string_view normalize_method(std::string_view method) noexcept {
+  static constexpr std::array<std::string_view, 9> kKnown = {
+      "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"};
+  for (auto m : kKnown) {
+    if (m == method)
+      return m;
+  }
+  return "_OTHER";
+}
+
+RequestScope::RequestScope(const RequestInfo& info, const ServerOptions& options)
+    : method_(normalize_method(info.method)),
+      path_(info.path),
+      route_(info.route),
+      start_(std::chrono::steady_clock::now()),
+      options_(&options),
+      outer_(t_current) {
+  t_current = this;
+  const auto& ex = options.excluded_paths;
+  excluded_ = std::find(ex.begin(), ex.end(), info.path) != ex.end();
+  if (excluded_)
+    return;
+  span_ = start_span(span_name(method_, route_),
+                     {.kind = SpanKind::Server, .parent = parent_from(info)});
+  span_.set_attribute("http.request.method", method_);
+  if (method_ == "_OTHER")
+    span_.set_attribute("http.request.method_original", info.method);
+  span_.set_attribute("url.path", info.path);
+  span_.set_attribute("url.scheme", info.scheme);
+  if (!route_.empty())
+    span_.set_attribute("http.route", route_);
+  if (!info.server_address.empty())
+    span_.set_attribute("server.address", info.server_address);
+  if (info.server_port > 0)
+    span_.set_attribute("server.port", info.server_port);
+  if (!info.client_address.empty())
+    span_.set_attribute("client.address", info.client_address);
+  if (!info.user_agent.empty())
+    span_.set_attribute("user_agent.original", info.user_agent);
+  if (options.request_hook) {
+    try {
+      options.request_hook(span_, info);
+    } catch (...) {
+      detail::report_internal_error("http", "the request hook threw; the request goes on");
+    }
+  }
+}
+
+RequestScope::~RequestScope() {
+  // Never finished: the handler's thread unwound without a response the adapter saw.
+  finish(failed_ ? 500 : 0);
+  t_current = outer_;
+}
+
+void RequestScope::set_route(std::string_view route) noexcept {
+  if (excluded_ || finished_)
+    return;
+  try {
+    route_ = route;
+    span_.update_name(span_name(method_, route_));
+    span_.set_attribute("http.route", route_);
+  } catch (...) {
+    detail::report_internal_error("http", "could not set the route");
+  }
+}
+
+void RequestScope::record_exception(const std::exception& ex) noexcept {
+  failed_ = true;
+  span_.record_exception(ex);
+}
+
+void RequestScope::record_exception(std::string_view type, std::string_view message) noexcept {
+  failed_ = true;
+  span_.add_event("exception", {{"exception.type", type}, {"exception.message", message}});
+}
+
+std::string RequestScope::traceresponse() const {
+  const auto ctx = span_.context();
+  if (!ctx.valid())
+    return {};
+  return propagation::format_traceparent(ctx);
+}
+
+void RequestScope::finish(int status) noexcept {
+  if (finished_ || excluded_) {
+    finished_ = true;
+    return;
+  }
+  finished_ = true;
+  try {
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    if (status > 0)
+      span_.set_attribute("http.response.status_code", status);
+    // Server spans: 5xx is the server's fault, 4xx the client's (not an error here).
+    if (status >= 500 || status <= 0 || failed_)
+      span_.set_status(StatusCode::Error, status > 0 ? std::string_view{} : "no response");
+    if (options_->response_hook) {
+      try {
+        options_->response_hook(span_, status);
+      } catch (...) {
+        detail::report_internal_error("http", "the response hook threw");
+      }
+    }
+    if (options_->record_metrics) {
+      const auto status_text = status > 0 ? std::to_string(status) : std::string("0");
+      requests_total().add(1, {{"method", method_}, {"route", route_}, {"status", status_text}});
+      request_duration().record(seconds, {{"method", method_}, {"route", route_}});
+    }
+    if (options_->log_requests) {
+      // Written while the span is current, so the line carries its trace and span ids.
+      logging::log_request(request_logger(), method_, path_, route_, status, seconds * 1000.0);
+    }
+  } catch (...) {
+    detail::report_internal_error("http", "could not record a finished request");
+  }
+  span_.end();
+}
+
+RequestScope* current_request() noexcept {
+  return t_current;
+}
+
+void set_route(std::string_view route) noexcept {
+  if (t_current != nullptr)
+    t_current->set_route(route);
+}
+
+ClientScope::ClientScope(std::string_view method, std::string_view url,
+                         std::string_view server_address, int server_port) {
+  const auto m = normalize_method(method);
+  span_ = start_span(m, {.kind = SpanKind::Client});
+  span_.set_attribute("http.request.method", m);
+  span_.set_attribute("url.full", url);
+  if (!server_address.empty())
+    span_.set_attribute("server.address", server_address);
+  if (server_port > 0)
+    span_.set_attribute("server.port", server_port);
+  propagation::inject(span_.context(), headers_);
+}
+
+ClientScope::~ClientScope() {
+  if (!finished_)
+    fail("abandoned");
+}
+
+void ClientScope::finish(int status) noexcept {
+  if (finished_)
+    return;
+  finished_ = true;
+  span_.set_attribute("http.response.status_code", status);
+  if (status >= 400)
+    span_.set_status(StatusCode::Error);
+  span_.end();
+}
+
+void ClientScope::fail(std::string_view error) noexcept {
+  if (finished_)
+    return;
+  finished_ = true;
+  span_.set_attribute("error.type", error);
+  span_.set_status(StatusCode::Error, error);
+  span_.end();
+}
+
+}  // namespace o11y::http
