@@ -24,3 +24,7 @@ file(RELATIVE_PATH O11Y_PC_UP "/root/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/root")
 set(O11Y_PC_PREFIX "\${pcfiledir}/${O11Y_PC_UP}")
 configure_file(cmake/o11y.pc.in ${PROJECT_BINARY_DIR}/o11y.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/o11y.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+
+if(O11Y_BUILD_TOOLS)
+  install(TARGETS o11y_tool RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+endif()

@@ -68,8 +68,26 @@ std::optional<std::string> env(const char* name) {
   return std::string(v);
 }
 
+namespace {
+thread_local std::vector<std::string>* t_collector = nullptr;  // NOLINT(*-non-const-global-*)
+}  // namespace
+
+EnvProblemCollector::EnvProblemCollector(std::vector<std::string>& out) : saved_(t_collector) {
+  t_collector = &out;
+}
+
+EnvProblemCollector::~EnvProblemCollector() {
+  t_collector = saved_;
+}
+
 void report_bad_env(std::string_view name, std::string_view value, std::string_view expected,
                     std::string_view using_instead) {
+  if (t_collector != nullptr) {
+    t_collector->push_back(std::string(name) + "=\"" + std::string(value.substr(0, 200)) +
+                           "\" is not valid (expected " + std::string(expected) + "); using " +
+                           std::string(using_instead));
+    return;
+  }
   static std::mutex mu;
   static std::set<std::string, std::less<>> reported;
   {

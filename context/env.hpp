@@ -3,6 +3,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "o11y/value.hpp"
 
@@ -14,6 +15,21 @@ namespace o11y::detail {
 
 /// Reports a malformed environment value on stderr, once per variable per process, naming the
 /// variable, the value and what is used instead.
+/// While alive, report_bad_env() on this thread appends its messages to `out` instead of
+/// printing them (and every one is reported, not only the first per variable).
+class EnvProblemCollector {
+ public:
+  explicit EnvProblemCollector(std::vector<std::string>& out);
+  ~EnvProblemCollector();
+  EnvProblemCollector(const EnvProblemCollector&) = delete;
+  EnvProblemCollector& operator=(const EnvProblemCollector&) = delete;
+  EnvProblemCollector(EnvProblemCollector&&) = delete;
+  EnvProblemCollector& operator=(EnvProblemCollector&&) = delete;
+
+ private:
+  std::vector<std::string>* saved_;
+};
+
 void report_bad_env(std::string_view name, std::string_view value, std::string_view expected,
                     std::string_view using_instead);
 

@@ -302,6 +302,13 @@ void shutdown() noexcept {
   detail::shutdown_span_processors();
 }
 
+std::vector<std::string> environment_problems() {
+  std::vector<std::string> problems;
+  const detail::EnvProblemCollector collect(problems);
+  (void)Config::with_environment({});
+  return problems;
+}
+
 Config current_config() {
   auto& g = global();
   std::lock_guard lock(g.mu);

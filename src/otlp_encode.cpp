@@ -327,7 +327,10 @@ std::string encode_json(SpanBatch spans) {
 
 std::string encode_protobuf(SpanBatch spans) {
   Pb request;
-  for (const auto& [resource, members] : group(spans)) {
+  for (const auto& g : group(spans)) {
+    // clang 14 cannot capture structured bindings: plain names for the lambdas.
+    const Resource* resource = g.first;
+    const auto& members = g.second;
     request.message(1, [&](Pb& rs) {
       rs.message(1, [&](Pb& res) {
         if (resource != nullptr)

@@ -194,8 +194,12 @@ class OtlpHttpExporter final : public SpanExporter {
     if (options_.gzip)
       headers_ = curl_slist_append(headers_, "Content-Encoding: gzip");
     headers_ = curl_slist_append(headers_, "Expect:");  // no 100-continue round trip
-    for (const auto& [k, v] : options_.headers)
-      headers_ = curl_slist_append(headers_, (k + ": " + v).c_str());
+    for (const auto& [k, v] : options_.headers) {
+      std::string line = k;
+      line += ": ";
+      line += v;
+      headers_ = curl_slist_append(headers_, line.c_str());
+    }
     curl_easy_setopt(curl_, CURLOPT_URL, options_.endpoint.c_str());
     curl_easy_setopt(curl_, CURLOPT_HTTPHEADER, headers_);
     curl_easy_setopt(curl_, CURLOPT_NOSIGNAL, 1L);

@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "o11y/export.hpp"
 #include "o11y/value.hpp"
@@ -96,6 +97,11 @@ void init(const Config& config = {});
 
 /// Flushes logs and spans and shuts processors down. Also runs at normal exit. Idempotent.
 void shutdown() noexcept;
+
+/// The malformed settings in the environment, one message per problem, naming the variable,
+/// its value, what was expected and what is used instead; nothing is printed. For `o11y check`
+/// and for services that want to refuse to start on a bad configuration.
+[[nodiscard]] std::vector<std::string> environment_problems();
 
 /// The configuration in effect (after the environment was applied).
 [[nodiscard]] Config current_config();

@@ -1,0 +1,117 @@
+// Caller-side cost of a sampled span with 4 attributes exported through the batch processor
+// and the OTLP/HTTP exporter, while the collector is (a) healthy, (b) absent (nothing listens
+// on the port), (c) slow (answers after 2 s). Side by side: the same span with no processor.
+// The queue is bounded, so (b) and (c) drop spans instead of growing: dropped/exported and the
+// resident-set growth are reported as counters.
+//
+// Run: build/release/bench/o11y_export_bench
+#include <benchmark/benchmark.h>
+#include <httplib.h>
+
+#include <fstream>
+#include <o11y/export.hpp>
+#include <o11y/trace.hpp>
+#include <string>
+#include <thread>
+
+namespace {
+
+using namespace std::chrono_literals;
+
+long rss_kib() {
+  std::ifstream in("/proc/self/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("VmRSS:", 0) == 0)
+      return std::stol(line.substr(6));
+  }
+  return 0;
+}
+
+/// A collector stand-in on 127.0.0.1 that answers 200 after `delay`.
+class Collector {
+ public:
+  explicit Collector(std::chrono::milliseconds delay) {
+    server_.Post("/v1/traces", [delay](const httplib::Request&, httplib::Response& res) {
+      std::this_thread::sleep_for(delay);
+      res.set_content("{}", "application/json");
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    while (!server_.is_running())
+      std::this_thread::sleep_for(1ms);
+  }
+  ~Collector() {
+    server_.stop();
+    thread_.join();
+  }
+  Collector(const Collector&) = delete;
+  Collector& operator=(const Collector&) = delete;
+  [[nodiscard]] int port() const { return port_; }
+
+ private:
+  httplib::Server server_;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+int unused_port() {
+  httplib::Server s;
+  return s.bind_to_any_port("127.0.0.1");  // closed again when s goes
+}
+
+void one_span() {
+  auto span = o11y::start_span("process_payment");
+  span.set_attribute("payment.method", "card");
+  span.set_attribute("order_id", 123);
+  span.set_attribute("amount", 49.99);
+  span.set_attribute("retry", false);
+}
+
+void run(benchmark::State& state, int port) {
+  o11y::set_sample_rate(1.0);
+  auto processor = std::make_shared<o11y::BatchSpanProcessor>(
+      o11y::make_otlp_http_exporter(
+          {.endpoint = "http://127.0.0.1:" + std::to_string(port) + "/v1/traces",
+           .timeout = 3s,
+           .initial_backoff = 100ms}),
+      o11y::BatchOptions{.schedule_delay = 200ms, .export_timeout = 5s});
+  o11y::add_span_processor(processor);
+  const long rss_before = rss_kib();
+  for (auto _ : state)
+    one_span();
+  state.counters["rss_growth_kib"] = static_cast<double>(rss_kib() - rss_before);
+  state.counters["dropped"] = static_cast<double>(processor->dropped());
+  state.counters["exported"] = static_cast<double>(processor->exported());
+  o11y::remove_span_processor(processor);
+  (void)processor->force_flush(1s);
+}
+
+void BM_Span_NoProcessor(benchmark::State& state) {
+  o11y::set_sample_rate(1.0);
+  for (auto _ : state)
+    one_span();
+}
+
+void BM_Span_Export_HealthyCollector(benchmark::State& state) {
+  static Collector collector(0ms);
+  run(state, collector.port());
+}
+
+void BM_Span_Export_NothingListening(benchmark::State& state) {
+  run(state, unused_port());
+}
+
+void BM_Span_Export_SlowCollector(benchmark::State& state) {
+  static Collector collector(2000ms);
+  run(state, collector.port());
+}
+
+// Long enough runs that the export thread sends many batches while the caller works.
+BENCHMARK(BM_Span_NoProcessor)->MinTime(1.0);
+BENCHMARK(BM_Span_Export_HealthyCollector)->MinTime(2.0);
+BENCHMARK(BM_Span_Export_NothingListening)->MinTime(2.0);
+BENCHMARK(BM_Span_Export_SlowCollector)->MinTime(2.0);
+
+}  // namespace
+
+BENCHMARK_MAIN();

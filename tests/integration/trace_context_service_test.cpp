@@ -1,0 +1,142 @@
+// examples/trace_context_service driven the way the W3C Trace Context harness drives a
+// service: POST /test with callbacks, then inspect the headers the callbacks received.
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "support/process.hpp"
+
+namespace o11y {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr const char* kTraceId = "0af7651916cd43dd8448eb211c80319c";
+constexpr const char* kParentId = "b7ad6b7169203331";
+
+/// What the harness plays: the callback endpoint the service POSTs to.
+class Callbacks {
+ public:
+  Callbacks() {
+    server_.Post(R"(/callback/(\d+))", [this](const httplib::Request& req, httplib::Response&) {
+      std::lock_guard lock(mu_);
+      received_[std::stoi(req.matches[1].str())] = req.headers;
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    while (!server_.is_running())
+      std::this_thread::sleep_for(1ms);
+  }
+  ~Callbacks() {
+    server_.stop();
+    thread_.join();
+  }
+  Callbacks(const Callbacks&) = delete;
+  Callbacks& operator=(const Callbacks&) = delete;
+
+  [[nodiscard]] std::string url(int id) const {
+    return "http://127.0.0.1:" + std::to_string(port_) + "/callback/" + std::to_string(id);
+  }
+  [[nodiscard]] httplib::Headers headers(int id) {
+    std::lock_guard lock(mu_);
+    return received_[id];
+  }
+
+ private:
+  httplib::Server server_;
+  int port_ = 0;
+  std::thread thread_;
+  std::mutex mu_;
+  std::map<int, httplib::Headers> received_;
+};
+
+class TraceContextService : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(testing::wait_until(
+        [this] { return static_cast<bool>(httplib::Client(base()).Get("/")); }, 20s))
+        << "the service did not start";
+  }
+  [[nodiscard]] std::string base() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+  /// Sends one harness test case; returns the headers the callback received.
+  httplib::Headers send(const httplib::Headers& headers) {
+    const int id = ++next_id_;
+    nlohmann::json body = nlohmann::json::array(
+        {{{"url", callbacks_.url(id)}, {"arguments", nlohmann::json::array()}}});
+    httplib::Client cli(base());
+    const auto res = cli.Post("/test", headers, body.dump(), "application/json");
+    EXPECT_TRUE(res && res->status == 200);
+    return callbacks_.headers(id);
+  }
+
+  static std::vector<std::string> values(const httplib::Headers& h, const std::string& name) {
+    std::vector<std::string> out;
+    auto [b, e] = h.equal_range(name);
+    for (auto it = b; it != e; ++it)
+      out.push_back(it->second);
+    return out;
+  }
+
+  int port_ = testing::free_port();
+  testing::Process service_{{O11Y_TRACE_CONTEXT_SERVICE, std::to_string(port_)}};
+  Callbacks callbacks_;
+  int next_id_ = 0;
+};
+
+TEST_F(TraceContextService, ContinuesAValidTraceWithANewParentAndTheSameTracestate) {
+  const auto got = send({{"traceparent", std::string("00-") + kTraceId + "-" + kParentId + "-01"},
+                         {"tracestate", "foo=1,bar=2"}});
+  const auto tp = values(got, "traceparent");
+  ASSERT_EQ(tp.size(), 1U);
+  ASSERT_EQ(tp[0].size(), 55U);
+  EXPECT_EQ(tp[0].substr(0, 3), "00-");
+  EXPECT_EQ(tp[0].substr(3, 32), kTraceId);
+  EXPECT_NE(tp[0].substr(36, 16), kParentId);                     // our own span is the parent now
+  EXPECT_EQ(std::stoi(tp[0].substr(53, 2), nullptr, 16) & 1, 1);  // still sampled
+  EXPECT_EQ(values(got, "tracestate"), std::vector<std::string>{"foo=1,bar=2"});
+}
+
+TEST_F(TraceContextService, KeepsAnUnsampledDecision) {
+  const auto got = send({{"traceparent", std::string("00-") + kTraceId + "-" + kParentId + "-00"}});
+  const auto tp = values(got, "traceparent");
+  ASSERT_EQ(tp.size(), 1U);
+  EXPECT_EQ(tp[0].substr(3, 32), kTraceId);
+  EXPECT_EQ(std::stoi(tp[0].substr(53, 2), nullptr, 16) & 1, 0);
+}
+
+TEST_F(TraceContextService, CombinesSeveralTracestateHeaders) {
+  const auto got = send({{"traceparent", std::string("00-") + kTraceId + "-" + kParentId + "-01"},
+                         {"tracestate", "foo=1"},
+                         {"tracestate", "bar=2"}});
+  EXPECT_EQ(values(got, "tracestate"), std::vector<std::string>{"foo=1,bar=2"});
+}
+
+TEST_F(TraceContextService, RestartsTheTraceAndDropsTracestateForAnInvalidTraceparent) {
+  for (const std::string bad :
+       {"00-0AF7651916CD43DD8448EB211C80319C-B7AD6B7169203331-01",           // uppercase
+        "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",           // forbidden version
+        "00-00000000000000000000000000000000-b7ad6b7169203331-01",           // zero trace id
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra"}) {  // v00 extra
+    const auto got = send({{"traceparent", bad}, {"tracestate", "foo=1"}});
+    const auto tp = values(got, "traceparent");
+    ASSERT_EQ(tp.size(), 1U) << bad;
+    EXPECT_NE(tp[0].substr(3, 32), kTraceId) << bad;
+    EXPECT_TRUE(values(got, "tracestate").empty()) << bad;
+  }
+}
+
+TEST_F(TraceContextService, AcceptsAFutureVersionWithExtraFields) {
+  const auto got = send(
+      {{"traceparent", std::string("cc-") + kTraceId + "-" + kParentId + "-01-what-the-future"}});
+  const auto tp = values(got, "traceparent");
+  ASSERT_EQ(tp.size(), 1U);
+  EXPECT_EQ(tp[0].substr(0, 3), "00-");  // we send the version we speak
+  EXPECT_EQ(tp[0].substr(3, 32), kTraceId);
+}
+
+}  // namespace
+}  // namespace o11y

@@ -1,0 +1,445 @@
+// The `o11y` command-line tool: check a deployment's configuration, and read, serve and
+// compact a multiprocess metrics directory.
+#include <httplib.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <o11y/config.hpp>
+#include <o11y/export.hpp>
+#include <o11y/metrics.hpp>
+#include <o11y/trace.hpp>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "context/env.hpp"
+#include "tools/metric_lint.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr int kOk = 0;
+constexpr int kFailed = 1;
+constexpr int kUsage = 2;
+
+constexpr const char* kUsageText = R"(usage: o11y <command> [options]
+
+commands:
+  check [--json] [--metrics-url URL] [--no-span]
+        Verify the configuration in the environment, the multiprocess directory and the OTLP
+        endpoint (sending one test span), and lint the metric names served at URL.
+        Exit 0 when all is well, 1 otherwise.
+  metrics --dir DIR [--format text|openmetrics]
+        Print the aggregate of a multiprocess directory.
+  serve --dir DIR [--listen 127.0.0.1:9464]
+        Serve that aggregate at http://ADDRESS/metrics until interrupted.
+  compact --dir DIR
+        Merge the files of exited processes into the directory's archive.
+
+Run `o11y <command> --help` for one command.
+)";
+
+/// The options after the command: `--name value` pairs and `--flag`s.
+struct Args {
+  std::map<std::string, std::string> values;
+  std::vector<std::string> flags;
+  std::string error;
+
+  [[nodiscard]] bool has(const std::string& flag) const {
+    return std::find(flags.begin(), flags.end(), flag) != flags.end();
+  }
+  [[nodiscard]] std::optional<std::string> get(const std::string& name) const {
+    const auto it = values.find(name);
+    if (it == values.end())
+      return std::nullopt;
+    return it->second;
+  }
+};
+
+Args parse(int argc, char** argv, const std::vector<std::string>& with_value,
+           const std::vector<std::string>& flags) {
+  Args a;
+  for (int i = 2; i < argc; ++i) {
+    const std::string arg = argv[i];  // NOLINT(*-pointer-arithmetic)
+    if (std::find(with_value.begin(), with_value.end(), arg) != with_value.end()) {
+      if (i + 1 >= argc) {
+        a.error = arg + " needs a value";
+        return a;
+      }
+      a.values[arg] = argv[++i];  // NOLINT(*-pointer-arithmetic)
+    } else if (std::find(flags.begin(), flags.end(), arg) != flags.end() || arg == "--help" ||
+               arg == "-h") {
+      a.flags.push_back(arg == "-h" ? "--help" : arg);
+    } else {
+      a.error = "unknown option \"" + arg + "\"";
+      return a;
+    }
+  }
+  return a;
+}
+
+int usage_error(const std::string& command, const std::string& message) {
+  std::cerr << "o11y " << command << ": " << message << "\n(see o11y " << command << " --help)\n";
+  return kUsage;
+}
+
+bool is_directory(const std::string& dir) {
+  struct stat st {};
+  return ::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+// ---- check ------------------------------------------------------------------------------
+
+struct Finding {
+  std::string check;
+  bool ok = true;
+  std::string detail;
+};
+
+std::vector<std::string> check_directory(const std::string& dir) {
+  std::vector<std::string> problems;
+  struct stat st {};
+  if (::lstat(dir.c_str(), &st) != 0) {
+    problems.push_back(dir + " does not exist (create it before the workers start)");
+    return problems;
+  }
+  if (S_ISLNK(st.st_mode))
+    problems.push_back(dir + " is a symbolic link; point the variable at the real directory");
+  else if (!S_ISDIR(st.st_mode))
+    problems.push_back(dir + " is not a directory");
+  if (S_ISDIR(st.st_mode) && ::access(dir.c_str(), W_OK | X_OK) != 0)
+    problems.push_back(dir + " is not writable by this user");
+  if ((st.st_mode & S_IWOTH) != 0 && (st.st_mode & S_ISVTX) == 0)
+    problems.push_back(dir + " is world-writable: any local user could plant or replace files");
+  if (st.st_uid != ::getuid())
+    problems.push_back(dir + " belongs to another user (uid " + std::to_string(st.st_uid) + ")");
+  return problems;
+}
+
+/// "http://host:port/path" -> client base and path.
+std::pair<std::string, std::string> split_url(const std::string& url) {
+  const auto scheme_end = url.find("://");
+  const auto path_start = url.find('/', scheme_end == std::string::npos ? 0 : scheme_end + 3);
+  if (path_start == std::string::npos)
+    return {url, "/metrics"};
+  return {url.substr(0, path_start), url.substr(path_start)};
+}
+
+void say(const Args& args, const std::string& what) {
+  if (!args.has("--json"))
+    std::cerr << what << std::flush;
+}
+
+int check(int argc, char** argv) {
+  const auto args = parse(argc, argv, {"--metrics-url"}, {"--json", "--no-span"});
+  if (!args.error.empty())
+    return usage_error("check", args.error);
+  if (args.has("--help")) {
+    std::cout << "usage: o11y check [--json] [--metrics-url URL] [--no-span]\n\n"
+                 "Checks, in order: the O11Y_* and OTEL_* variables in the environment; the\n"
+                 "multiprocess directory (exists, writable, not world-writable, ours); the OTLP\n"
+                 "endpoint, by sending one test span (skip with --no-span); and, with\n"
+                 "--metrics-url, the metric names a running process serves.\n"
+                 "Exit status: 0 all passed, 1 a check failed, 2 bad arguments.\n";
+    return kOk;
+  }
+  std::vector<Finding> findings;
+
+  const auto problems = o11y::environment_problems();
+  findings.push_back({"configuration", problems.empty(),
+                      problems.empty() ? "every O11Y_* and OTEL_* variable set is valid" : ""});
+  for (const auto& p : problems)
+    findings.push_back({"configuration", false, p});
+
+  // init() reads the same environment: its reports were given above already.
+  std::vector<std::string> repeated;
+  o11y::Config config;
+  {
+    const o11y::detail::EnvProblemCollector quiet(repeated);
+    config = o11y::Config::with_environment({});
+  }
+
+  const auto& dir = config.metrics.multiproc_dir;
+  if (dir.empty()) {
+    findings.push_back({"multiprocess directory", true,
+                        "not configured: metrics stay in each process (set O11Y_MULTIPROC_DIR "
+                        "for pre-fork servers)"});
+  } else {
+    const auto dir_problems = check_directory(dir);
+    findings.push_back({"multiprocess directory", dir_problems.empty(),
+                        dir_problems.empty() ? dir + " is a writable directory of ours" : ""});
+    for (const auto& p : dir_problems)
+      findings.push_back({"multiprocess directory", false, p});
+  }
+
+  const auto& t = config.tracing;
+  const std::string exporter =
+      !t.exporter.empty() ? t.exporter : (t.otlp_endpoint.empty() ? "none" : "otlp");
+  if (exporter != "otlp") {
+    findings.push_back({"otlp endpoint", true,
+                        "spans are not exported over OTLP (exporter " + exporter +
+                            "; set OTEL_EXPORTER_OTLP_ENDPOINT to export)"});
+  } else if (args.has("--no-span")) {
+    findings.push_back({"otlp endpoint", true, "not contacted (--no-span)"});
+  } else {
+    const std::string endpoint =
+        t.otlp_endpoint.empty() ? o11y::OtlpOptions{}.endpoint : t.otlp_endpoint;
+    say(args, "sending a test span to " + endpoint + " ...\n");
+    {
+      // init() only for the resource (service name and the rest). The check must leave no
+      // trace in the workers' directory and install no exporter of its own.
+      const o11y::detail::EnvProblemCollector quiet(repeated);
+      ::unsetenv("O11Y_MULTIPROC_DIR");
+      ::unsetenv("PROMETHEUS_MULTIPROC_DIR");
+      auto quiet_config = config;
+      quiet_config.metrics.multiproc_dir.clear();
+      quiet_config.tracing.exporter = "none";
+      o11y::init(quiet_config);
+    }
+    auto span = std::make_shared<o11y::SpanData>();
+    span->context.trace_id = o11y::TraceId::generate();
+    span->context.span_id = o11y::SpanId::generate();
+    span->context.flags = o11y::kTraceFlagSampled;
+    span->name = "o11y check";
+    const auto now =
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                       std::chrono::system_clock::now().time_since_epoch())
+                                       .count());
+    span->start_time_ns = now;
+    span->end_time_ns = now;
+    span->resource = o11y::resource();
+    std::string service = "unknown";
+    if (span->resource) {
+      for (const auto& a : span->resource->attributes) {
+        if (a.key == "service.name")
+          service = a.value.to_string();
+      }
+    }
+    try {
+      auto exp = o11y::make_otlp_http_exporter({.endpoint = endpoint,
+                                                .headers = t.otlp_headers,
+                                                .encoding = t.otlp_encoding,
+                                                .gzip = t.otlp_gzip,
+                                                .timeout = 5s,
+                                                .max_retries = 0});
+      const std::vector<std::shared_ptr<const o11y::SpanData>> batch{span};
+      const bool sent = exp->export_spans(batch, std::chrono::steady_clock::now() + 5s) ==
+                        o11y::ExportResult::Success;
+      findings.push_back(
+          {"otlp endpoint", sent,
+           sent ? "test span \"o11y check\" accepted by " + endpoint + ": look for trace id " +
+                      span->context.trace_id.to_hex() + " of service \"" + service +
+                      "\" in your tracing backend"
+                : endpoint + " did not accept a test span (the reason is on stderr)"});
+    } catch (const std::exception& e) {
+      findings.push_back({"otlp endpoint", false, e.what()});
+    }
+  }
+
+  if (const auto url = args.get("--metrics-url")) {
+    say(args, "fetching " + *url + " ...\n");
+    const auto [base, path] = split_url(*url);
+    httplib::Client cli(base);
+    cli.set_connection_timeout(5s);
+    cli.set_read_timeout(10s);
+    const auto res = cli.Get(path, {{"Accept", "text/plain"}});
+    if (!res) {
+      findings.push_back({"metric names", false,
+                          *url + " could not be fetched: " + httplib::to_string(res.error())});
+    } else if (res->status != 200) {
+      findings.push_back(
+          {"metric names", false, *url + " answered " + std::to_string(res->status)});
+    } else {
+      const auto lint = o11y::tool::lint_exposition(res->body);
+      findings.push_back(
+          {"metric names", lint.empty(),
+           lint.empty() ? "every metric name at " + *url + " follows the naming guide" : ""});
+      for (const auto& l : lint)
+        findings.push_back({"metric names", false, l});
+    }
+  }
+
+  bool all_ok = true;
+  for (const auto& f : findings)
+    all_ok = all_ok && f.ok;
+  if (args.has("--json")) {
+    nlohmann::json j;
+    j["ok"] = all_ok;
+    j["checks"] = nlohmann::json::array();
+    for (const auto& f : findings) {
+      if (!f.detail.empty())
+        j["checks"].push_back({{"check", f.check}, {"ok", f.ok}, {"detail", f.detail}});
+    }
+    std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+  } else {
+    for (const auto& f : findings) {
+      if (!f.detail.empty())
+        std::cout << (f.ok ? "  ok    " : "  FAIL  ") << f.check << ": " << f.detail << "\n";
+    }
+    std::cout << (all_ok ? "all checks passed\n" : "some checks failed\n");
+  }
+  o11y::shutdown();
+  return all_ok ? kOk : kFailed;
+}
+
+// ---- metrics, serve, compact --------------------------------------------------------------
+
+std::optional<std::string> directory_arg(const Args& args, const std::string& command,
+                                         int& status) {
+  const auto dir = args.get("--dir");
+  if (!dir) {
+    status = usage_error(command, "--dir DIR is required");
+    return std::nullopt;
+  }
+  if (!is_directory(*dir)) {
+    std::cerr << "o11y " << command << ": " << *dir << " is not a directory\n";
+    status = kFailed;
+    return std::nullopt;
+  }
+  return dir;
+}
+
+int metrics_command(int argc, char** argv) {
+  const auto args = parse(argc, argv, {"--dir", "--format"}, {});
+  if (!args.error.empty())
+    return usage_error("metrics", args.error);
+  if (args.has("--help")) {
+    std::cout << "usage: o11y metrics --dir DIR [--format text|openmetrics]\n\n"
+                 "Prints the aggregate of every process's file in DIR. Corrupt files are\n"
+                 "skipped and reported on stderr.\n";
+    return kOk;
+  }
+  int status = kOk;
+  const auto dir = directory_arg(args, "metrics", status);
+  if (!dir)
+    return status;
+  const auto format = args.get("--format").value_or("text");
+  if (format != "text" && format != "openmetrics")
+    return usage_error("metrics", "--format must be text or openmetrics, not \"" + format + "\"");
+  std::cout << o11y::metrics::render_directory(
+      *dir, format == "text" ? o11y::metrics::Format::Text : o11y::metrics::Format::OpenMetrics);
+  return kOk;
+}
+
+httplib::Server* g_server = nullptr;  // NOLINT(*-avoid-non-const-global-*): for the signal thread
+
+int serve_command(int argc, char** argv) {
+  const auto args = parse(argc, argv, {"--dir", "--listen"}, {});
+  if (!args.error.empty())
+    return usage_error("serve", args.error);
+  if (args.has("--help")) {
+    std::cout << "usage: o11y serve --dir DIR [--listen 127.0.0.1:9464]\n\n"
+                 "Serves the aggregate of DIR at http://ADDRESS/metrics (content negotiated:\n"
+                 "OpenMetrics when the scraper asks for it) until SIGINT or SIGTERM. For\n"
+                 "pre-fork servers whose workers cannot serve HTTP themselves.\n";
+    return kOk;
+  }
+  int status = kOk;
+  const auto dir = directory_arg(args, "serve", status);
+  if (!dir)
+    return status;
+  const auto listen = args.get("--listen").value_or("127.0.0.1:9464");
+  const auto colon = listen.rfind(':');
+  int port = -1;
+  if (colon != std::string::npos) {
+    try {
+      port = std::stoi(listen.substr(colon + 1));
+    } catch (...) {
+      port = -1;
+    }
+  }
+  if (colon == std::string::npos || port < 0 || port > 65535)
+    return usage_error("serve", "--listen must be HOST:PORT, not \"" + listen + "\"");
+  const auto host = listen.substr(0, colon);
+
+  // Signals are taken by one thread with sigwait, which may then stop the server safely.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+
+  httplib::Server server;
+  server.Get("/metrics", [&dir](const httplib::Request& req, httplib::Response& res) {
+    const auto format = o11y::metrics::negotiate(req.get_header_value("Accept"));
+    res.set_content(o11y::metrics::render_directory(*dir, format),
+                    std::string(o11y::metrics::content_type(format)));
+  });
+  server.Get("/", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("metrics at /metrics\n", "text/plain");
+  });
+  if (port == 0) {
+    port = server.bind_to_any_port(host);
+  } else if (!server.bind_to_port(host, port)) {
+    port = -1;
+  }
+  if (port <= 0) {
+    std::cerr << "o11y serve: cannot listen on " << listen << "\n";
+    return kFailed;
+  }
+  g_server = &server;
+  std::thread signals([set] {
+    int sig = 0;
+    sigwait(&set, &sig);
+    g_server->stop();
+  });
+  std::cout << "serving the aggregate of " << *dir << " at http://" << host << ":" << port
+            << "/metrics" << std::endl;
+  server.listen_after_bind();
+  // Woken by a signal, or the server failed: either way the signal thread must end.
+  pthread_kill(signals.native_handle(), SIGTERM);
+  signals.join();
+  return kOk;
+}
+
+int compact_command(int argc, char** argv) {
+  const auto args = parse(argc, argv, {"--dir"}, {});
+  if (!args.error.empty())
+    return usage_error("compact", args.error);
+  if (args.has("--help")) {
+    std::cout << "usage: o11y compact --dir DIR\n\n"
+                 "Merges the files of processes that have exited into DIR's archive and removes\n"
+                 "them; counters and histograms keep their totals. Safe while workers run.\n";
+    return kOk;
+  }
+  int status = kOk;
+  const auto dir = directory_arg(args, "compact", status);
+  if (!dir)
+    return status;
+  const auto n = o11y::metrics::compact(*dir);
+  std::cout << "absorbed " << n << " file" << (n == 1 ? "" : "s") << " of exited processes into "
+            << *dir << "\n";
+  return kOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::cerr << kUsageText;
+    return kUsage;
+  }
+  const std::string command = argv[1];  // NOLINT(*-pointer-arithmetic)
+  if (command == "--help" || command == "-h" || command == "help") {
+    std::cout << kUsageText;
+    return kOk;
+  }
+  if (command == "check")
+    return check(argc, argv);
+  if (command == "metrics")
+    return metrics_command(argc, argv);
+  if (command == "serve")
+    return serve_command(argc, argv);
+  if (command == "compact")
+    return compact_command(argc, argv);
+  std::cerr << "o11y: unknown command \"" << command << "\"\n\n" << kUsageText;
+  return kUsage;
+}
