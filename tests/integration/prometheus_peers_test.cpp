@@ -10,6 +10,7 @@
 #include <string>
 
 #include "support/process.hpp"
+#include "support/prometheus.hpp"
 #include "support/temp_dir.hpp"
 
 namespace o11y {
@@ -39,17 +40,10 @@ void record_everything() {
   (void)once;
 }
 
-std::string write_file(const testing::TempDir& dir, const std::string& name,
-                       const std::string& body) {
-  const auto path = dir.file(name);
-  std::ofstream(path) << body;
-  return path;
-}
-
 TEST(Promtool, CheckMetricsPassesWithoutLintWarnings) {
   record_everything();
   testing::TempDir dir;
-  const auto path = write_file(dir, "metrics.txt", metrics::render(metrics::Format::Text));
+  const auto path = testing::write_file(dir, "metrics.txt", metrics::render(metrics::Format::Text));
   std::string out;
   const int rc = run("promtool check metrics < " + path, out);
   EXPECT_EQ(rc, 0) << out;
@@ -62,8 +56,8 @@ constexpr const char* kPython = "/usr/bin/python3";
 TEST(PythonClient, ParsesOurTextFormat) {
   record_everything();
   testing::TempDir dir;
-  const auto path = write_file(dir, "metrics.txt", metrics::render(metrics::Format::Text));
-  const auto script = write_file(dir, "parse.py", R"(
+  const auto path = testing::write_file(dir, "metrics.txt", metrics::render(metrics::Format::Text));
+  const auto script = testing::write_file(dir, "parse.py", R"(
 import sys
 from prometheus_client.parser import text_string_to_metric_families
 fams = {f.name: f for f in text_string_to_metric_families(open(sys.argv[1]).read())}
@@ -83,8 +77,9 @@ print("ok", len(fams))
 TEST(PythonClient, ParsesOurOpenMetricsWithExemplars) {
   record_everything();
   testing::TempDir dir;
-  const auto path = write_file(dir, "metrics.om", metrics::render(metrics::Format::OpenMetrics));
-  const auto script = write_file(dir, "parse_om.py", R"(
+  const auto path =
+      testing::write_file(dir, "metrics.om", metrics::render(metrics::Format::OpenMetrics));
+  const auto script = testing::write_file(dir, "parse_om.py", R"(
 import sys
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 fams = {f.name: f for f in text_string_to_metric_families(open(sys.argv[1]).read())}
@@ -102,49 +97,23 @@ print("ok", len(exemplars))
   EXPECT_TRUE(out.starts_with("ok")) << out;
 }
 
-nlohmann::json query(int port, const std::string& promql) {
-  httplib::Client client("127.0.0.1", port);
-  auto res = client.Get("/api/v1/query", httplib::Params{{"query", promql}}, httplib::Headers{});
-  if (!res || res->status != 200)
-    return {};
-  return nlohmann::json::parse(res->body, nullptr, false);
-}
-
-double scalar_result(const nlohmann::json& j) {
-  if (!j.is_object() || j["status"] != "success" || j["data"]["result"].empty())
-    return -1;
-  return std::stod(j["data"]["result"][0]["value"][1].get<std::string>());
-}
-
 TEST(PrometheusServer, ScrapesServeAndAnswersQueriesOnOurValues) {
   record_everything();
   auto endpoint = metrics::serve("127.0.0.1:0");
   testing::TempDir dir;
-  const int prom_port = testing::free_port();
-  const auto config = write_file(dir, "prometheus.yml",
-                                 "global:\n  scrape_interval: 1s\n"
-                                 "scrape_configs:\n  - job_name: o11y\n    static_configs:\n"
-                                 "      - targets: ['127.0.0.1:" +
-                                     std::to_string(endpoint.port()) + "']\n");
-  testing::Process prometheus(
-      {"prometheus", "--config.file=" + config, "--storage.tsdb.path=" + dir.file("data"),
-       "--web.listen-address=127.0.0.1:" + std::to_string(prom_port)},
-      dir.file("prometheus.log"));
+  testing::PrometheusServer prometheus(dir, endpoint.port());
   ASSERT_TRUE(prometheus.started());
   const bool scraped = testing::wait_until(
-      [&] {
-        return scalar_result(query(prom_port, "peer_payments_processed_total{method=\"card\"}")) ==
-               3.0;
-      },
+      [&] { return prometheus.scalar("peer_payments_processed_total{method=\"card\"}") == 3.0; },
       std::chrono::seconds(40));
   ASSERT_TRUE(scraped) << "prometheus never saw our counter";
-  EXPECT_EQ(scalar_result(query(prom_port, "peer_queue_depth{queue=\"email\"}")), 12.0);
+  EXPECT_EQ(prometheus.scalar("peer_queue_depth{queue=\"email\"}"), 12.0);
   // 7 observations: the median falls in the (0.5, 0.75] bucket.
-  const double p50 = scalar_result(query(
-      prom_port, "histogram_quantile(0.5, sum by (le) (peer_payment_processing_seconds_bucket))"));
+  const double p50 = prometheus.scalar(
+      "histogram_quantile(0.5, sum by (le) (peer_payment_processing_seconds_bucket))");
   EXPECT_GT(p50, 0.5);
   EXPECT_LE(p50, 0.75);
-  EXPECT_EQ(scalar_result(query(prom_port, "up{job=\"o11y\"}")), 1.0);
+  EXPECT_EQ(prometheus.scalar("up{job=\"o11y\"}"), 1.0);
 }
 
 TEST(Pushgateway, ReceivesAPushAndShowsTheValues) {

@@ -1,0 +1,63 @@
+#pragma once
+
+#include <httplib.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "support/process.hpp"
+#include "support/temp_dir.hpp"
+
+namespace o11y::testing {
+
+/// Writes a file into the directory and returns its path.
+inline std::string write_file(const TempDir& dir, const std::string& name,
+                              const std::string& body) {
+  const auto path = dir.file(name);
+  std::ofstream(path) << body;
+  return path;
+}
+
+/// A real Prometheus server (Debian's `prometheus`) on a free loopback port, scraping one
+/// target every second, its data in `dir`.
+class PrometheusServer {
+ public:
+  PrometheusServer(const TempDir& dir, int target_port)
+      : port_(free_port()),
+        process_({"prometheus",
+                  "--config.file=" +
+                      write_file(dir, "prometheus.yml",
+                                 "global:\n  scrape_interval: 1s\n"
+                                 "scrape_configs:\n  - job_name: o11y\n    static_configs:\n"
+                                 "      - targets: ['127.0.0.1:" +
+                                     std::to_string(target_port) + "']\n"),
+                  "--storage.tsdb.path=" + dir.file("data"),
+                  "--web.listen-address=127.0.0.1:" + std::to_string(port_)},
+                 dir.file("prometheus.log")) {}
+
+  [[nodiscard]] bool started() const { return process_.started(); }
+
+  /// The result of an instant query, or null when Prometheus did not answer.
+  [[nodiscard]] nlohmann::json query(const std::string& promql) const {
+    httplib::Client client("127.0.0.1", port_);
+    auto res = client.Get("/api/v1/query", httplib::Params{{"query", promql}}, httplib::Headers{});
+    if (!res || res->status != 200)
+      return {};
+    return nlohmann::json::parse(res->body, nullptr, false);
+  }
+
+  /// The first sample's value of an instant query, -1 when there is none.
+  [[nodiscard]] double scalar(const std::string& promql) const {
+    const auto j = query(promql);
+    if (!j.is_object() || j["status"] != "success" || j["data"]["result"].empty())
+      return -1;
+    return std::stod(j["data"]["result"][0]["value"][1].get<std::string>());
+  }
+
+ private:
+  int port_;
+  Process process_;
+};
+
+}  // namespace o11y::testing
