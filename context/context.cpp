@@ -5,6 +5,7 @@
 
 #include "context/frame.hpp"
 #include "context/internal_error.hpp"
+#include "context/redact.hpp"
 #include "context/span_state.hpp"
 
 namespace o11y {
@@ -40,7 +41,7 @@ void add_to_span(const std::shared_ptr<SpanState>& span, std::string_view key, V
   std::lock_guard lock(span->mu);
   if (span->ended)
     return;
-  if (!upsert(span->data.attributes, key, value, kMaxSpanAttributes)) {
+  if (!upsert_user(span->data.attributes, key, value, kMaxSpanAttributes)) {
     ++span->data.dropped_attributes;
   }
 }
@@ -61,6 +62,11 @@ std::shared_ptr<const Frame> exchange_current_frame(std::shared_ptr<const Frame>
 
 const void* current_slot() noexcept {
   return &t_current;
+}
+
+bool upsert_user(Attributes& attrs, std::string_view key, ValueView value, std::size_t max_count) {
+  std::string scratch;
+  return upsert(attrs, key, redact(key, value, scratch), max_count);
 }
 
 bool upsert(Attributes& attrs, std::string_view key, ValueView value, std::size_t max_count) {
@@ -88,7 +94,7 @@ void set_custom_tags_impl(const Range& tags) noexcept {
   const auto span = detail::current_frame().span;
   detail::modify_current([&tags](detail::Frame& f) {
     for (const auto& t : tags)
-      detail::upsert(f.tags, t.key, ValueView(t.value));
+      detail::upsert_user(f.tags, t.key, ValueView(t.value));
   });
   try {
     for (const auto& t : tags)
@@ -102,7 +108,7 @@ template <class Range>
 void add_log_context_impl(const Range& fields) noexcept {
   detail::modify_current([&fields](detail::Frame& f) {
     for (const auto& t : fields)
-      detail::upsert(f.log_context, t.key, ValueView(t.value));
+      detail::upsert_user(f.log_context, t.key, ValueView(t.value));
   });
 }
 

@@ -36,4 +36,9 @@ std::shared_ptr<const Frame> exchange_current_frame(std::shared_ptr<const Frame>
 bool upsert(Attributes& attrs, std::string_view key, ValueView value,
             std::size_t max_count = static_cast<std::size_t>(-1));
 
+/// upsert() for what users record (span and event attributes, tags, log context, bound
+/// fields): secret keys are redacted and, when enabled, personal data masked on the way in.
+bool upsert_user(Attributes& attrs, std::string_view key, ValueView value,
+                 std::size_t max_count = static_cast<std::size_t>(-1));
+
 }  // namespace o11y::detail

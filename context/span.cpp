@@ -72,10 +72,10 @@ void add_event_locked(detail::SpanState& st, std::string_view name,
   ev.attributes.reserve(attributes.size() + (extra != nullptr ? extra->size() : 0));
   if (extra != nullptr) {
     for (const auto& a : *extra)
-      detail::upsert(ev.attributes, a.key, ValueView(a.value));
+      detail::upsert_user(ev.attributes, a.key, ValueView(a.value));
   }
   for (const auto& f : attributes)
-    detail::upsert(ev.attributes, f.key, f.value);
+    detail::upsert_user(ev.attributes, f.key, f.value);
   st.data.events.push_back(std::move(ev));
 }
 
@@ -125,7 +125,8 @@ Span start_span(std::string_view name, SpanOptions options) noexcept {
       d.resource = detail::tracer_state().resource;
       d.attributes.reserve(cur.tags.size() + 2);
       for (const auto& t : cur.tags) {
-        if (!detail::upsert(d.attributes, t.key, ValueView(t.value), detail::kMaxSpanAttributes)) {
+        if (!detail::upsert_user(d.attributes, t.key, ValueView(t.value),
+                                 detail::kMaxSpanAttributes)) {
           ++d.dropped_attributes;
         }
       }
@@ -157,7 +158,7 @@ Span& Span::operator=(Span&& other) noexcept {
 
 void Span::set_attribute(std::string_view key, ValueView value) noexcept {
   with_live_span(state_, "could not set a span attribute", [&](detail::SpanState& st) {
-    if (!detail::upsert(st.data.attributes, key, value, detail::kMaxSpanAttributes)) {
+    if (!detail::upsert_user(st.data.attributes, key, value, detail::kMaxSpanAttributes)) {
       ++st.data.dropped_attributes;
     }
   });
@@ -166,7 +167,7 @@ void Span::set_attribute(std::string_view key, ValueView value) noexcept {
 void Span::set_attributes(std::initializer_list<Field> attributes) noexcept {
   with_live_span(state_, "could not set span attributes", [&](detail::SpanState& st) {
     for (const auto& f : attributes) {
-      if (!detail::upsert(st.data.attributes, f.key, f.value, detail::kMaxSpanAttributes)) {
+      if (!detail::upsert_user(st.data.attributes, f.key, f.value, detail::kMaxSpanAttributes)) {
         ++st.data.dropped_attributes;
       }
     }

@@ -7,6 +7,8 @@
 #include <unordered_set>
 #include <vector>
 
+#include "context/redact.hpp"
+
 namespace o11y::detail {
 
 namespace field_walk {
@@ -54,12 +56,14 @@ std::size_t for_each_user_field(const Record& r, const RenderLimits& limits, Vis
   field_walk::SeenKeys seen;
   std::size_t visited = 0;
   std::size_t dropped = 0;
+  std::string masked;  // holds a masked value while it is visited
   auto one = [&](std::string_view key, ValueView value, std::string_view suffix) {
     if (visited >= limits.max_fields) {
       ++dropped;
       return;
     }
     ++visited;
+    value = redact(key, value, masked);
     if (is_reserved_key(key) || seen.contains(key)) {
       visit(key, suffix, value);
     } else {

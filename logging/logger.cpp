@@ -156,7 +156,7 @@ Logger get_logger(SourceLocation loc) {
 Logger Logger::bind(std::initializer_list<Field> fields) const {
   auto merged = bound_ ? std::make_shared<Attributes>(*bound_) : std::make_shared<Attributes>();
   for (const auto& f : fields)
-    detail::upsert(*merged, f.key, f.value);
+    detail::upsert_user(*merged, f.key, f.value);
   Logger out(core_);
   out.bound_ = std::move(merged);
   return out;

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -139,6 +140,18 @@ void fork_child() {
 }
 
 }  // namespace
+
+namespace {
+std::atomic<std::size_t> g_series_limit{10000};  // NOLINT(*-avoid-non-const-global-*)
+}  // namespace
+
+std::size_t series_limit() noexcept {
+  return g_series_limit.load(std::memory_order_relaxed);
+}
+
+void set_series_limit(std::size_t limit) noexcept {
+  g_series_limit.store(limit == 0 ? 1 : limit, std::memory_order_relaxed);
+}
 
 void metrics_after_fork() noexcept {
   auto& r = registry();
@@ -397,6 +410,24 @@ Series* Family::get(std::span<const std::string_view> values) {
   std::lock_guard lock(mu_);
   if (Series* s = find(values, hash))
     return s;  // another thread created it meanwhile
+  if (!label_names.empty() && series_.size() >= series_limit()) {
+    // One caller inventing label values (a user id, a URL) must not exhaust memory: from here
+    // on every new label set shares one overflow series.
+    std::array<std::string_view, kMaxLabels> overflow;
+    overflow.fill(kOverflowValue);
+    const std::span<const std::string_view> ov(overflow.data(), label_names.size());
+    const auto ov_hash = hash_values(ov);
+    if (Series* s = find(ov, ov_hash))
+      return s;
+    report_internal_error(
+        "metrics", "metric " + name + " reached its limit of " + std::to_string(series_limit()) +
+                       " label sets; new ones are counted under " + std::string(kOverflowValue));
+    return create_locked(ov, ov_hash);
+  }
+  return create_locked(values, hash);
+}
+
+Series* Family::create_locked(std::span<const std::string_view> values, std::uint64_t hash) {
   auto s = std::make_unique<Series>();
   s->hash = hash;
   s->values.assign(values.begin(), values.end());

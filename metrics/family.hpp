@@ -107,6 +107,13 @@ struct Series {
   std::unique_ptr<Stripes> owned_stripes;  ///< keeps stripes alive
 };
 
+/// The label value every label of the overflow series has (see series_limit()).
+inline constexpr std::string_view kOverflowValue = "o11y_overflow";
+
+/// Label sets one family may hold before new ones go to its overflow series.
+[[nodiscard]] std::size_t series_limit() noexcept;
+void set_series_limit(std::size_t limit) noexcept;
+
 /// A metric family: name, help, declared labels, buckets and its series.
 ///
 /// Lookup is lock-free: an open-addressing table of atomic Series pointers, published with
@@ -177,6 +184,7 @@ struct Family {
     std::unique_ptr<std::atomic<Series*>[]> slots;
   };
   void insert_locked(Series* s);
+  Series* create_locked(std::span<const std::string_view> values, std::uint64_t hash);
 
   mutable std::mutex mu_;
   std::atomic<Table*> table_{nullptr};

@@ -10,8 +10,10 @@
 #include "context/env.hpp"
 #include "context/frame.hpp"
 #include "context/internal_error.hpp"
+#include "context/redact.hpp"
 #include "context/tracer.hpp"
 #include "logging/pipeline.hpp"
+#include "metrics/family.hpp"
 #include "o11y/export.hpp"
 #include "o11y/trace.hpp"
 
@@ -257,6 +259,23 @@ Config Config::with_environment(Config c) {
   }
   apply_tracing_export_env(c.tracing);
 
+  if (auto v = detail::env("O11Y_REDACT_KEYS")) {
+    std::string_view rest = *v;
+    while (!rest.empty()) {
+      const auto comma = rest.find(',');
+      auto item = rest.substr(0, comma);
+      while (!item.empty() && item.front() == ' ')
+        item.remove_prefix(1);
+      while (!item.empty() && item.back() == ' ')
+        item.remove_suffix(1);
+      if (!item.empty())
+        c.redaction.keys.emplace_back(item);
+      rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+    }
+  }
+  apply_bool("O11Y_MASK_PII", c.redaction.mask_pii);
+  apply_size("O11Y_METRICS_MAX_SERIES", c.metrics.max_series_per_metric);
+
   if (auto v = detail::env("O11Y_MULTIPROC_DIR")) {
     c.metrics.multiproc_dir = std::move(*v);
   } else {
@@ -273,6 +292,8 @@ void init(const Config& config) {
   set_sample_rate(
       c.tracing.sample_rate.value_or(dev ? kDevelopmentSampleRate : kProductionSampleRate));
   detail::set_tracing_enabled(c.tracing.enabled);
+  detail::set_redaction(c.redaction.keys, c.redaction.mask_pii);
+  detail::set_series_limit(c.metrics.max_series_per_metric);
   set_resource(build_resource(c));
   detail::LoggingSetup logging;
   logging.config = c.logging;

@@ -1,10 +1,11 @@
 // The `o11y` command-line tool: check a deployment's configuration, and read, serve and
 // compact a multiprocess metrics directory.
 #include <httplib.h>
-#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
@@ -197,8 +198,8 @@ int check(int argc, char** argv) {
       // init() only for the resource (service name and the rest). The check must leave no
       // trace in the workers' directory and install no exporter of its own.
       const o11y::detail::EnvProblemCollector quiet(repeated);
-      ::unsetenv("O11Y_MULTIPROC_DIR");
-      ::unsetenv("PROMETHEUS_MULTIPROC_DIR");
+      ::unsetenv("O11Y_MULTIPROC_DIR");        // NOLINT(concurrency-mt-unsafe): one thread yet
+      ::unsetenv("PROMETHEUS_MULTIPROC_DIR");  // NOLINT(concurrency-mt-unsafe)
       auto quiet_config = config;
       quiet_config.metrics.multiproc_dir.clear();
       quiet_config.tracing.exporter = "none";
@@ -294,7 +295,7 @@ int check(int argc, char** argv) {
 
 std::optional<std::string> directory_arg(const Args& args, const std::string& command,
                                          int& status) {
-  const auto dir = args.get("--dir");
+  auto dir = args.get("--dir");
   if (!dir) {
     status = usage_error(command, "--dir DIR is required");
     return std::nullopt;
@@ -386,16 +387,21 @@ int serve_command(int argc, char** argv) {
     return kFailed;
   }
   g_server = &server;
-  std::thread signals([set] {
-    int sig = 0;
-    sigwait(&set, &sig);
-    g_server->stop();
+  std::atomic<bool> done{false};
+  std::thread signals([set, &done] {
+    // Polls so that it also ends when the server stops for another reason.
+    const timespec tick{0, 200'000'000};
+    while (!done.load()) {
+      if (sigtimedwait(&set, nullptr, &tick) > 0) {
+        g_server->stop();
+        return;
+      }
+    }
   });
   std::cout << "serving the aggregate of " << *dir << " at http://" << host << ":" << port
             << "/metrics" << std::endl;
   server.listen_after_bind();
-  // Woken by a signal, or the server failed: either way the signal thread must end.
-  pthread_kill(signals.native_handle(), SIGTERM);
+  done.store(true);
   signals.join();
   return kOk;
 }

@@ -65,7 +65,12 @@ std::vector<std::string> lint_exposition(std::string_view text) {
   for (const auto& entry : families) {
     const auto& name = entry.first;  // not a structured binding: clang 14 cannot capture those
     const auto& f = entry.second;
-    const auto say = [&out, &name](const std::string& what) { out.push_back(name + ": " + what); };
+    const auto say = [&out, &name](std::string_view what) {
+      std::string finding = name;
+      finding += ": ";
+      finding += what;
+      out.push_back(std::move(finding));
+    };
     if (!valid_name(name)) {
       say("not a valid metric name");
       continue;

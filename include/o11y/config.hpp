@@ -64,9 +64,29 @@ struct TracingConfig {
   BatchOptions batch;
 };
 
-/// Metrics settings. Environment: O11Y_MULTIPROC_DIR (else PROMETHEUS_MULTIPROC_DIR).
+/// Metrics settings. Environment: O11Y_MULTIPROC_DIR (else PROMETHEUS_MULTIPROC_DIR),
+/// O11Y_METRICS_MAX_SERIES.
 struct MetricsConfig {
   std::string multiproc_dir;
+  /// Label sets one metric may hold; beyond it, new label sets are recorded in one series
+  /// whose label values are all "o11y_overflow", and a warning is printed once.
+  /// Environment: O11Y_METRICS_MAX_SERIES.
+  std::size_t max_series_per_metric = 10000;
+};
+
+/// What is kept out of logs and spans. Environment: O11Y_REDACT_KEYS (comma-separated, added
+/// to the list), O11Y_MASK_PII (true/false).
+struct RedactionConfig {
+  /// A field, tag or attribute whose key contains one of these (case-insensitive; '-', '.'
+  /// and ' ' read as '_') is written as "[REDACTED]": "X-Api-Key", "db.password" and
+  /// "session_id" all are.
+  std::vector<std::string> keys = {"password",    "passwd",        "secret",    "token",
+                                   "api_key",     "apikey",        "cookie",    "session",
+                                   "private_key", "authorization", "credential"};
+  /// Also mask emails, Luhn-valid card numbers and national ids (ddd-dd-dddd) inside string
+  /// values, as [EMAIL], [CARD] and [NATIONAL_ID]. Off by default: it costs a scan of every
+  /// string value.
+  bool mask_pii = false;
 };
 
 /// Everything init() needs. Defaults, then what code sets here, then the environment, which
@@ -84,6 +104,7 @@ struct Config {
   LoggingConfig logging;
   TracingConfig tracing;
   MetricsConfig metrics;
+  RedactionConfig redaction;
 
   /// `c` with the environment applied on top. Malformed values are reported once on stderr
   /// (naming the variable and the value) and leave the field as it was. Never throws

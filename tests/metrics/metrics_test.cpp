@@ -10,6 +10,8 @@
 #include <thread>
 #include <vector>
 
+#include "metrics/family.hpp"
+
 namespace o11y {
 namespace {
 
@@ -302,6 +304,34 @@ TEST(ScrapeHandler, GzipsWhenAskedAndNamesTheFormat) {
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.content_encoding, "gzip");
   EXPECT_TRUE(gunzip(r.body).ends_with("# EOF\n"));
+}
+
+}  // namespace
+}  // namespace o11y
+
+namespace o11y {
+namespace {
+
+TEST(CardinalityGuard, LabelSetsBeyondTheLimitShareOneOverflowSeriesAndWarnOnce) {
+  const auto saved = detail::series_limit();
+  detail::set_series_limit(3);
+  auto c = counter("guarded_logins_total", "Logins by user (a bad idea).", {"user"});
+  ::testing::internal::CaptureStderr();
+  for (int i = 0; i < 10; ++i)
+    c.add(1, {{"user", "u" + std::to_string(i)}});
+  c.add(1, {{"user", "u1"}});  // an existing label set still has its own series
+  const auto err = ::testing::internal::GetCapturedStderr();
+  detail::set_series_limit(saved);
+  EXPECT_EQ(c.value({{"user", "u1"}}), 2.0);
+  EXPECT_EQ(c.value({{"user", "o11y_overflow"}}), 7.0);
+  EXPECT_EQ(c.value({{"user", "u9"}}), 0.0) << "never got a series of its own";
+  const auto text = metrics::render();
+  EXPECT_NE(text.find("guarded_logins_total{user=\"o11y_overflow\"} 7"), std::string::npos);
+  std::size_t warnings = 0;
+  for (auto p = err.find("guarded_logins_total"); p != std::string::npos;
+       p = err.find("guarded_logins_total", p + 1))
+    ++warnings;
+  EXPECT_EQ(warnings, 1U) << err;
 }
 
 }  // namespace

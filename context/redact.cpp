@@ -1,0 +1,213 @@
+#include "context/redact.hpp"
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cctype>
+#include <cstring>
+#include <mutex>
+
+#include "o11y/config.hpp"
+
+namespace o11y::detail {
+namespace {
+
+struct Rules {
+  std::vector<std::string> terms;  // lowercase, '-' and ' ' as '_'
+  bool mask_values = false;
+  std::uint64_t version = 0;
+};
+
+// Replaced as a whole and never freed: readers hold a plain pointer without a reference count,
+// and configuration changes a handful of times per process.
+std::atomic<const Rules*>& rules() {
+  static std::atomic<const Rules*> r{new Rules{default_secret_keys(), false, 1}};  // NOLINT
+  return r;
+}
+
+char fold(char c) noexcept {
+  if (c >= 'A' && c <= 'Z')
+    return static_cast<char>(c - 'A' + 'a');
+  if (c == '-' || c == ' ' || c == '.')
+    return '_';
+  return c;
+}
+
+bool contains_term(std::string_view folded, const std::vector<std::string>& terms) noexcept {
+  return std::ranges::any_of(
+      terms, [folded](const std::string& t) { return folded.find(t) != std::string_view::npos; });
+}
+
+bool compute_secret(std::string_view key, const Rules& r) noexcept {
+  constexpr std::size_t kMax = 256;  // longer keys: the first 256 characters decide
+  std::array<char, kMax> buf{};
+  const auto n = std::min(key.size(), kMax);
+  for (std::size_t i = 0; i < n; ++i)
+    buf[i] = fold(key[i]);
+  return contains_term(std::string_view(buf.data(), n), r.terms);
+}
+
+// Per-thread cache of recent keys: a log line's keys are usually the same few literals, so a
+// hash and a compare replace the substring search.
+struct CacheEntry {
+  std::uint64_t version = 0;
+  std::uint8_t len = 0;
+  bool secret = false;
+  std::array<char, 46> key{};
+};
+constexpr std::size_t kCacheSize = 64;
+
+bool is_digit(char c) noexcept {
+  return c >= '0' && c <= '9';
+}
+
+bool luhn_ok(std::string_view digits) noexcept {
+  int sum = 0;
+  bool dbl = false;
+  for (std::size_t k = digits.size(); k-- > 0;) {  // from the check digit leftwards
+    int d = digits[k] - '0';
+    if (dbl) {
+      d *= 2;
+      if (d > 9)
+        d -= 9;
+    }
+    sum += d;
+    dbl = !dbl;
+  }
+  return sum % 10 == 0;
+}
+
+bool email_char(char c) noexcept {
+  return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '.' || c == '_' || c == '-' ||
+         c == '+' || c == '%';
+}
+
+}  // namespace
+
+std::vector<std::string> default_secret_keys() {
+  return RedactionConfig{}.keys;
+}
+
+void set_redaction(const std::vector<std::string>& keys, bool mask_values) {
+  auto* next = new Rules();  // NOLINT(cppcoreguidelines-owning-memory): never freed, see rules()
+  for (const auto& k : keys) {
+    std::string folded;
+    for (char c : k)
+      folded.push_back(fold(c));
+    if (!folded.empty())
+      next->terms.push_back(std::move(folded));
+  }
+  next->mask_values = mask_values;
+  static std::mutex mu;
+  std::lock_guard lock(mu);
+  next->version = rules().load()->version + 1;
+  rules().store(next, std::memory_order_release);
+}
+
+bool is_secret_key(std::string_view key) noexcept {
+  const Rules& r = *rules().load(std::memory_order_acquire);
+  if (r.terms.empty())
+    return false;
+  CacheEntry probe;
+  if (key.size() > probe.key.size())
+    return compute_secret(key, r);
+  thread_local std::array<CacheEntry, kCacheSize> cache;
+  std::uint64_t h = 1469598103934665603ULL;  // FNV-1a
+  for (char c : key)
+    h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+  auto& e = cache[h % kCacheSize];
+  if (e.version == r.version && e.len == key.size() &&
+      std::memcmp(e.key.data(), key.data(), key.size()) == 0) {
+    return e.secret;
+  }
+  e.version = r.version;
+  e.len = static_cast<std::uint8_t>(key.size());
+  std::memcpy(e.key.data(), key.data(), key.size());
+  e.secret = compute_secret(key, r);
+  return e.secret;
+}
+
+bool masking_enabled() noexcept {
+  return rules().load(std::memory_order_acquire)->mask_values;
+}
+
+bool mask_pii(std::string_view in, std::string& out) {
+  bool changed = false;
+  out.clear();
+  std::size_t i = 0;
+  while (i < in.size()) {
+    // A national id (US SSN shape): ddd-dd-dddd, not inside a longer number.
+    if (i + 11 <= in.size() && (i == 0 || !is_digit(in[i - 1])) &&
+        (i + 11 == in.size() || !is_digit(in[i + 11]))) {
+      const auto s = in.substr(i, 11);
+      bool ssn = s[3] == '-' && s[6] == '-';
+      for (std::size_t k : {0U, 1U, 2U, 4U, 5U, 7U, 8U, 9U, 10U})
+        ssn = ssn && is_digit(s[k]);
+      if (ssn) {
+        out += "[NATIONAL_ID]";
+        i += 11;
+        changed = true;
+        continue;
+      }
+    }
+    // A card number: 13-19 digits, optionally grouped by spaces or dashes, Luhn-valid.
+    if (is_digit(in[i]) && (i == 0 || !is_digit(in[i - 1]))) {
+      std::string digits;
+      std::size_t j = i;
+      std::size_t last_digit_end = i;
+      while (j < in.size() && digits.size() < 20) {
+        if (is_digit(in[j])) {
+          digits.push_back(in[j]);
+          last_digit_end = j + 1;
+        } else if ((in[j] == ' ' || in[j] == '-') && j + 1 < in.size() && is_digit(in[j + 1])) {
+          // a separator between digit groups
+        } else {
+          break;
+        }
+        ++j;
+      }
+      const bool ends_cleanly = last_digit_end == in.size() || !is_digit(in[last_digit_end]);
+      if (digits.size() >= 13 && digits.size() <= 19 && ends_cleanly && luhn_ok(digits)) {
+        out += "[CARD]";
+        i = last_digit_end;
+        changed = true;
+        continue;
+      }
+    }
+    // An email address: local@domain.tld.
+    if (in[i] == '@' && i > 0 && email_char(in[i - 1])) {
+      std::size_t start = i;
+      while (start > 0 && email_char(in[start - 1]))
+        --start;
+      std::size_t end = i + 1;
+      bool dot = false;
+      while (end < in.size() && (email_char(in[end]))) {
+        dot = dot || in[end] == '.';
+        ++end;
+      }
+      if (dot && end > i + 3) {
+        const auto local = i - start;
+        out.resize(out.size() - local);  // the local part was copied already
+        out += "[EMAIL]";
+        i = end;
+        changed = true;
+        continue;
+      }
+    }
+    out.push_back(in[i]);
+    ++i;
+  }
+  return changed;
+}
+
+ValueView redact(std::string_view key, ValueView value, std::string& scratch) {
+  if (is_secret_key(key))
+    return {kRedacted};
+  if (value.kind() == ValueView::Kind::String && masking_enabled() &&
+      mask_pii(value.as_string(), scratch)) {
+    return {std::string_view(scratch)};
+  }
+  return value;
+}
+
+}  // namespace o11y::detail

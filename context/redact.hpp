@@ -1,0 +1,37 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "o11y/value.hpp"
+
+namespace o11y::detail {
+
+/// What a secret's value becomes in logs and spans.
+inline constexpr std::string_view kRedacted = "[REDACTED]";
+
+/// password, passwd, secret, token, api_key, apikey, authorization, cookie, session,
+/// private_key, credential.
+[[nodiscard]] std::vector<std::string> default_secret_keys();
+
+/// Replaces the rules: a key is secret when, lowercased with '-', '.' and ' ' read as '_', it
+/// contains one of `keys` ("X-Api-Key" and "db.password" match). `mask_values` turns on
+/// masking of emails, Luhn-valid card numbers and national ids inside string values.
+/// Thread-safe; readers never lock.
+void set_redaction(const std::vector<std::string>& keys, bool mask_values);
+
+/// Whether values under this key are redacted. Thread-safe, no allocation.
+[[nodiscard]] bool is_secret_key(std::string_view key) noexcept;
+
+[[nodiscard]] bool masking_enabled() noexcept;
+
+/// Writes `in` with emails, card numbers and national ids replaced by [EMAIL], [CARD] and
+/// [NATIONAL_ID] into `out`; false (and `out` unspecified) when there was nothing to mask.
+bool mask_pii(std::string_view in, std::string& out);
+
+/// The value as it may be written under this key: [REDACTED] for a secret key, masked when
+/// masking is on (the masked text lives in `scratch`), else unchanged.
+[[nodiscard]] ValueView redact(std::string_view key, ValueView value, std::string& scratch);
+
+}  // namespace o11y::detail
