@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cctype>
 #include <cstring>
+#include <memory>
 #include <mutex>
 
 #include "o11y/config.hpp"
@@ -18,8 +19,7 @@ struct Rules {
   std::uint64_t version = 0;
 };
 
-// Replaced as a whole and never freed: readers hold a plain pointer without a reference count,
-// and configuration changes a handful of times per process.
+// Replaced as a whole and never freed: readers hold a plain pointer without a reference count.
 std::atomic<const Rules*>& rules() {
   static std::atomic<const Rules*> r{new Rules{default_secret_keys(), false, 1}};  // NOLINT
   return r;
@@ -99,9 +99,14 @@ void set_redaction(const std::vector<std::string>& keys, bool mask_values) {
   }
   next->mask_values = mask_values;
   static std::mutex mu;
+  // Readers may still hold the old rules: they are kept (reachable, so not a leak) instead of
+  // freed. A process changes its rules a handful of times.
+  static std::vector<std::unique_ptr<const Rules>> retired;
   std::lock_guard lock(mu);
-  next->version = rules().load()->version + 1;
+  const Rules* old = rules().load();
+  next->version = old->version + 1;
   rules().store(next, std::memory_order_release);
+  retired.emplace_back(old);
 }
 
 bool is_secret_key(std::string_view key) noexcept {

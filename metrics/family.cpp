@@ -410,7 +410,7 @@ Series* Family::get(std::span<const std::string_view> values) {
   std::lock_guard lock(mu_);
   if (Series* s = find(values, hash))
     return s;  // another thread created it meanwhile
-  if (!label_names.empty() && series_.size() >= series_limit()) {
+  if (!unlimited && !label_names.empty() && series_.size() >= series_limit()) {
     // One caller inventing label values (a user id, a URL) must not exhaust memory: from here
     // on every new label set shares one overflow series.
     std::array<std::string_view, kMaxLabels> overflow;

@@ -129,6 +129,9 @@ struct Family {
   std::vector<std::string> label_names;
   std::vector<double> buckets;  ///< finite upper bounds, increasing; +Inf implied
   ValueStore* store = nullptr;
+  /// Exempt from series_limit(): the families a scrape builds to aggregate a directory hold
+  /// what every process recorded, each already guarded where it was recorded.
+  bool unlimited = false;
 
   Family() = default;
   ~Family();

@@ -735,6 +735,7 @@ std::string render_directory(const std::string& dir, metrics::Format fmt, Direct
     f->help = agg.meta.help;
     f->type = agg.meta.type;
     f->mode = GaugeMode::Sum;  // the aggregate is one value per series
+    f->unlimited = true;
     f->label_names = agg.meta.labels;
     if (agg.meta.mode == GaugeMode::All || agg.meta.mode == GaugeMode::LiveAll) {
       if (agg.meta.type == MetricType::Gauge)
@@ -743,6 +744,12 @@ std::string render_directory(const std::string& dir, metrics::Format fmt, Direct
     f->buckets = agg.meta.buckets;
     f->store = &store;
     for (const auto& [series_key, v] : agg.series) {
+      // A hostile or damaged file can name different labels for one metric in different
+      // samples, or carry too few cells: such a series is left out, never rendered half-way.
+      const bool cells_ok =
+          f->type == MetricType::Histogram ? v.cells.size() >= f->buckets.size() + 2 : true;
+      if (v.values.size() != f->label_names.size() || !cells_ok)
+        continue;
       std::vector<std::string_view> views(v.values.begin(), v.values.end());
       Series* s = f->get(views);
       if (!v.exemplars.empty()) {

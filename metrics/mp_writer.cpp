@@ -67,6 +67,24 @@ MmapValueStore::MmapValueStore(std::string dir) : dir_(std::move(dir)) {
   open_locked();
 }
 
+namespace {
+
+// Extends the file with blocks actually reserved, not a hole: on a full disk (tmpfs above all)
+// a hole would turn the first write into the new pages into SIGBUS. Filesystems without
+// fallocate get ftruncate. Returns false with errno set.
+bool grow_file(int fd, std::size_t from, std::size_t to) {
+  const int rc = ::posix_fallocate(fd, static_cast<off_t>(from), static_cast<off_t>(to - from));
+  if (rc == 0)
+    return true;
+  if (rc != EOPNOTSUPP && rc != EINVAL) {
+    errno = rc;
+    return false;
+  }
+  return ::ftruncate(fd, static_cast<off_t>(to)) == 0;
+}
+
+}  // namespace
+
 MmapValueStore::~MmapValueStore() = default;  // the mapping lives as long as the process
 
 void MmapValueStore::open_locked() {
@@ -88,7 +106,7 @@ void MmapValueStore::open_locked() {
     return;
   }
   void* base = ::mmap(nullptr, kReserveBytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
-  if (base == MAP_FAILED || ::ftruncate(fd_, static_cast<off_t>(kGrowBytes)) != 0) {
+  if (base == MAP_FAILED || !grow_file(fd_, 0, kGrowBytes)) {
     report_internal_error("metrics", "multiprocess file " + path_ + " not mapped (" +
                                          errno_text(errno) + "); values stay in this process");
     if (base != MAP_FAILED)
@@ -118,8 +136,15 @@ char* MmapValueStore::reserve_locked(std::size_t bytes) {
     return nullptr;
   if (end > size_) {
     const std::size_t grown = ((end + kGrowBytes - 1) / kGrowBytes) * kGrowBytes;
-    if (::ftruncate(fd_, static_cast<off_t>(grown)) != 0)
-      return nullptr;  // a full disk
+    if (!grow_file(fd_, size_, grown)) {
+      if (!full_reported_) {
+        full_reported_ = true;
+        report_internal_error("metrics", "multiprocess file " + path_ + " cannot grow (" +
+                                             errno_text(errno) +
+                                             "); new series stay in this process");
+      }
+      return nullptr;
+    }
     size_ = grown;
   }
   return base_ + mp::kHeaderBytes + used_;
@@ -160,14 +185,13 @@ Cell* MmapValueStore::allocate(const Family& family, std::span<const std::string
     const std::size_t bytes = mp::series_cells_offset(values) + 8 * n;
     if (char* rec = reserve_locked(bytes)) {
       char* cells = mp::write_series_record(rec, bytes, id, n, values);
-      // The cells are zero: ftruncate extends a file with zeros.
+      // The cells are zero: a file grows with zeros.
       publish_locked(bytes);
       const auto ordinal = static_cast<std::uint32_t>(series_index_.size());
       series_index_.emplace(reinterpret_cast<const Cell*>(cells), ordinal);  // NOLINT
       return reinterpret_cast<Cell*>(cells);  // NOLINT: cells are 8-byte aligned u64 slots
     }
-    report_internal_error(
-        "metrics", "multiprocess file " + path_ + " cannot grow; new series stay in this process");
+    // reserve_locked() reported it, once.
   }
   // No file (or it cannot grow): the series still works, in this process only.
   auto cells = std::make_unique<Cell[]>(n);

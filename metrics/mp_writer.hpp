@@ -49,6 +49,7 @@ class MmapValueStore final : public ValueStore {
   std::string path_;
   int fd_ = -1;
   int pid_ = 0;
+  bool full_reported_ = false;
   char* base_ = nullptr;
   std::size_t size_ = 0;
   std::size_t used_ = 0;

@@ -3,7 +3,10 @@
 #   1. formatting (clang-format) and static analysis (clang-tidy), zero findings
 #   2. the whole suite under AddressSanitizer + UndefinedBehaviorSanitizer (g++)
 #   3. the concurrency suites under ThreadSanitizer (clang)
-#   4. a release build: benchmarks compile, the installed package works for a consumer
+#   4. the libFuzzer harnesses (clang), seconds each; longer on demand:
+#        cmake --preset fuzz -DO11Y_FUZZ_SECONDS=600 && cmake --build --preset fuzz --target fuzzers
+#        ctest --preset fuzz
+#   5. a release build: benchmarks compile, the installed package works for a consumer
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
@@ -47,6 +50,11 @@ step "TSan: concurrency tests"
 cmake --preset tsan >/dev/null
 cmake --build --preset tsan -j "$jobs"  # all targets: clang 14 compiles everything
 ctest --preset tsan -j "$jobs"
+
+step "libFuzzer: every harness over its checked-in corpus, then fuzzing for a few seconds"
+cmake --preset fuzz >/dev/null
+cmake --build --preset fuzz -j "$jobs" --target fuzzers
+ctest --preset fuzz
 
 step "Release: benchmarks build, installed package consumer"
 cmake --preset release >/dev/null

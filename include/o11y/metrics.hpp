@@ -208,6 +208,19 @@ struct Response {
 [[nodiscard]] Response handle_scrape(std::string_view accept,
                                      std::string_view accept_encoding) noexcept;
 
+/// Who may scrape, and how many at once. A plain struct.
+struct EndpointOptions {
+  /// HTTP basic auth: both set means every request must carry them.
+  std::string basic_auth_user = {};
+  std::string basic_auth_password = {};
+  /// A bearer token ("Authorization: Bearer <token>"); either credential is accepted when
+  /// both kinds are configured.
+  std::string bearer_token = {};
+  /// Scrapes served at the same time; more get 503 with Retry-After, so a scrape storm cannot
+  /// take the service's CPU.
+  int max_concurrent_scrapes = 4;
+};
+
 /// A running /metrics HTTP endpoint (HTTP/1.1, keep-alive). Stops when destroyed.
 class Endpoint {
  public:
@@ -223,14 +236,16 @@ class Endpoint {
   struct Impl;
 
  private:
-  friend Endpoint serve(std::string_view);
+  friend Endpoint serve(std::string_view, const EndpointOptions&);
   explicit Endpoint(std::unique_ptr<Impl> impl) noexcept;
   std::unique_ptr<Impl> impl_;
 };
 
 /// Serves GET /metrics on address "host:port" (default loopback; port 0 picks a free one).
+/// Error responses carry no paths, exception texts or stack traces.
 /// Throws MetricError for a malformed address and std::runtime_error if it cannot bind.
-[[nodiscard]] Endpoint serve(std::string_view address = "127.0.0.1:9464");
+[[nodiscard]] Endpoint serve(std::string_view address = "127.0.0.1:9464",
+                             const EndpointOptions& options = {});
 
 /// Whether this process writes to a multiprocess directory: O11Y_MULTIPROC_DIR (else
 /// PROMETHEUS_MULTIPROC_DIR) was set when metrics were first used. Then render(), serve() and

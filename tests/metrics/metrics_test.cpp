@@ -336,3 +336,67 @@ TEST(CardinalityGuard, LabelSetsBeyondTheLimitShareOneOverflowSeriesAndWarnOnce)
 
 }  // namespace
 }  // namespace o11y
+
+namespace o11y {
+namespace {
+
+TEST(EndpointSecurity, RequiresTheConfiguredCredentialsAndLeaksNothingInErrors) {
+  auto endpoint = metrics::serve(
+      "127.0.0.1:0",
+      {.basic_auth_user = "prom", .basic_auth_password = "s3cret", .bearer_token = "tok-123"});
+  httplib::Client cli("127.0.0.1", endpoint.port());
+  const auto anonymous = cli.Get("/metrics");
+  ASSERT_TRUE(anonymous);
+  EXPECT_EQ(anonymous->status, 401);
+  EXPECT_NE(anonymous->get_header_value("WWW-Authenticate"), "");
+  EXPECT_EQ(anonymous->body.find("process_"), std::string::npos);
+  const auto wrong = cli.Get("/metrics", {{"Authorization", "Bearer tok-124"}});
+  ASSERT_TRUE(wrong);
+  EXPECT_EQ(wrong->status, 401);
+  cli.set_basic_auth("prom", "s3cret");
+  const auto basic = cli.Get("/metrics");
+  ASSERT_TRUE(basic);
+  EXPECT_EQ(basic->status, 200);
+  httplib::Client bearer("127.0.0.1", endpoint.port());
+  bearer.set_bearer_token_auth("tok-123");
+  const auto with_token = bearer.Get("/metrics");
+  ASSERT_TRUE(with_token);
+  EXPECT_EQ(with_token->status, 200);
+  const auto missing = bearer.Get("/etc/passwd");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+  EXPECT_EQ(missing->body.find("passwd"), std::string::npos);
+}
+
+TEST(EndpointSecurity, ScrapesBeyondTheConcurrencyLimitAreTurnedAway) {
+  // Many series make each scrape take a while; 1 slot and 6 simultaneous scrapers.
+  auto wide = gauge("endpoint_limit_wide", "Many series.", {"i"});
+  for (int i = 0; i < 9000; ++i)
+    wide.set(i, {{"i", std::to_string(i)}});
+  auto endpoint = metrics::serve("127.0.0.1:0", {.max_concurrent_scrapes = 1});
+  std::atomic<int> ok{0};
+  std::atomic<int> busy{0};
+  std::vector<std::thread> scrapers;
+  for (int t = 0; t < 6; ++t) {
+    scrapers.emplace_back([&] {
+      httplib::Client cli("127.0.0.1", endpoint.port());
+      for (int k = 0; k < 5; ++k) {
+        const auto res = cli.Get("/metrics");
+        if (res && res->status == 200)
+          ++ok;
+        if (res && res->status == 503) {
+          EXPECT_EQ(res->get_header_value("Retry-After"), "1");
+          ++busy;
+        }
+      }
+    });
+  }
+  for (auto& s : scrapers)
+    s.join();
+  EXPECT_GT(ok.load(), 0);
+  EXPECT_GT(busy.load(), 0) << "6 concurrent scrapers never hit the limit of 1";
+  EXPECT_EQ(ok.load() + busy.load(), 30);
+}
+
+}  // namespace
+}  // namespace o11y
