@@ -147,8 +147,9 @@ bool process_alive(int pid, std::uint64_t start_ticks) {
   return start_ticks == 0 || ticks == start_ticks;  // same pid, another process: reused
 }
 
-// Opens and maps a file read-only into out (unmapped with it), refusing symlinks and anything
-// but a regular file of at least min_size bytes. Returns the reason when it cannot.
+// Opens and maps a file read-only into out (unmapped with it), refusing symlinks, files of
+// other users and anything but a regular file of at least min_size bytes. Returns the reason
+// when it cannot.
 std::optional<std::string> map_file(const std::string& path, std::size_t min_size, FileData& out) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0)
@@ -157,6 +158,19 @@ std::optional<std::string> map_file(const std::string& path, std::size_t min_siz
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);
     return std::string("not a regular file");
+  }
+  // Another local user must not be able to plant values: a file counts only when it belongs
+  // to this user or to the directory's owner (a root master reading workers that dropped
+  // privileges to the directory's user).
+  if (st.st_uid != ::geteuid()) {
+    struct stat dir_st {};
+    const auto slash = path.rfind('/');
+    const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
+    if (::stat(dir.c_str(), &dir_st) != 0 || st.st_uid != dir_st.st_uid) {
+      ::close(fd);
+      return "owned by uid " + std::to_string(st.st_uid) +
+             ", neither this user nor the directory's owner";
+    }
   }
   const auto size = static_cast<std::size_t>(st.st_size);
   if (size < min_size) {

@@ -306,3 +306,32 @@ TEST_F(Http, AQueueMessageCarriesOneTraceFromProducerToConsumer) {
 
 }  // namespace
 }  // namespace o11y
+
+namespace o11y {
+namespace {
+
+TEST_F(Http, CredentialsInRequestHeadersReachNeitherSpansNorLogs) {
+  logging::LogCapture capture;
+  TestServer server([](httplib::Server& s) {
+    s.Get("/account", http::route("/account", [](const httplib::Request&, httplib::Response& res) {
+            res.set_content("ok", "text/plain");
+          }));
+  });
+  httplib::Client cli(server.url());
+  const auto res = cli.Get("/account", {{"Authorization", "Bearer sk-live-123"},
+                                        {"Cookie", "session=cookie-456"},
+                                        {"X-Api-Key", "key-789"}});
+  ASSERT_TRUE(res);
+  const auto span = wait_for_span("GET /account");
+  ASSERT_NE(span, nullptr);
+  const auto lines = wait_for_lines(capture, "request_finished");
+  ASSERT_EQ(lines.size(), 1U);
+  std::string everything = lines[0].dump();
+  for (const auto& a : span->attributes)
+    everything += a.key + "=" + a.value.to_string() + ";";
+  for (const char* secret : {"sk-live-123", "cookie-456", "key-789"})
+    EXPECT_EQ(everything.find(secret), std::string::npos) << secret;
+}
+
+}  // namespace
+}  // namespace o11y

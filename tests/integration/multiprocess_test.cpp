@@ -242,15 +242,20 @@ TEST(Multiprocess, BadFilesAreSkippedCountedAndReportedWhileTheRestIsServed) {
   fs::create_directory(bad.back());
   bad.push_back(dir / "9-0.o11ymp");
   fs::create_symlink(own_file(), bad.back());
+  // A good file, but another user's: it could hold anything that user wants us to report.
+  bad.push_back(dir / "10-0.o11ymp");
+  fs::copy_file(own_file(), bad.back());
+  ASSERT_EQ(::chown(bad.back().c_str(), 65534, 65534), 0) << "the tests run as root";
 
   ::testing::internal::CaptureStderr();
   const auto text = metrics::render();
   const auto err = ::testing::internal::GetCapturedStderr();
   EXPECT_EQ(sample(text, "mp_survivor_total"), 7.0) << text;
-  EXPECT_EQ(sample(text, "o11y_multiproc_files_skipped_total") - skipped_before, 9.0);
-  for (const char* why : {"shorter than the header", "not an o11y multiprocess file",
-                          "format version 2", "other byte order", "truncated: header promises",
-                          "corrupt record", "not a regular file", "cannot open"}) {
+  EXPECT_EQ(sample(text, "o11y_multiproc_files_skipped_total") - skipped_before, 10.0);
+  for (const char* why :
+       {"shorter than the header", "not an o11y multiprocess file", "format version 2",
+        "other byte order", "truncated: header promises", "corrupt record", "not a regular file",
+        "cannot open", "owned by uid 65534"}) {
     EXPECT_NE(err.find(why), std::string::npos) << why << "\n" << err;
   }
   for (const auto& p : bad)
