@@ -5,8 +5,12 @@
 // resident-set growth are reported as counters.
 //
 // Run: build/release/bench/o11y_export_bench
+#include <arpa/inet.h>
 #include <benchmark/benchmark.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <o11y/export.hpp>
@@ -54,9 +58,18 @@ class Collector {
   std::thread thread_;
 };
 
+/// A loopback port nothing listens on: bound to learn a free number, then closed, so a connect
+/// is refused at once.
 int unused_port() {
-  httplib::Server s;
-  return s.bind_to_any_port("127.0.0.1");  // closed again when s goes
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);  // NOLINT: the sockets API
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);  // NOLINT: the sockets API
+  ::close(fd);
+  return ntohs(addr.sin_port);
 }
 
 void one_span() {

@@ -123,7 +123,8 @@ Span start_span(std::string_view name, SpanOptions options) noexcept {
       d.name.assign(name);
       d.links = std::move(options.links);
       d.resource = detail::tracer_state().resource;
-      d.attributes.reserve(cur.tags.size() + 2);
+      // Room for the attributes a handler usually sets, so set_attribute rarely reallocates.
+      d.attributes.reserve(cur.tags.size() + 8);
       for (const auto& t : cur.tags) {
         if (!detail::upsert_user(d.attributes, t.key, ValueView(t.value),
                                  detail::kMaxSpanAttributes)) {

@@ -1,13 +1,15 @@
 // OTLP trace encodings, from the opentelemetry-proto definitions (trace/v1/trace.proto,
 // common/v1/common.proto, resource/v1/resource.proto) and the OTLP/JSON mapping rules: ids
 // as hex, enums as integers, 64-bit integers as decimal strings, lowerCamelCase keys.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
+#include <variant>
 #include <vector>
 
+#include "logging/text.hpp"
 #include "o11y/export.hpp"
 #include "src/otlp.hpp"
 
@@ -57,97 +59,181 @@ std::vector<std::pair<const Resource*, std::vector<const SpanData*>>> group(Span
 }
 
 // ---- JSON -------------------------------------------------------------------------------
+// Written directly into one buffer: this runs on the export thread for every span, and
+// building a DOM first cost more CPU than the rest of the pipeline together.
 
-using Json = nlohmann::ordered_json;
+using detail::Buffer;
 
-Json any_value(const Value& v) {
-  Json out = Json::object();
+void put(Buffer& out, std::string_view s) {
+  out.append(s.data(), s.data() + s.size());
+}
+
+void put_string(Buffer& out, std::string_view s) {
+  out.push_back('"');
+  detail::append_json_escaped(out, s);  // invalid UTF-8 replaced, never thrown on
+  out.push_back('"');
+}
+
+void put_quoted_number(Buffer& out, std::uint64_t v) {
+  out.push_back('"');
+  detail::append_number(out, v);
+  out.push_back('"');
+}
+
+void put_hex(Buffer& out, const TraceId& id) {
+  char hex[32];
+  id.write_hex(hex);
+  out.push_back('"');
+  out.append(hex, hex + sizeof hex);
+  out.push_back('"');
+}
+
+void put_hex(Buffer& out, const SpanId& id) {
+  char hex[16];
+  id.write_hex(hex);
+  out.push_back('"');
+  out.append(hex, hex + sizeof hex);
+  out.push_back('"');
+}
+
+void put_any_value(Buffer& out, const Value& v) {
+  out.push_back('{');
   std::visit(
       [&out](const auto& x) {
         using T = std::decay_t<decltype(x)>;
         if constexpr (std::is_same_v<T, std::monostate>) {
           // An empty AnyValue: OTLP's representation of null.
         } else if constexpr (std::is_same_v<T, bool>) {
-          out["boolValue"] = x;
+          put(out, x ? "\"boolValue\":true" : "\"boolValue\":false");
         } else if constexpr (std::is_same_v<T, std::int64_t>) {
-          out["intValue"] = std::to_string(x);
+          put(out, "\"intValue\":\"");
+          detail::append_number(out, x);
+          out.push_back('"');
         } else if constexpr (std::is_same_v<T, std::uint64_t>) {
           // Above INT64_MAX (smaller ones are stored as int64): intValue would wrap.
-          out["stringValue"] = std::to_string(x);
+          put(out, "\"stringValue\":\"");
+          detail::append_number(out, x);
+          out.push_back('"');
         } else if constexpr (std::is_same_v<T, double>) {
+          put(out, "\"doubleValue\":");
           if (std::isnan(x)) {
-            out["doubleValue"] = "NaN";
+            put(out, "\"NaN\"");
           } else if (std::isinf(x)) {
-            out["doubleValue"] = x > 0 ? "Infinity" : "-Infinity";
+            put(out, x > 0 ? "\"Infinity\"" : "\"-Infinity\"");
           } else {
-            out["doubleValue"] = x;
+            detail::append_number(out, x);
           }
         } else {
-          out["stringValue"] = x;
+          put(out, "\"stringValue\":");
+          put_string(out, x);
         }
       },
       v.storage());
-  return out;
+  out.push_back('}');
 }
 
-Json attributes_json(const Attributes& attrs) {
-  Json out = Json::array();
-  for (const auto& a : attrs)
-    out.push_back(Json{{"key", a.key}, {"value", any_value(a.value)}});
-  return out;
+void put_attributes(Buffer& out, const Attributes& attrs) {
+  put(out, "\"attributes\":[");
+  bool first = true;
+  for (const auto& a : attrs) {
+    if (!first)
+      out.push_back(',');
+    first = false;
+    put(out, "{\"key\":");
+    put_string(out, a.key);
+    put(out, ",\"value\":");
+    put_any_value(out, a.value);
+    out.push_back('}');
+  }
+  out.push_back(']');
 }
 
-Json span_json(const SpanData& s) {
-  Json j;
-  j["traceId"] = s.context.trace_id.to_hex();
-  j["spanId"] = s.context.span_id.to_hex();
-  if (!s.context.trace_state.empty())
-    j["traceState"] = s.context.trace_state;
-  if (s.parent_span_id.valid())
-    j["parentSpanId"] = s.parent_span_id.to_hex();
-  j["flags"] = span_flags(s);
-  j["name"] = s.name;
-  j["kind"] = kind_number(s.kind);
-  j["startTimeUnixNano"] = std::to_string(s.start_time_ns);
-  j["endTimeUnixNano"] = std::to_string(s.end_time_ns);
-  j["attributes"] = attributes_json(s.attributes);
-  if (s.dropped_attributes != 0)
-    j["droppedAttributesCount"] = s.dropped_attributes;
+void put_span(Buffer& out, const SpanData& s) {
+  put(out, "{\"traceId\":");
+  put_hex(out, s.context.trace_id);
+  put(out, ",\"spanId\":");
+  put_hex(out, s.context.span_id);
+  if (!s.context.trace_state.empty()) {
+    put(out, ",\"traceState\":");
+    put_string(out, s.context.trace_state);
+  }
+  if (s.parent_span_id.valid()) {
+    put(out, ",\"parentSpanId\":");
+    put_hex(out, s.parent_span_id);
+  }
+  put(out, ",\"flags\":");
+  detail::append_number(out, span_flags(s));
+  put(out, ",\"name\":");
+  put_string(out, s.name);
+  put(out, ",\"kind\":");
+  detail::append_number(out, kind_number(s.kind));
+  put(out, ",\"startTimeUnixNano\":");
+  put_quoted_number(out, s.start_time_ns);
+  put(out, ",\"endTimeUnixNano\":");
+  put_quoted_number(out, s.end_time_ns);
+  out.push_back(',');
+  put_attributes(out, s.attributes);
+  if (s.dropped_attributes != 0) {
+    put(out, ",\"droppedAttributesCount\":");
+    detail::append_number(out, s.dropped_attributes);
+  }
   if (!s.events.empty()) {
-    Json events = Json::array();
+    put(out, ",\"events\":[");
+    bool first = true;
     for (const auto& e : s.events) {
-      events.push_back(Json{{"timeUnixNano", std::to_string(e.time_ns)},
-                            {"name", e.name},
-                            {"attributes", attributes_json(e.attributes)}});
+      if (!first)
+        out.push_back(',');
+      first = false;
+      put(out, "{\"timeUnixNano\":");
+      put_quoted_number(out, e.time_ns);
+      put(out, ",\"name\":");
+      put_string(out, e.name);
+      out.push_back(',');
+      put_attributes(out, e.attributes);
+      out.push_back('}');
     }
-    j["events"] = std::move(events);
+    out.push_back(']');
   }
-  if (s.dropped_events != 0)
-    j["droppedEventsCount"] = s.dropped_events;
+  if (s.dropped_events != 0) {
+    put(out, ",\"droppedEventsCount\":");
+    detail::append_number(out, s.dropped_events);
+  }
   if (!s.links.empty()) {
-    Json links = Json::array();
+    put(out, ",\"links\":[");
+    bool first = true;
     for (const auto& l : s.links) {
-      Json lj{{"traceId", l.context.trace_id.to_hex()}, {"spanId", l.context.span_id.to_hex()}};
-      if (!l.context.trace_state.empty())
-        lj["traceState"] = l.context.trace_state;
-      lj["attributes"] = attributes_json(l.attributes);
-      lj["flags"] = l.context.flags | kHasIsRemote | (l.context.remote ? kIsRemote : 0U);
-      links.push_back(std::move(lj));
+      if (!first)
+        out.push_back(',');
+      first = false;
+      put(out, "{\"traceId\":");
+      put_hex(out, l.context.trace_id);
+      put(out, ",\"spanId\":");
+      put_hex(out, l.context.span_id);
+      if (!l.context.trace_state.empty()) {
+        put(out, ",\"traceState\":");
+        put_string(out, l.context.trace_state);
+      }
+      out.push_back(',');
+      put_attributes(out, l.attributes);
+      put(out, ",\"flags\":");
+      detail::append_number(out,
+                            l.context.flags | kHasIsRemote | (l.context.remote ? kIsRemote : 0U));
+      out.push_back('}');
     }
-    j["links"] = std::move(links);
+    out.push_back(']');
   }
-  Json status = Json::object();
-  if (!s.status_description.empty())
-    status["message"] = s.status_description;
-  if (s.status != StatusCode::Unset)
-    status["code"] = status_number(s.status);
-  j["status"] = std::move(status);
-  return j;
-}
-
-std::string dump(const Json& j) {
-  // Replace, never throw, on invalid UTF-8 in a user's attribute.
-  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+  put(out, ",\"status\":{");
+  if (!s.status_description.empty()) {
+    put(out, "\"message\":");
+    put_string(out, s.status_description);
+  }
+  if (s.status != StatusCode::Unset) {
+    if (!s.status_description.empty())
+      out.push_back(',');
+    put(out, "\"code\":");
+    detail::append_number(out, status_number(s.status));
+  }
+  put(out, "}}");
 }
 
 // ---- protobuf ---------------------------------------------------------------------------
@@ -298,31 +384,48 @@ void span_pb(Pb& pb, const SpanData& s) {
 }  // namespace
 
 std::string span_json_line(const SpanData& span) {
-  Json j = span_json(span);
+  Buffer out;
+  put_span(out, span);
   if (span.resource) {
     for (const auto& a : span.resource->attributes) {
-      if (a.key == "service.name")
-        j["serviceName"] = a.value.to_string();
+      if (a.key == "service.name") {
+        out.resize(out.size() - 1);  // reopen the span object
+        put(out, ",\"serviceName\":");
+        put_string(out, a.value.to_string());
+        out.push_back('}');
+        break;
+      }
     }
   }
-  return dump(j);
+  return {out.data(), out.size()};
 }
 
 std::string encode_json(SpanBatch spans) {
-  Json resource_spans = Json::array();
-  for (const auto& [resource, members] : group(spans)) {
-    Json list = Json::array();
-    for (const auto* s : members)
-      list.push_back(span_json(*s));
-    Json rs;
-    rs["resource"] = Json{{"attributes", resource != nullptr ? attributes_json(resource->attributes)
-                                                             : Json::array()}};
-    rs["scopeSpans"] =
-        Json::array({Json{{"scope", Json{{"name", kScopeName}, {"version", O11Y_VERSION}}},
-                          {"spans", std::move(list)}}});
-    resource_spans.push_back(std::move(rs));
+  Buffer out;
+  put(out, "{\"resourceSpans\":[");
+  bool first_group = true;
+  for (const auto& g : group(spans)) {
+    if (!first_group)
+      out.push_back(',');
+    first_group = false;
+    put(out, "{\"resource\":{");
+    put_attributes(out, g.first != nullptr ? g.first->attributes : Attributes{});
+    put(out, "},\"scopeSpans\":[{\"scope\":{\"name\":");
+    put_string(out, kScopeName);
+    put(out, ",\"version\":");
+    put_string(out, O11Y_VERSION);
+    put(out, "},\"spans\":[");
+    bool first = true;
+    for (const auto* s : g.second) {
+      if (!first)
+        out.push_back(',');
+      first = false;
+      put_span(out, *s);
+    }
+    put(out, "]}]}");
   }
-  return dump(Json{{"resourceSpans", std::move(resource_spans)}});
+  put(out, "]}");
+  return {out.data(), out.size()};
 }
 
 std::string encode_protobuf(SpanBatch spans) {
