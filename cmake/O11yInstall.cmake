@@ -16,8 +16,10 @@ install(FILES ${PROJECT_BINARY_DIR}/o11yConfig.cmake ${PROJECT_BINARY_DIR}/o11yC
         DESTINATION ${O11Y_CMAKE_DIR})
 
 # pkg-config: private dependencies only matter when linking the static library.
-set(O11Y_PC_REQUIRES_PRIVATE "spdlog fmt zlib cpp-httplib prometheus-cpp-core libcurl")
-set(O11Y_PC_LIBS_PRIVATE "-pthread")
+set(O11Y_PC_REQUIRES_PRIVATE "spdlog fmt zlib cpp-httplib prometheus-cpp-core")
+# libcurl by -l, not Requires: its .pc lists the static closure (nghttp2, ssh2, ldap, ...)
+# that `pkg-config --static` would demand, while the shared libcurl is what we link.
+set(O11Y_PC_LIBS_PRIVATE "-pthread -lcurl")
 # Relocatable: the prefix is found from the .pc file's own location, so `cmake --install
 # --prefix X` works without reconfiguring.
 file(RELATIVE_PATH O11Y_PC_UP "/root/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/root")

@@ -20,9 +20,23 @@ struct Rules {
 };
 
 // Replaced as a whole and never freed: readers hold a plain pointer without a reference count.
-std::atomic<const Rules*>& rules() {
-  static std::atomic<const Rules*> r{new Rules{default_secret_keys(), false, 1}};  // NOLINT
-  return r;
+// Null until first use; a constant-initialised global, so reading it costs no guard.
+std::atomic<const Rules*> g_rules{nullptr};  // NOLINT(*-avoid-non-const-global-*)
+
+const Rules& current_rules() noexcept {
+  const Rules* r = g_rules.load(std::memory_order_acquire);
+  if (r != nullptr) [[likely]]
+    return *r;
+  static const Rules* const kDefault = [] {  // NOLINT(cppcoreguidelines-owning-memory)
+    try {
+      return new Rules{default_secret_keys(), false, 1};
+    } catch (...) {
+      return new Rules{};  // no memory for the list: nothing is redacted rather than crashing
+    }
+  }();
+  const Rules* expected = nullptr;
+  g_rules.compare_exchange_strong(expected, kDefault, std::memory_order_acq_rel);
+  return *g_rules.load(std::memory_order_acquire);
 }
 
 char fold(char c) noexcept {
@@ -49,13 +63,44 @@ bool compute_secret(std::string_view key, const Rules& r) noexcept {
 
 // Per-thread cache of recent keys: a log line's keys are usually the same few literals, so a
 // hash and a compare replace the substring search.
+// Plain data without initialisers: a thread_local array of it is zeroed like any static, with
+// no per-access initialisation check. Version 0 never matches (versions start at 1).
+// A key is identified by its length and its first and last 8 bytes (zero-padded), which is
+// the whole key up to 16 bytes; longer keys also compare the stored copy.
 struct CacheEntry {
-  std::uint64_t version = 0;
-  std::uint8_t len = 0;
-  bool secret = false;
-  std::array<char, 46> key{};
+  std::uint64_t version;  // NOLINT(cppcoreguidelines-pro-type-member-init)
+  std::uint64_t head;     // NOLINT(cppcoreguidelines-pro-type-member-init)
+  std::uint64_t tail;     // NOLINT(cppcoreguidelines-pro-type-member-init)
+  std::uint8_t len;       // NOLINT(cppcoreguidelines-pro-type-member-init)
+  bool secret;            // NOLINT(cppcoreguidelines-pro-type-member-init)
+  char key[38];           // NOLINT(*-avoid-c-arrays, cppcoreguidelines-pro-type-member-init)
 };
 constexpr std::size_t kCacheSize = 64;
+constexpr std::size_t kMaxCachedKey = sizeof(CacheEntry::key);
+
+thread_local CacheEntry t_cache[kCacheSize];  // NOLINT(*-avoid-c-arrays, *-non-const-global-*)
+
+struct KeyWords {
+  std::uint64_t head = 0;
+  std::uint64_t tail = 0;
+};
+
+KeyWords key_words(std::string_view key) noexcept {
+  KeyWords w;
+  if (key.size() >= 8) {
+    std::memcpy(&w.head, key.data(), 8);
+    std::memcpy(&w.tail, key.data() + key.size() - 8, 8);
+  } else {
+    std::memcpy(&w.head, key.data(), key.size());
+  }
+  return w;
+}
+
+/// The cache set of a key: its words and length, mixed; the top 4 bits pick one of 16 sets.
+std::size_t key_set(const KeyWords& w, std::size_t len) noexcept {
+  const std::uint64_t h = (w.head ^ (w.tail * 0x9e3779b97f4a7c15ULL) ^ len) * 0xbf58476d1ce4e5b9ULL;
+  return static_cast<std::size_t>(h >> 60U) * 4;
+}
 
 bool is_digit(char c) noexcept {
   return c >= '0' && c <= '9';
@@ -89,7 +134,7 @@ std::vector<std::string> default_secret_keys() {
 }
 
 void set_redaction(const std::vector<std::string>& keys, bool mask_values) {
-  auto* next = new Rules();  // NOLINT(cppcoreguidelines-owning-memory): never freed, see rules()
+  auto* next = new Rules();  // NOLINT(cppcoreguidelines-owning-memory): kept for ever, see g_rules
   for (const auto& k : keys) {
     std::string folded;
     for (char c : k)
@@ -103,37 +148,42 @@ void set_redaction(const std::vector<std::string>& keys, bool mask_values) {
   // freed. A process changes its rules a handful of times.
   static std::vector<std::unique_ptr<const Rules>> retired;
   std::lock_guard lock(mu);
-  const Rules* old = rules().load();
+  const Rules* old = &current_rules();
   next->version = old->version + 1;
-  rules().store(next, std::memory_order_release);
+  g_rules.store(next, std::memory_order_release);
   retired.emplace_back(old);
 }
 
 bool is_secret_key(std::string_view key) noexcept {
-  const Rules& r = *rules().load(std::memory_order_acquire);
+  const Rules& r = current_rules();
   if (r.terms.empty())
     return false;
-  CacheEntry probe;
-  if (key.size() > probe.key.size())
+  if (key.size() > kMaxCachedKey)
     return compute_secret(key, r);
-  thread_local std::array<CacheEntry, kCacheSize> cache;
-  std::uint64_t h = 1469598103934665603ULL;  // FNV-1a
-  for (char c : key)
-    h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
-  auto& e = cache[h % kCacheSize];
-  if (e.version == r.version && e.len == key.size() &&
-      std::memcmp(e.key.data(), key.data(), key.size()) == 0) {
-    return e.secret;
+  const KeyWords w = key_words(key);
+  // 4-way set-associative, so the few keys of a line that share a set do not evict each other
+  // on every call.
+  const std::size_t set = key_set(w, key.size());
+  for (std::size_t way = 0; way < 4; ++way) {
+    const auto& e = t_cache[set + way];  // NOLINT(*-constant-array-index)
+    if (e.version == r.version && e.len == key.size() && e.head == w.head && e.tail == w.tail &&
+        (key.size() <= 16 || std::memcmp(e.key, key.data(), key.size()) == 0)) {
+      return e.secret;
+    }
   }
+  thread_local std::uint8_t t_next_way = 0;      // round-robin replacement
+  auto& e = t_cache[set + (t_next_way++ & 3U)];  // NOLINT(*-constant-array-index)
   e.version = r.version;
+  e.head = w.head;
+  e.tail = w.tail;
   e.len = static_cast<std::uint8_t>(key.size());
-  std::memcpy(e.key.data(), key.data(), key.size());
+  std::memcpy(e.key, key.data(), key.size());
   e.secret = compute_secret(key, r);
   return e.secret;
 }
 
 bool masking_enabled() noexcept {
-  return rules().load(std::memory_order_acquire)->mask_values;
+  return current_rules().mask_values;
 }
 
 bool mask_pii(std::string_view in, std::string& out) {

@@ -63,7 +63,10 @@ std::size_t for_each_user_field(const Record& r, const RenderLimits& limits, Vis
       return;
     }
     ++visited;
-    value = redact(key, value, masked);
+    // Bound fields, tags and log context were redacted when they were stored; a call's own
+    // fields are checked here.
+    if (suffix == std::string_view("_field"))
+      value = redact(key, value, masked);
     if (is_reserved_key(key) || seen.contains(key)) {
       visit(key, suffix, value);
     } else {

@@ -17,14 +17,18 @@
 namespace o11y {
 namespace {
 
+// Throws a message of its own, so each test's reports are its own (reports are rate-limited
+// per distinct message, process-wide).
 class ThrowingSink final : public spdlog::sinks::sink {
  public:
-  void log(const spdlog::details::log_msg& /*msg*/) override {
-    throw std::runtime_error("sink on fire");
-  }
+  explicit ThrowingSink(std::string what = "sink on fire") : what_(std::move(what)) {}
+  void log(const spdlog::details::log_msg& /*msg*/) override { throw std::runtime_error(what_); }
   void flush() override { throw std::runtime_error("flush on fire"); }
   void set_pattern(const std::string& /*p*/) override {}
   void set_formatter(std::unique_ptr<spdlog::formatter> /*f*/) override {}
+
+ private:
+  std::string what_;
 };
 
 // A sink that takes its time, like a disk under pressure.
@@ -55,14 +59,14 @@ TEST_F(SinkFaults, AThrowingSinkNeverReachesTheCallerAndOtherSinksStillGetTheLin
 }
 
 TEST_F(SinkFaults, ErrorReportsAreRateLimited) {
-  configure(debug(), {std::make_shared<ThrowingSink>()});
+  configure(debug(), {std::make_shared<ThrowingSink>("flooded sink on fire")});
   ::testing::internal::CaptureStderr();
   for (int i = 0; i < 200; ++i)
     get_logger("t").info("flood");
   const auto err = ::testing::internal::GetCapturedStderr();
   std::size_t reports = 0;
-  for (auto p = err.find("sink on fire"); p != std::string::npos;
-       p = err.find("sink on fire", p + 1))
+  for (auto p = err.find("flooded sink on fire"); p != std::string::npos;
+       p = err.find("flooded sink on fire", p + 1))
     ++reports;
   EXPECT_GE(reports, 1U);
   EXPECT_LE(reports, 10U);  // 200 failures, a handful of lines
