@@ -18,6 +18,8 @@
 #include <string>
 #include <thread>
 
+#include "support/serving.hpp"
+
 namespace {
 
 using namespace std::chrono_literals;
@@ -39,23 +41,13 @@ class Collector {
       std::this_thread::sleep_for(delay);
       res.set_content("{}", "application/json");
     });
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    while (!server_.is_running())
-      std::this_thread::sleep_for(1ms);
+    serving_ = std::make_unique<o11y::testing::Serving>(server_);
   }
-  ~Collector() {
-    server_.stop();
-    thread_.join();
-  }
-  Collector(const Collector&) = delete;
-  Collector& operator=(const Collector&) = delete;
-  [[nodiscard]] int port() const { return port_; }
+  [[nodiscard]] int port() const { return serving_->port(); }
 
  private:
   httplib::Server server_;
-  int port_ = 0;
-  std::thread thread_;
+  std::unique_ptr<o11y::testing::Serving> serving_;
 };
 
 /// A loopback port nothing listens on: bound to learn a free number, then closed, so a connect

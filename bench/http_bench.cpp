@@ -14,31 +14,11 @@
 #include <string>
 #include <thread>
 
+#include "support/serving.hpp"
+
 namespace {
 
 using namespace std::chrono_literals;
-
-class Running {
- public:
-  explicit Running(httplib::Server& s) : s_(s) {
-    port_ = s_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { s_.listen_after_bind(); });
-    while (!s_.is_running())
-      std::this_thread::sleep_for(1ms);
-  }
-  ~Running() {
-    s_.stop();
-    thread_.join();
-  }
-  Running(const Running&) = delete;
-  Running& operator=(const Running&) = delete;
-  [[nodiscard]] int port() const { return port_; }
-
- private:
-  httplib::Server& s_;
-  int port_ = 0;
-  std::thread thread_;
-};
 
 void handler(const httplib::Request&, httplib::Response& res) {
   res.set_content("{\"order_id\":123,\"status\":\"placed\"}", "application/json");
@@ -74,7 +54,7 @@ int main(int argc, char** argv) {
   collector.Post("/v1/traces", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("{}", "application/json");
   });
-  Running c(collector);
+  const o11y::testing::Serving c(collector);
 
   o11y::Config cfg;
   cfg.service_name = "http_bench";
@@ -95,8 +75,8 @@ int main(int argc, char** argv) {
   o11y::http::instrument(instrumented);
   instrumented.Get(R"(/orders/(\d+))", o11y::http::route("/orders/{id}", handler));
 
-  Running a(plain);
-  Running b(instrumented);
+  const o11y::testing::Serving a(plain);
+  const o11y::testing::Serving b(instrumented);
   int rc = run_wrk("uninstrumented cpp-httplib handler", a.port(), seconds);
   rc |= run_wrk("instrumented (span, log line, 2 metrics, sampling 1.0, OTLP export)", b.port(),
                 seconds);

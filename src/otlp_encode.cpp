@@ -80,20 +80,22 @@ void put_quoted_number(Buffer& out, std::uint64_t v) {
   out.push_back('"');
 }
 
-void put_hex(Buffer& out, const TraceId& id) {
-  char hex[32];
+/// A trace or span id as a quoted string of its 32 or 16 hex digits.
+template <class Id, std::size_t Digits>
+void put_hex_id(Buffer& out, const Id& id) {
+  char hex[Digits];  // NOLINT(*-avoid-c-arrays)
   id.write_hex(hex);
   out.push_back('"');
-  out.append(hex, hex + sizeof hex);
+  out.append(hex, hex + Digits);
   out.push_back('"');
 }
 
+void put_hex(Buffer& out, const TraceId& id) {
+  put_hex_id<TraceId, 32>(out, id);
+}
+
 void put_hex(Buffer& out, const SpanId& id) {
-  char hex[16];
-  id.write_hex(hex);
-  out.push_back('"');
-  out.append(hex, hex + sizeof hex);
-  out.push_back('"');
+  put_hex_id<SpanId, 16>(out, id);
 }
 
 void put_any_value(Buffer& out, const Value& v) {

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "support/process.hpp"
+#include "support/serving.hpp"
 
 namespace o11y {
 namespace {
@@ -200,7 +201,6 @@ TEST(BatchSpanProcessor, RejectsANullExporterOrZeroSizes) {
 class Collector {
  public:
   Collector() {
-    port_ = server_.bind_to_any_port("127.0.0.1");
     server_.Post("/v1/traces", [this](const httplib::Request& req, httplib::Response& res) {
       std::lock_guard lock(mu_);
       requests_.push_back(req);
@@ -210,20 +210,10 @@ class Collector {
       res.status = status;
       res.set_content(status == 200 ? "{}" : "{\"message\":\"bad\nthing\"}", "application/json");
     });
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    while (!server_.is_running())
-      std::this_thread::sleep_for(1ms);
+    serving_ = std::make_unique<testing::Serving>(server_);
   }
-  ~Collector() {
-    server_.stop();
-    thread_.join();
-  }
-  Collector(const Collector&) = delete;
-  Collector& operator=(const Collector&) = delete;
 
-  [[nodiscard]] std::string url() const {
-    return "http://127.0.0.1:" + std::to_string(port_) + "/v1/traces";
-  }
+  [[nodiscard]] std::string url() const { return serving_->url() + "/v1/traces"; }
   void answer(std::vector<int> statuses) {
     std::lock_guard lock(mu_);
     statuses_ = std::move(statuses);
@@ -234,12 +224,11 @@ class Collector {
   }
 
  private:
-  httplib::Server server_;
-  int port_ = 0;
-  std::thread thread_;
   std::mutex mu_;
   std::vector<int> statuses_;
   std::vector<httplib::Request> requests_;
+  httplib::Server server_;
+  std::unique_ptr<testing::Serving> serving_;  // last: stops before what handlers touch
 };
 
 TEST(OtlpHttpExporter, PostsJsonWithConfiguredHeadersAndGzip) {

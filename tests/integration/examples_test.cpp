@@ -14,6 +14,7 @@
 
 #include "support/process.hpp"
 #include "support/prometheus.hpp"
+#include "support/serving.hpp"
 #include "support/temp_dir.hpp"
 
 namespace o11y {
@@ -295,15 +296,14 @@ TEST(Tool, CheckSendsATestSpanTheCollectorReceives) {
     body = req.body;
     res.set_content("{}", "application/json");
   });
-  const int port = collector.bind_to_any_port("127.0.0.1");
-  std::thread t([&] { collector.listen_after_bind(); });
   std::string out;
-  const int rc =
-      testing::run("OTEL_SERVICE_NAME=checked OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:" +
-                       std::to_string(port) + " " + kTool + " check --json",
-                   out);
-  collector.stop();
-  t.join();
+  int rc = 0;
+  {
+    const testing::Serving serving(collector);
+    rc = testing::run("OTEL_SERVICE_NAME=checked OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:" +
+                          std::to_string(serving.port()) + " " + kTool + " check --json",
+                      out);
+  }
   ASSERT_EQ(rc, 0) << out;
   const auto report = json::parse(out);
   std::string detail;

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "support/process.hpp"
+#include "support/serving.hpp"
 
 namespace o11y {
 namespace {
@@ -38,19 +39,10 @@ class Collector {
       res.set_content(res.status == 200 ? garbage_.load() ? "\x01\x02not json" : "{}" : "{}",
                       "application/json");
     });
-    ok_ = server_.bind_to_port("127.0.0.1", port);
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    while (ok_ && !server_.is_running())
-      std::this_thread::sleep_for(1ms);
+    serving_ = std::make_unique<testing::Serving>(server_, port);
   }
-  ~Collector() {
-    server_.stop();
-    thread_.join();
-  }
-  Collector(const Collector&) = delete;
-  Collector& operator=(const Collector&) = delete;
 
-  [[nodiscard]] bool listening() const { return ok_; }
+  [[nodiscard]] bool listening() const { return serving_->listening(); }
   std::atomic<int> status_{200};
   std::atomic<bool> garbage_{false};
   std::atomic<int> requests_{0};
@@ -64,8 +56,7 @@ class Collector {
     return n;
   }
   httplib::Server server_;
-  bool ok_ = false;
-  std::thread thread_;
+  std::unique_ptr<testing::Serving> serving_;
 };
 
 TEST(ExportFaults, CallersNeverWaitDropsAreCountedAndExportRecovers) {

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "support/process.hpp"
+#include "support/serving.hpp"
 #include "support/span_fixture.hpp"
 
 namespace o11y {
@@ -27,25 +28,15 @@ class TestServer {
                       http::ServerOptions options = {}) {
     http::instrument(server_, std::move(options));
     routes(server_);
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    while (!server_.is_running())
-      std::this_thread::sleep_for(1ms);
+    serving_ = std::make_unique<testing::Serving>(server_);
   }
-  ~TestServer() {
-    server_.stop();
-    thread_.join();
-  }
-  TestServer(const TestServer&) = delete;
-  TestServer& operator=(const TestServer&) = delete;
 
-  [[nodiscard]] std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
-  [[nodiscard]] int port() const { return port_; }
+  [[nodiscard]] std::string url() const { return serving_->url(); }
+  [[nodiscard]] int port() const { return serving_->port(); }
 
  private:
   httplib::Server server_;
-  int port_ = 0;
-  std::thread thread_;
+  std::unique_ptr<testing::Serving> serving_;
 };
 
 class Http : public testing::SpanTest {

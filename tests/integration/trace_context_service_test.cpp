@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "support/process.hpp"
+#include "support/serving.hpp"
 
 namespace o11y {
 namespace {
@@ -25,20 +26,11 @@ class Callbacks {
       std::lock_guard lock(mu_);
       received_[std::stoi(req.matches[1].str())] = req.headers;
     });
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    while (!server_.is_running())
-      std::this_thread::sleep_for(1ms);
+    serving_ = std::make_unique<testing::Serving>(server_);
   }
-  ~Callbacks() {
-    server_.stop();
-    thread_.join();
-  }
-  Callbacks(const Callbacks&) = delete;
-  Callbacks& operator=(const Callbacks&) = delete;
 
   [[nodiscard]] std::string url(int id) const {
-    return "http://127.0.0.1:" + std::to_string(port_) + "/callback/" + std::to_string(id);
+    return serving_->url() + "/callback/" + std::to_string(id);
   }
   [[nodiscard]] httplib::Headers headers(int id) {
     std::lock_guard lock(mu_);
@@ -46,11 +38,10 @@ class Callbacks {
   }
 
  private:
-  httplib::Server server_;
-  int port_ = 0;
-  std::thread thread_;
   std::mutex mu_;
   std::map<int, httplib::Headers> received_;
+  httplib::Server server_;
+  std::unique_ptr<testing::Serving> serving_;  // last: stops before what handlers touch
 };
 
 class TraceContextService : public ::testing::Test {
