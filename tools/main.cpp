@@ -139,19 +139,7 @@ void say(const Args& args, const std::string& what) {
     std::cerr << what << std::flush;
 }
 
-int check(int argc, char** argv) {
-  const auto args = parse(argc, argv, {"--metrics-url"}, {"--json", "--no-span"});
-  if (!args.error.empty())
-    return usage_error("check", args.error);
-  if (args.has("--help")) {
-    std::cout << "usage: o11y check [--json] [--metrics-url URL] [--no-span]\n\n"
-                 "Checks, in order: the O11Y_* and OTEL_* variables in the environment; the\n"
-                 "multiprocess directory (exists, writable, not world-writable, ours); the OTLP\n"
-                 "endpoint, by sending one test span (skip with --no-span); and, with\n"
-                 "--metrics-url, the metric names a running process serves.\n"
-                 "Exit status: 0 all passed, 1 a check failed, 2 bad arguments.\n";
-    return kOk;
-  }
+int check(const Args& args) {
   std::vector<Finding> findings;
 
   const auto problems = o11y::environment_problems();
@@ -308,16 +296,7 @@ std::optional<std::string> directory_arg(const Args& args, const std::string& co
   return dir;
 }
 
-int metrics_command(int argc, char** argv) {
-  const auto args = parse(argc, argv, {"--dir", "--format"}, {});
-  if (!args.error.empty())
-    return usage_error("metrics", args.error);
-  if (args.has("--help")) {
-    std::cout << "usage: o11y metrics --dir DIR [--format text|openmetrics]\n\n"
-                 "Prints the aggregate of every process's file in DIR. Corrupt files are\n"
-                 "skipped and reported on stderr.\n";
-    return kOk;
-  }
+int metrics_command(const Args& args) {
   int status = kOk;
   const auto dir = directory_arg(args, "metrics", status);
   if (!dir)
@@ -330,19 +309,7 @@ int metrics_command(int argc, char** argv) {
   return kOk;
 }
 
-httplib::Server* g_server = nullptr;  // NOLINT(*-avoid-non-const-global-*): for the signal thread
-
-int serve_command(int argc, char** argv) {
-  const auto args = parse(argc, argv, {"--dir", "--listen"}, {});
-  if (!args.error.empty())
-    return usage_error("serve", args.error);
-  if (args.has("--help")) {
-    std::cout << "usage: o11y serve --dir DIR [--listen 127.0.0.1:9464]\n\n"
-                 "Serves the aggregate of DIR at http://ADDRESS/metrics (content negotiated:\n"
-                 "OpenMetrics when the scraper asks for it) until SIGINT or SIGTERM. For\n"
-                 "pre-fork servers whose workers cannot serve HTTP themselves.\n";
-    return kOk;
-  }
+int serve_command(const Args& args) {
   int status = kOk;
   const auto dir = directory_arg(args, "serve", status);
   if (!dir)
@@ -386,14 +353,13 @@ int serve_command(int argc, char** argv) {
     std::cerr << "o11y serve: cannot listen on " << listen << "\n";
     return kFailed;
   }
-  g_server = &server;
   std::atomic<bool> done{false};
-  std::thread signals([set, &done] {
+  std::thread signals([set, &done, &server] {
     // Polls so that it also ends when the server stops for another reason.
     const timespec tick{0, 200'000'000};
     while (!done.load()) {
       if (sigtimedwait(&set, nullptr, &tick) > 0) {
-        g_server->stop();
+        server.stop();
         return;
       }
     }
@@ -406,16 +372,7 @@ int serve_command(int argc, char** argv) {
   return kOk;
 }
 
-int compact_command(int argc, char** argv) {
-  const auto args = parse(argc, argv, {"--dir"}, {});
-  if (!args.error.empty())
-    return usage_error("compact", args.error);
-  if (args.has("--help")) {
-    std::cout << "usage: o11y compact --dir DIR\n\n"
-                 "Merges the files of processes that have exited into DIR's archive and removes\n"
-                 "them; counters and histograms keep their totals. Safe while workers run.\n";
-    return kOk;
-  }
+int compact_command(const Args& args) {
   int status = kOk;
   const auto dir = directory_arg(args, "compact", status);
   if (!dir)
@@ -426,6 +383,52 @@ int compact_command(int argc, char** argv) {
   return kOk;
 }
 
+/// One subcommand: the options it takes, its --help text and what it runs.
+struct Command {
+  const char* name;
+  std::vector<std::string> with_value;
+  std::vector<std::string> flags;
+  const char* help;
+  int (*run)(const Args&);
+};
+
+const std::vector<Command>& commands() {
+  static const std::vector<Command> kCommands = {
+      {"check",
+       {"--metrics-url"},
+       {"--json", "--no-span"},
+       "usage: o11y check [--json] [--metrics-url URL] [--no-span]\n\n"
+       "Checks, in order: the O11Y_* and OTEL_* variables in the environment; the\n"
+       "multiprocess directory (exists, writable, not world-writable, ours); the OTLP\n"
+       "endpoint, by sending one test span (skip with --no-span); and, with\n"
+       "--metrics-url, the metric names a running process serves.\n"
+       "Exit status: 0 all passed, 1 a check failed, 2 bad arguments.\n",
+       check},
+      {"metrics",
+       {"--dir", "--format"},
+       {},
+       "usage: o11y metrics --dir DIR [--format text|openmetrics]\n\n"
+       "Prints the aggregate of every process's file in DIR. Corrupt files are\n"
+       "skipped and reported on stderr.\n",
+       metrics_command},
+      {"serve",
+       {"--dir", "--listen"},
+       {},
+       "usage: o11y serve --dir DIR [--listen 127.0.0.1:9464]\n\n"
+       "Serves the aggregate of DIR at http://ADDRESS/metrics (content negotiated:\n"
+       "OpenMetrics when the scraper asks for it) until SIGINT or SIGTERM. For\n"
+       "pre-fork servers whose workers cannot serve HTTP themselves.\n",
+       serve_command},
+      {"compact",
+       {"--dir"},
+       {},
+       "usage: o11y compact --dir DIR\n\n"
+       "Merges the files of processes that have exited into DIR's archive and removes\n"
+       "them; counters and histograms keep their totals. Safe while workers run.\n",
+       compact_command}};
+  return kCommands;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -433,19 +436,23 @@ int main(int argc, char** argv) {
     std::cerr << kUsageText;
     return kUsage;
   }
-  const std::string command = argv[1];  // NOLINT(*-pointer-arithmetic)
-  if (command == "--help" || command == "-h" || command == "help") {
+  const std::string name = argv[1];  // NOLINT(*-pointer-arithmetic)
+  if (name == "--help" || name == "-h" || name == "help") {
     std::cout << kUsageText;
     return kOk;
   }
-  if (command == "check")
-    return check(argc, argv);
-  if (command == "metrics")
-    return metrics_command(argc, argv);
-  if (command == "serve")
-    return serve_command(argc, argv);
-  if (command == "compact")
-    return compact_command(argc, argv);
-  std::cerr << "o11y: unknown command \"" << command << "\"\n\n" << kUsageText;
+  for (const auto& command : commands()) {
+    if (name != command.name)
+      continue;
+    const auto args = parse(argc, argv, command.with_value, command.flags);
+    if (!args.error.empty())
+      return usage_error(name, args.error);
+    if (args.has("--help")) {
+      std::cout << command.help;
+      return kOk;
+    }
+    return command.run(args);
+  }
+  std::cerr << "o11y: unknown command \"" << name << "\"\n\n" << kUsageText;
   return kUsage;
 }
