@@ -14,7 +14,23 @@ namespace {
 
 // The one definition of the current frame. Keeping it in this .cpp (not a header) gives every
 // translation unit and shared object the same slot.
-thread_local std::shared_ptr<const Frame> t_current;  // NOLINT(*-avoid-non-const-global-*)
+// Clears t_frame when the thread's slot is destroyed, so nothing reads a freed frame
+// through it from a later thread_local destructor.
+struct CurrentSlot {
+  std::shared_ptr<const Frame> frame;
+  CurrentSlot() = default;
+  CurrentSlot(const CurrentSlot&) = delete;
+  CurrentSlot& operator=(const CurrentSlot&) = delete;
+  CurrentSlot(CurrentSlot&&) = delete;
+  CurrentSlot& operator=(CurrentSlot&&) = delete;
+  ~CurrentSlot() { t_frame = nullptr; }
+
+  void set(std::shared_ptr<const Frame> next) noexcept {
+    t_frame = next.get();
+    frame = std::move(next);
+  }
+};
+thread_local CurrentSlot t_current;  // NOLINT(*-avoid-non-const-global-*)
 
 const Frame& empty_frame() noexcept {
   static const Frame kEmpty;
@@ -25,9 +41,10 @@ const Frame& empty_frame() noexcept {
 template <class Change>
 void modify_current(Change&& change) noexcept {
   try {
-    auto next = t_current ? std::make_shared<Frame>(*t_current) : std::make_shared<Frame>();
+    auto next =
+        t_current.frame ? std::make_shared<Frame>(*t_current.frame) : std::make_shared<Frame>();
     std::forward<Change>(change)(*next);
-    t_current = std::move(next);
+    t_current.set(std::move(next));
   } catch (const std::exception& e) {
     report_internal_error("context", e.what());
   } catch (...) {
@@ -48,16 +65,20 @@ void add_to_span(const std::shared_ptr<SpanState>& span, std::string_view key, V
 
 }  // namespace
 
+thread_local constinit const Frame* t_frame = nullptr;  // NOLINT(*-avoid-non-const-global-*)
+
 const Frame& current_frame() noexcept {
-  return t_current ? *t_current : empty_frame();
+  return t_current.frame ? *t_current.frame : empty_frame();
 }
 
 const std::shared_ptr<const Frame>& current_frame_ptr() noexcept {
-  return t_current;
+  return t_current.frame;
 }
 
 std::shared_ptr<const Frame> exchange_current_frame(std::shared_ptr<const Frame> frame) noexcept {
-  return std::exchange(t_current, std::move(frame));
+  auto previous = std::move(t_current.frame);
+  t_current.set(std::move(frame));
+  return previous;
 }
 
 const void* current_slot() noexcept {

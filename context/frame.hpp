@@ -20,6 +20,12 @@ struct Frame {
   std::shared_ptr<SpanState> span;  ///< the active local span, or null
 };
 
+/// The calling thread's current frame as a plain pointer (null: the empty frame), kept equal
+/// to current_frame_ptr().get(). Trivially destructible and constant-initialised, so other
+/// translation units read it inline without a TLS wrapper call: metric hot paths check it for
+/// a recording span on every add.
+extern thread_local constinit const Frame* t_frame;  // NOLINT(*-avoid-non-const-global-*)
+
 /// The calling thread's current frame (an empty one when nothing was ever set). The reference
 /// stays valid until this thread changes its context.
 [[nodiscard]] const Frame& current_frame() noexcept;

@@ -243,7 +243,7 @@ Family* declare(MetricType type, std::string_view name, std::string_view help,
   f->unit = std::string(unit);
   f->type = type;
   f->mode = mode;
-  f->label_names = std::move(labels);
+  f->set_label_names(std::move(labels));
   f->buckets = std::move(buckets);
   f->store = r.store();
   Family* raw = f.get();
@@ -260,17 +260,23 @@ std::size_t stripe_index() noexcept {
   return t_index;
 }
 
-// The exemplar for a value: the active span, if it is sampled.
-void maybe_exemplar(Family& f, Series& s, std::size_t slot, double v) noexcept {
-  const auto& span = current_frame().span;
-  if (!span || !span->recording)
-    return;
+// Out of line, so that the common case (no sampled span) needs no stack frame in the
+// callers.
+[[gnu::noinline]] void record_exemplar(Family& f, Series& s, std::size_t slot, double v,
+                                       const SpanState* span) noexcept {
   Exemplar* e = s.exemplars.load(std::memory_order_acquire);
   if (e == nullptr && (e = f.exemplars_for(s)) == nullptr)
     return;
   e += slot;
   const auto& ctx = span->data.context;  // ids never change after start
   e->write(ctx.trace_id.hi, ctx.trace_id.lo, ctx.span_id.value, v, unix_time_ns());
+}
+
+// The exemplar for a value: the active span, if it is sampled.
+inline void maybe_exemplar(Family& f, Series& s, std::size_t slot, double v) noexcept {
+  const Frame* frame = t_frame;
+  if (frame != nullptr && frame->span && frame->span->recording) [[unlikely]]
+    record_exemplar(f, s, slot, v, frame->span.get());
 }
 
 Stripes* ensure_stripes(Series& s) {
@@ -284,27 +290,6 @@ Stripes* ensure_stripes(Series& s) {
 }
 
 // Label values from the call into declaration order, on the stack.
-struct Ordered {
-  std::string_view v[kMaxLabels];
-  std::size_t n = 0;
-  [[nodiscard]] std::span<const std::string_view> span() const { return {v, n}; }
-};
-
-Ordered order_named(const Family& f, std::initializer_list<Label> labels) {
-  Ordered o;
-  o.n = f.label_names.size();
-  f.order(labels, o.v);
-  return o;
-}
-
-Ordered order_positional(const Family& f, std::initializer_list<std::string_view> values) {
-  f.check_count(values.size());
-  Ordered o;
-  o.n = values.size();
-  std::copy(values.begin(), values.end(), o.v);
-  return o;
-}
-
 }  // namespace
 
 void Exemplar::write(std::uint64_t hi, std::uint64_t lo, std::uint64_t span_id, double v,
@@ -351,86 +336,40 @@ Family::Table::Table(std::size_t capacity)
 
 Family::~Family() = default;
 
-std::uint64_t Family::hash_values(std::span<const std::string_view> values) noexcept {
-  // 8 bytes at a time through a multiply-xorshift mix: label values are short, and the
-  // library's general string hash (an out-of-line call per value) was a quarter of a
-  // labeled add. The length goes in too, so "ab","c" and "a","bc" differ.
-  constexpr std::uint64_t kMul = 0x9e3779b97f4a7c15ULL;
-  std::uint64_t h = 0xcbf29ce484222325ULL;
-  auto mix = [&h](std::uint64_t x) {
-    h = (h ^ x) * kMul;
-    h ^= h >> 29U;
-  };
-  for (auto v : values) {
-    std::size_t i = 0;
-    for (; i + 8 <= v.size(); i += 8) {
-      std::uint64_t x = 0;
-      std::memcpy(&x, v.data() + i, 8);
-      mix(x);
-    }
-    // The last 0-7 bytes with fixed-size (so inlined) loads, overlapping where needed.
-    const std::size_t rest = v.size() - i;
-    const auto* p = reinterpret_cast<const unsigned char*>(v.data() + i);
-    std::uint64_t tail = 0;
-    if (rest >= 4) {
-      std::uint32_t a = 0;
-      std::uint32_t b = 0;
-      std::memcpy(&a, p, 4);
-      std::memcpy(&b, p + rest - 4, 4);
-      tail = (static_cast<std::uint64_t>(a) << 32U) | b;
-    } else if (rest > 0) {
-      tail = p[0] | (static_cast<std::uint64_t>(p[rest / 2]) << 8U) |
-             (static_cast<std::uint64_t>(p[rest - 1]) << 16U);
-    }
-    mix(tail ^ (static_cast<std::uint64_t>(v.size()) << 56U));
-  }
-  return h ^ (h >> 32U);
-}
-
-Series* Family::find(std::span<const std::string_view> values, std::uint64_t hash) const noexcept {
-  const Table* t = table_.load(std::memory_order_acquire);
-  if (t == nullptr)
-    return nullptr;
-  for (std::size_t i = hash & t->mask;; i = (i + 1) & t->mask) {
-    Series* s = t->slots[i].load(std::memory_order_acquire);
-    if (s == nullptr)
-      return nullptr;
-    if (s->hash == hash &&
-        std::equal(values.begin(), values.end(), s->values.begin(), s->values.end(),
-                   [](std::string_view a, const std::string& b) { return short_equal(a, b); })) {
-      return s;
-    }
-  }
-}
-
 Series* Family::get(std::span<const std::string_view> values) {
-  const auto hash = hash_values(values);
-  if (Series* s = find(values, hash))
-    return s;
+  Key key;
+  key.n = values.size();
+  std::copy(values.begin(), values.end(), key.values);
+  key.finish();
+  return get(key);
+}
+
+Series* Family::get_slow(const Key& key) {
   std::lock_guard lock(mu_);
-  if (Series* s = find(values, hash))
+  if (Series* s = find(key))
     return s;  // another thread created it meanwhile
   if (!unlimited && !label_names.empty() && series_.size() >= series_limit()) {
     // One caller inventing label values (a user id, a URL) must not exhaust memory: from here
     // on every new label set shares one overflow series.
-    std::array<std::string_view, kMaxLabels> overflow;
-    overflow.fill(kOverflowValue);
-    const std::span<const std::string_view> ov(overflow.data(), label_names.size());
-    const auto ov_hash = hash_values(ov);
-    if (Series* s = find(ov, ov_hash))
+    Key overflow;
+    overflow.n = label_names.size();
+    std::fill_n(overflow.values, overflow.n, kOverflowValue);
+    overflow.finish();
+    if (Series* s = find(overflow))
       return s;
     report_internal_error(
         "metrics", "metric " + name + " reached its limit of " + std::to_string(series_limit()) +
                        " label sets; new ones are counted under " + std::string(kOverflowValue));
-    return create_locked(ov, ov_hash);
+    return create_locked(overflow);
   }
-  return create_locked(values, hash);
+  return create_locked(key);
 }
 
-Series* Family::create_locked(std::span<const std::string_view> values, std::uint64_t hash) {
+Series* Family::create_locked(const Key& key) {
   auto s = std::make_unique<Series>();
-  s->hash = hash;
-  s->values.assign(values.begin(), values.end());
+  s->hash = key.hash;
+  s->values.assign(key.values, key.values + key.n);
+  std::copy_n(key.words, std::min(key.n, Series::kWords), s->words);
   s->cells = store->allocate(*this, s->values, cell_count());
 
   Series* raw = s.get();
@@ -494,19 +433,16 @@ std::vector<const Series*> Family::all_series() const {
   return out;
 }
 
-void Family::order(std::initializer_list<Label> labels, std::string_view* out) const {
+void Family::key_positional(std::initializer_list<std::string_view> values, Key& key) const {
+  check_count(values.size());
+  key.n = values.size();
+  std::copy(values.begin(), values.end(), key.values);
+  key.finish();
+}
+
+void Family::key_named_slow(std::initializer_list<Label> labels, Key& key) const {
   const std::size_t n = label_names.size();
-  // Fast path: every label given, in declaration order.
-  if (labels.size() == n) {
-    std::size_t i = 0;
-    for (const auto& l : labels) {
-      if (!short_equal(l.name, label_names[i]))
-        break;
-      out[i++] = l.value;
-    }
-    if (i == n)
-      return;
-  }
+  std::string_view* out = key.values;
   for (const auto& l : labels) {
     if (std::find(label_names.begin(), label_names.end(), l.name) == label_names.end()) {
       fail(name,
@@ -528,6 +464,8 @@ void Family::order(std::initializer_list<Label> labels, std::string_view* out) c
     if (found > 1)
       fail(name, "label " + quoted(label_names[i]) + " is given more than once");
   }
+  key.n = n;
+  key.finish();
 }
 
 void Family::check_count(std::size_t n) const {
@@ -538,17 +476,23 @@ void Family::check_count(std::size_t n) const {
   }
 }
 
+namespace {
+// Contended: from now on each thread group adds to its own cache line.
+[[gnu::noinline]] void counter_add_contended(Family& f, Series& s, double v) noexcept {
+  try {
+    Stripes* fresh = f.store->in_process() ? ensure_stripes(s) : nullptr;
+    add_double(fresh != nullptr ? fresh->stripe[stripe_index()].cell : s.cells[0], v);
+  } catch (...) {
+    add_double(s.cells[0], v);
+  }
+}
+}  // namespace
+
 void counter_add(Family& f, Series& s, double v) noexcept {
   if (Stripes* st = s.stripes.load(std::memory_order_acquire)) {
     add_double(st->stripe[stripe_index()].cell, v);
-  } else if (!try_add_double(s.cells[0], v)) {
-    // Contended: from now on each thread group adds to its own cache line.
-    try {
-      Stripes* fresh = f.store->in_process() ? ensure_stripes(s) : nullptr;
-      add_double(fresh != nullptr ? fresh->stripe[stripe_index()].cell : s.cells[0], v);
-    } catch (...) {
-      add_double(s.cells[0], v);
-    }
+  } else if (!try_add_double(s.cells[0], v)) [[unlikely]] {
+    counter_add_contended(f, s, v);
   }
   maybe_exemplar(f, s, 0, v);
 }
@@ -617,11 +561,13 @@ Histogram histogram(std::string_view name, std::string_view help,
 }
 
 namespace {
+[[noreturn, gnu::noinline, gnu::cold]] void throw_bad_increment(const detail::Family& f, double v) {
+  throw MetricError("metric \"" + f.name + "\": counter increment " + std::to_string(v) +
+                    " is negative or NaN; counters only go up");
+}
 void check_increment(const detail::Family& f, double v) {
-  if (!(v >= 0)) {
-    throw MetricError("metric \"" + f.name + "\": counter increment " + std::to_string(v) +
-                      " is negative or NaN; counters only go up");
-  }
+  if (!(v >= 0)) [[unlikely]]
+    throw_bad_increment(f, v);
 }
 }  // namespace
 
@@ -635,18 +581,21 @@ double Counter::Child::value() const noexcept {
 
 void Counter::add(double value, std::initializer_list<Label> labels) const {
   check_increment(*family_, value);
-  const auto o = detail::order_named(*family_, labels);
-  detail::counter_add(*family_, *family_->get(o.span()), value);
+  detail::Key key;
+  family_->key_named(labels, key);
+  detail::counter_add(*family_, *family_->get(key), value);
 }
 
 Counter::Child Counter::labels(std::initializer_list<std::string_view> values) const {
-  const auto o = detail::order_positional(*family_, values);
-  return {family_, family_->get(o.span())};
+  detail::Key key;
+  family_->key_positional(values, key);
+  return {family_, family_->get(key)};
 }
 
 double Counter::value(std::initializer_list<Label> labels) const {
-  const auto o = detail::order_named(*family_, labels);
-  const auto* s = family_->find(o.span(), detail::Family::hash_values(o.span()));
+  detail::Key key;
+  family_->key_named(labels, key);
+  const auto* s = family_->find(key);
   return s != nullptr ? detail::counter_value(*s) : 0.0;
 }
 
@@ -661,20 +610,24 @@ double Gauge::Child::value() const noexcept {
 }
 
 void Gauge::set(double value, std::initializer_list<Label> labels) const {
-  const auto o = detail::order_named(*family_, labels);
-  detail::gauge_set(*family_, *family_->get(o.span()), value);
+  detail::Key key;
+  family_->key_named(labels, key);
+  detail::gauge_set(*family_, *family_->get(key), value);
 }
 void Gauge::add(double value, std::initializer_list<Label> labels) const {
-  const auto o = detail::order_named(*family_, labels);
-  detail::gauge_add(*family_, *family_->get(o.span()), value);
+  detail::Key key;
+  family_->key_named(labels, key);
+  detail::gauge_add(*family_, *family_->get(key), value);
 }
 Gauge::Child Gauge::labels(std::initializer_list<std::string_view> values) const {
-  const auto o = detail::order_positional(*family_, values);
-  return {family_, family_->get(o.span())};
+  detail::Key key;
+  family_->key_positional(values, key);
+  return {family_, family_->get(key)};
 }
 double Gauge::value(std::initializer_list<Label> labels) const {
-  const auto o = detail::order_named(*family_, labels);
-  const auto* s = family_->find(o.span(), detail::Family::hash_values(o.span()));
+  detail::Key key;
+  family_->key_named(labels, key);
+  const auto* s = family_->find(key);
   return s != nullptr ? detail::load_double(s->cells[0]) : 0.0;
 }
 
@@ -694,21 +647,25 @@ Histogram::Timer Histogram::Child::time() const noexcept {
 }
 
 void Histogram::record(double value, std::initializer_list<Label> labels) const {
-  const auto o = detail::order_named(*family_, labels);
-  detail::histogram_record(*family_, *family_->get(o.span()), value);
+  detail::Key key;
+  family_->key_named(labels, key);
+  detail::histogram_record(*family_, *family_->get(key), value);
 }
 Histogram::Timer Histogram::time(std::initializer_list<Label> labels) const {
-  const auto o = detail::order_named(*family_, labels);
-  return {family_, family_->get(o.span())};
+  detail::Key key;
+  family_->key_named(labels, key);
+  return {family_, family_->get(key)};
 }
 Histogram::Child Histogram::labels(std::initializer_list<std::string_view> values) const {
-  const auto o = detail::order_positional(*family_, values);
-  return {family_, family_->get(o.span())};
+  detail::Key key;
+  family_->key_positional(values, key);
+  return {family_, family_->get(key)};
 }
 
 std::uint64_t Histogram::count(std::initializer_list<Label> labels) const {
-  const auto o = detail::order_named(*family_, labels);
-  const auto* s = family_->find(o.span(), detail::Family::hash_values(o.span()));
+  detail::Key key;
+  family_->key_named(labels, key);
+  const auto* s = family_->find(key);
   if (s == nullptr)
     return 0;
   std::uint64_t n = 0;
@@ -719,8 +676,9 @@ std::uint64_t Histogram::count(std::initializer_list<Label> labels) const {
 }
 
 double Histogram::sum(std::initializer_list<Label> labels) const {
-  const auto o = detail::order_named(*family_, labels);
-  const auto* s = family_->find(o.span(), detail::Family::hash_values(o.span()));
+  detail::Key key;
+  family_->key_named(labels, key);
+  const auto* s = family_->find(key);
   return s != nullptr ? detail::load_double(s->cells[family_->buckets.size() + 1]) : 0.0;
 }
 

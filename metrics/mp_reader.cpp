@@ -750,11 +750,12 @@ std::string render_directory(const std::string& dir, metrics::Format fmt, Direct
     f->type = agg.meta.type;
     f->mode = GaugeMode::Sum;  // the aggregate is one value per series
     f->unlimited = true;
-    f->label_names = agg.meta.labels;
+    auto label_names = agg.meta.labels;
     if (agg.meta.mode == GaugeMode::All || agg.meta.mode == GaugeMode::LiveAll) {
       if (agg.meta.type == MetricType::Gauge)
-        f->label_names.emplace_back("pid");
+        label_names.emplace_back("pid");
     }
+    f->set_label_names(std::move(label_names));
     f->buckets = agg.meta.buckets;
     f->store = &store;
     for (const auto& [series_key, v] : agg.series) {
@@ -793,14 +794,16 @@ std::string render_directory(const std::string& dir, metrics::Format fmt, Direct
   skipped->help = "Multiprocess files left out of a scrape because they could not be read";
   skipped->type = MetricType::Counter;
   skipped->store = &store;
-  store_double(skipped->get({})->cells[0], static_cast<double>(g_files_skipped.load()));
+  store_double(skipped->get(std::span<const std::string_view>{})->cells[0],
+               static_cast<double>(g_files_skipped.load()));
   order.push_back(skipped.get());
   auto files = std::make_unique<Family>();
   files->name = files->base_name = "o11y_multiproc_files";
   files->help = "Multiprocess files aggregated by the last scrape";
   files->type = MetricType::Gauge;
   files->store = &store;
-  store_double(files->get({})->cells[0], static_cast<double>(local.files_read));
+  store_double(files->get(std::span<const std::string_view>{})->cells[0],
+               static_cast<double>(local.files_read));
   order.push_back(files.get());
 
   if (stats != nullptr)

@@ -106,6 +106,13 @@ TEST(MultiprocessFaults, KilledWritersNeverTearValuesFailAScrapeOrLoseCompletedU
       writers.emplace_back(spawn_helper({"count", counter_file}, {"O11Y_MULTIPROC_DIR=" + mp_dir}),
                            counter_file);
     }
+    // Kill writers that are writing, not ones still starting: on a loaded machine an ASan
+    // build can take longer to start than the longest delay, and the test then proved nothing.
+    for (auto& [pid, file] : writers) {
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      while (read_u64(file) == 0 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
     std::this_thread::sleep_for(std::chrono::microseconds(delay_us(rng)));
     for (auto& [pid, file] : writers) {
       ASSERT_GT(pid, 0);

@@ -11,6 +11,7 @@
 #include <o11y/export.hpp>
 #include <o11y/propagation.hpp>
 #include <o11y/trace.hpp>
+#include <thread>
 
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
@@ -196,6 +197,10 @@ TEST_F(OtlpExport, ForkedChildExportsOnlyItsOwnSpansAndTheParentKeepsWorking) {
   // Queued in the parent, export thread running, nothing sent yet when fork() happens.
   for (int i = 0; i < 3; ++i)
     (void)start_span("parent-pending-" + std::to_string(i));
+  // Let the export thread reach its wait first. glibc's malloc is fork-safe, but GCC 12's
+  // ASan allocator takes no locks around fork(): a fork while that thread is still allocating
+  // its startup state left the child's allocator locked (seen here, ASan builds only).
+  std::this_thread::sleep_for(200ms);
   const pid_t child = ::fork();
   ASSERT_GE(child, 0);
   if (child == 0) {

@@ -45,6 +45,88 @@ TEST(CounterFamily, AddsByNamedLabelsInAnyOrder) {
   EXPECT_DOUBLE_EQ(c.value({{"status", "failed"}, {"method", "card"}}), 0.0);
 }
 
+// Lookups compare label values as words (exact up to 7 bytes, hashed beyond), so values that
+// share bytes, lengths, prefixes or suffixes around those boundaries must stay apart.
+TEST(CounterFamily, KeepsSeriesApartWhoseValuesDifferAnywhereAtAnyLength) {
+  const std::vector<std::string> values = {"",
+                                           "a",
+                                           "b",
+                                           "ab",
+                                           "ba",
+                                           "aa",
+                                           "abc",
+                                           "acc",
+                                           "abd",
+                                           "abcd",
+                                           "abce",
+                                           "abXd",
+                                           "abcde",
+                                           "abXde",
+                                           "abcdef",
+                                           "abcXef",
+                                           "abcdefg",
+                                           "abcXefg",
+                                           std::string("abc\0efg", 7),
+                                           std::string(1, '\7'),
+                                           std::string("\7\0", 2),
+                                           "abcdefgh",
+                                           "abcdefgi",
+                                           "Xbcdefgh",
+                                           "abcdefghi",
+                                           "abcdefghj",
+                                           "abcdXfghi",
+                                           "a/very/long/route/{id}/items",
+                                           "a/very/long/route/{id}/itemz"};
+  // Seven labels: past the four values a series keeps as words; names around 7-8 bytes.
+  const auto c = counter("words_apart_total", "h",
+                         {"k", "status1", "method12", "kind", "a_longer_label_name", "f", "g"});
+  auto labels_for = [](const std::string& v, std::size_t at) {
+    std::vector<std::string> vals(7, "x");
+    vals[at] = v;
+    return vals;
+  };
+  for (std::size_t at = 0; at < 7; ++at) {
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      const auto v = labels_for(values[i], at);
+      c.add(static_cast<double>(i + 1), {{"k", v[0]},
+                                         {"status1", v[1]},
+                                         {"method12", v[2]},
+                                         {"kind", v[3]},
+                                         {"a_longer_label_name", v[4]},
+                                         {"f", v[5]},
+                                         {"g", v[6]}});
+    }
+  }
+  for (std::size_t at = 0; at < 7; ++at) {
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      const auto v = labels_for(values[i], at);
+      // "x" everywhere is one series that every position shares.
+      const double expected =
+          values[i] == "x" ? 7.0 * static_cast<double>(i + 1) : static_cast<double>(i + 1);
+      EXPECT_EQ(c.value({{"k", v[0]},
+                         {"status1", v[1]},
+                         {"method12", v[2]},
+                         {"kind", v[3]},
+                         {"a_longer_label_name", v[4]},
+                         {"f", v[5]},
+                         {"g", v[6]}}),
+                expected)
+          << "value #" << i << " at label " << at;
+      // Positional children find the same series.
+      EXPECT_EQ(c.labels({v[0], v[1], v[2], v[3], v[4], v[5], v[6]}).value(), expected);
+    }
+  }
+}
+
+TEST(CounterFamily, TellsLabelNamesApartThatShareWords) {
+  const auto c = counter("names_apart_total", "h", {"method12", "a_longer_label_name"});
+  EXPECT_THROW(c.add(1, {{"method13", "x"}, {"a_longer_label_name", "y"}}), MetricError);
+  EXPECT_THROW(c.add(1, {{"method12", "x"}, {"a_longer_label_namf", "y"}}), MetricError);
+  EXPECT_THROW(c.add(1, {{"method1", "x"}, {"a_longer_label_name", "y"}}), MetricError);
+  c.add(1, {{"a_longer_label_name", "y"}, {"method12", "x"}});
+  EXPECT_EQ(c.value({{"method12", "x"}, {"a_longer_label_name", "y"}}), 1.0);
+}
+
 TEST(CounterFamily, PreBoundChildSharesTheSeries) {
   auto c = counter("t_child_total", "h", {"status", "method"});
   auto ok = c.labels({"success", "card"});
