@@ -14,11 +14,27 @@ struct SpanState;
 /// One immutable frame of context. Frames are shared (copy-on-write): every change makes a new
 /// frame and swaps the calling thread's current pointer, so a reader on another thread that
 /// holds a snapshot never sees it change.
+///
+/// A span and the frame that start_span() makes current for it share one allocation (see
+/// SpanState), so a frame's span is a plain pointer: it stays valid as long as the frame does.
+/// The frame inside a span's allocation keeps it alive by being in it; any other frame naming a
+/// span holds `span_owner`. Copy frames with derive_frame(), which keeps that true.
 struct Frame {
-  Attributes tags;                  ///< custom tags: span attributes and log fields
-  Attributes log_context;           ///< log-only fields
-  std::shared_ptr<SpanState> span;  ///< the active local span, or null
+  Attributes tags;                         ///< custom tags: span attributes and log fields
+  Attributes log_context;                  ///< log-only fields
+  SpanState* span = nullptr;               ///< the active local span, or null
+  std::shared_ptr<const void> span_owner;  ///< keeps `span` alive; null in the span's own frame
 };
+
+/// A copy of *from (null: the empty frame) that keeps its span alive by itself.
+[[nodiscard]] inline Frame derive_frame(const std::shared_ptr<const Frame>& from) {
+  if (!from)
+    return {};
+  Frame copy = *from;
+  if (copy.span != nullptr && !copy.span_owner)
+    copy.span_owner = from;  // *from lives in the span's allocation, so it owns the span
+  return copy;
+}
 
 /// The calling thread's current frame as a plain pointer (null: the empty frame), kept equal
 /// to current_frame_ptr().get(). Trivially destructible and constant-initialised, so other

@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 
+#include "context/words.hpp"
 #include "o11y/config.hpp"
 
 namespace o11y::detail {
@@ -88,10 +89,10 @@ struct KeyWords {
 KeyWords key_words(std::string_view key) noexcept {
   KeyWords w;
   if (key.size() >= 8) {
-    std::memcpy(&w.head, key.data(), 8);
-    std::memcpy(&w.tail, key.data() + key.size() - 8, 8);
+    w.head = load_u64(key.data());
+    w.tail = load_u64(key.data() + key.size() - 8);
   } else {
-    std::memcpy(&w.head, key.data(), key.size());
+    w.head = short_word(key);  // exact, with no memcpy call
   }
   return w;
 }

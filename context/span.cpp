@@ -41,7 +41,7 @@ std::uint64_t unix_ns_at(std::uint64_t steady_ns) noexcept {
                                     t_offset.unix_minus_steady);
 }
 
-bool span_ended(const std::shared_ptr<detail::SpanState>& s) {
+bool span_ended(detail::SpanState* s) {
   std::lock_guard lock(s->mu);
   return s->ended;
 }
@@ -94,7 +94,8 @@ Span start_span(std::string_view name, SpanOptions options) noexcept {
       parent.remote = false;
     }
 
-    auto st = std::make_shared<detail::SpanState>();
+    auto block = std::make_shared<detail::SpanBlock>();
+    std::shared_ptr<detail::SpanState> st(block, &block->state);
     SpanData& d = st->data;
     bool sampled = false;
     if (parent.valid()) {
@@ -133,9 +134,13 @@ Span start_span(std::string_view name, SpanOptions options) noexcept {
       }
     }
 
-    auto frame = std::make_shared<detail::Frame>(detail::Frame{cur.tags, cur.log_context, st});
+    if (!cur.tags.empty())  // assigning an empty vector still costs a call
+      block->frame.tags = cur.tags;
+    if (!cur.log_context.empty())
+      block->frame.log_context = cur.log_context;
+    block->frame.span = st.get();
     st->prev_frame = cur_ptr;
-    detail::exchange_current_frame(std::move(frame));
+    detail::exchange_current_frame(std::shared_ptr<const detail::Frame>(block, &block->frame));
     return Span(std::move(st));
   } catch (const std::exception& e) {
     detail::report_internal_error("trace", e.what());
@@ -226,15 +231,18 @@ void Span::end(std::uint64_t end_time_ns) noexcept {
       // Only the thread that started the span, and only while the span is its current one,
       // pops the context. Ended out of order, the span keeps prev_frame so that whichever span
       // ends later can skip past it to a live ancestor.
-      pop = st.owner == detail::current_slot() && detail::current_frame().span == state_;
+      pop = st.owner == detail::current_slot() && detail::current_frame().span == state_.get();
       if (pop)
         restore = std::move(st.prev_frame);
     }
     if (pop) {
-      while (restore && restore->span && span_ended(restore->span)) {
-        std::lock_guard lock(restore->span->mu);
-        auto next = restore->span->prev_frame;
-        restore = std::move(next);
+      while (restore && restore->span != nullptr && span_ended(restore->span)) {
+        std::shared_ptr<const detail::Frame> next;
+        {
+          std::lock_guard lock(restore->span->mu);
+          next = restore->span->prev_frame;
+        }
+        restore = std::move(next);  // may free that span: not while holding its lock
       }
       detail::exchange_current_frame(std::move(restore));
     }

@@ -5,27 +5,28 @@
 
 namespace o11y {
 
-Value::Value(ValueView v) {
+namespace {
+// Constructed in place (guaranteed elision), not default-constructed and then assigned.
+Value::Storage storage_of(ValueView v) {
   switch (v.kind()) {
     case ValueView::Kind::Null:
       break;
     case ValueView::Kind::Bool:
-      v_ = v.as_bool();
-      break;
+      return Value::Storage(std::in_place_type<bool>, v.as_bool());
     case ValueView::Kind::Int:
-      v_ = v.as_int();
-      break;
+      return Value::Storage(std::in_place_type<std::int64_t>, v.as_int());
     case ValueView::Kind::Uint:
-      v_ = v.as_uint();
-      break;
+      return Value::Storage(std::in_place_type<std::uint64_t>, v.as_uint());
     case ValueView::Kind::Double:
-      v_ = v.as_double();
-      break;
+      return Value::Storage(std::in_place_type<double>, v.as_double());
     case ValueView::Kind::String:
-      v_ = std::string(v.as_string());
-      break;
+      return Value::Storage(std::in_place_type<std::string>, v.as_string());
   }
+  return {};
 }
+}  // namespace
+
+Value::Value(ValueView v) : v_(storage_of(v)) {}
 
 std::string Value::to_string() const {
   return std::visit(

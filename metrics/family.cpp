@@ -275,8 +275,8 @@ std::size_t stripe_index() noexcept {
 // The exemplar for a value: the active span, if it is sampled.
 inline void maybe_exemplar(Family& f, Series& s, std::size_t slot, double v) noexcept {
   const Frame* frame = t_frame;
-  if (frame != nullptr && frame->span && frame->span->recording) [[unlikely]]
-    record_exemplar(f, s, slot, v, frame->span.get());
+  if (frame != nullptr && frame->span != nullptr && frame->span->recording) [[unlikely]]
+    record_exemplar(f, s, slot, v, frame->span);
 }
 
 Stripes* ensure_stripes(Series& s) {

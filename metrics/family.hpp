@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "context/words.hpp"
 #include "o11y/metrics.hpp"
 
 namespace o11y::detail {
@@ -43,65 +44,6 @@ inline void add_double(Cell& c, double v) noexcept {
 /// The most labels one family may declare (keeps label lookups on the stack).
 inline constexpr std::size_t kMaxLabels = 16;
 
-/// 8 bytes from p, unaligned.
-[[nodiscard]] inline std::uint64_t load_u64(const char* p) noexcept {
-  std::uint64_t x = 0;
-  std::memcpy(&x, p, 8);
-  return x;
-}
-
-/// A label name or value as one 64-bit word, so that a lookup compares words instead of
-/// strings. Up to 7 bytes the word is exact: the bytes, little-endian, with the length in the
-/// top byte, read with fixed-size (so inlined) overlapping loads. Longer strings get a hash
-/// with 0xff in the top byte, which no short word has; equal words then still need the
-/// strings compared (see word_is_exact()).
-[[nodiscard]] inline std::uint64_t label_word(std::string_view v) noexcept {
-  const auto* u = reinterpret_cast<const unsigned char*>(v.data());
-  const std::size_t n = v.size();
-  if (n >= 8) {
-    constexpr std::uint64_t kMul = 0x9e3779b97f4a7c15ULL;
-    std::uint64_t h = n;
-    std::size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-      h = (h ^ load_u64(v.data() + i)) * kMul;
-      h ^= h >> 29U;
-    }
-    h = (h ^ load_u64(v.data() + n - 8)) * kMul;  // the last bytes, overlapping
-    return (h ^ (h >> 32U)) | (0xffULL << 56U);
-  }
-  std::uint64_t w = 0;
-  if (n >= 4) {
-    std::uint32_t a = 0;
-    std::uint32_t b = 0;
-    std::memcpy(&a, u, 4);
-    std::memcpy(&b, u + n - 4, 4);
-    w = a | (static_cast<std::uint64_t>(b) << (8U * (n - 4)));
-  } else if (n > 0) {
-    w = u[0] | (static_cast<std::uint64_t>(u[n / 2]) << (8U * (n / 2))) |
-        (static_cast<std::uint64_t>(u[n - 1]) << (8U * (n - 1)));
-  }
-  return w | (static_cast<std::uint64_t>(n) << 56U);
-}
-/// Whether equal label_word()s mean equal strings.
-[[nodiscard]] inline bool word_is_exact(std::uint64_t word) noexcept {
-  return (word >> 56U) < 8;
-}
-
-/// Equality for the short strings labels are made of, inline: a memcmp call costs more than
-/// comparing 4 to 16 bytes.
-[[nodiscard]] inline bool short_equal(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size())
-    return false;
-  const std::size_t n = a.size();
-  if (n < 8)
-    return label_word(a) == label_word(b);
-  for (std::size_t i = 0; i + 8 <= n; i += 8) {
-    if (load_u64(a.data() + i) != load_u64(b.data() + i))
-      return false;
-  }
-  return load_u64(a.data() + n - 8) == load_u64(b.data() + n - 8);
-}
-
 /// Label values in declaration order, prepared for a lookup: one word each and their hash.
 /// Lives on the stack; only the first n entries are ever written or read, so the arrays are
 /// left uninitialised (zeroing them was a quarter of a labeled add).
@@ -129,7 +71,7 @@ struct Key {
   void finish() noexcept {
     std::uint64_t h = kSeed;
     for (std::size_t i = 0; i < n; ++i) {
-      words[i] = label_word(values[i]);
+      words[i] = short_word(values[i]);
       h = mix(h, words[i]);
     }
     hash = finalize(h);
@@ -195,7 +137,7 @@ struct Stripes {
 struct Series {
   std::uint64_t hash = 0;
   std::vector<std::string> values;  ///< in declaration order
-  /// label_word() of the first values, so a lookup rarely touches the strings.
+  /// short_word() of the first values, so a lookup rarely touches the strings.
   static constexpr std::size_t kWords = 4;
   std::uint64_t words[kWords] = {};
   Cell* cells = nullptr;  ///< counter/gauge: 1; histogram: one per bucket (+Inf last), then sum
@@ -227,7 +169,7 @@ struct Family {
   MetricType type = MetricType::Counter;
   GaugeMode mode = GaugeMode::All;
   std::vector<std::string> label_names;   ///< set with set_label_names()
-  std::vector<std::uint64_t> name_words;  ///< label_word() of each label name
+  std::vector<std::uint64_t> name_words;  ///< short_word() of each label name
   std::vector<double> buckets;            ///< finite upper bounds, increasing; +Inf implied
   ValueStore* store = nullptr;
   /// Exempt from series_limit(): the families a scrape builds to aggregate a directory hold
@@ -245,7 +187,7 @@ struct Family {
     label_names = std::move(names);
     name_words.clear();
     for (const auto& l : label_names)
-      name_words.push_back(label_word(l));
+      name_words.push_back(short_word(l));
   }
 
   /// Counter: the value. Gauge: the value and, for the most-recent modes, when it was set.
@@ -296,11 +238,11 @@ struct Family {
       std::size_t i = 0;
       std::uint64_t h = Key::kSeed;
       for (const auto& l : labels) {
-        const auto w = label_word(l.name);
+        const auto w = short_word(l.name);
         if (w != name_words[i] || (!word_is_exact(w) && l.name != label_names[i]))
           break;
         key.values[i] = l.value;
-        key.words[i] = label_word(l.value);
+        key.words[i] = short_word(l.value);
         h = Key::mix(h, key.words[i]);
         ++i;
       }

@@ -47,6 +47,43 @@ TEST_F(SpanLifecycle, ChildRecordsItsParentAndTrace) {
   EXPECT_FALSE(outer->parent_span_id.valid());
 }
 
+// A span shares one allocation with the frame it makes current; contexts captured from that
+// frame, or from frames derived from it, must keep the span alive on their own.
+TEST_F(SpanLifecycle, CapturedContextsOutliveTheSpanHandleAndStillParentChildren) {
+  // Unsampled too: then no processor holds the span, and only the capture keeps it alive
+  // (ASan reports it if it does not).
+  for (const double rate : {1.0, 0.0}) {
+    set_sample_rate(rate);
+    for (const bool derive : {false, true}) {
+      Context captured;
+      std::string parent_id;
+      std::string trace_id;
+      {
+        auto parent = start_span(derive ? "parent-derived" : "parent-direct");
+        parent_id = parent.span_id();
+        trace_id = parent.trace_id();
+        if (derive)
+          set_custom_tags({{"tenant_id", "acme"}});  // a copy of the span's frame
+        captured = Context::current();
+      }
+      // The handle is gone and the thread's context is empty again; only the capture remains.
+      EXPECT_EQ(current_span_id(), "");
+      EXPECT_EQ(captured.span_id(), parent_id);
+      EXPECT_EQ(captured.custom_tags().size(), derive ? 1U : 0U);
+      {
+        const auto attached = captured.attach();
+        auto child = start_span(derive ? "child-derived" : "child-direct");
+        EXPECT_EQ(child.trace_id(), trace_id);
+      }
+      if (rate == 0.0)
+        continue;
+      const auto child = spans_->find(derive ? "child-derived" : "child-direct");
+      ASSERT_TRUE(child);
+      EXPECT_EQ(child->parent_span_id.to_hex(), parent_id);
+    }
+  }
+}
+
 TEST_F(SpanLifecycle, EndedOutOfOrderTheLiveSpanStaysCurrent) {
   auto a = start_span("a");
   auto b = start_span("b");

@@ -75,7 +75,7 @@ class RendererConformance : public ::testing::TestWithParam<std::string> {
       return make_console_renderer(true);
     return make_console_renderer(false);
   }
-  Frame frame_{{{"tenant_id", "acme"}}, {}, nullptr};
+  Frame frame_{{{"tenant_id", "acme"}}, {}, nullptr, {}};
 };
 
 TEST_P(RendererConformance, EveryCaseIsExactlyOneLine) {
@@ -143,7 +143,7 @@ INSTANTIATE_TEST_SUITE_P(AllRenderers, RendererConformance,
 
 TEST(JsonRenderer, EveryCaseParsesAsOneObject) {
   const auto r = make_json_renderer();
-  const Frame frame{{{"tenant_id", "acme"}}, {}, nullptr};
+  const Frame frame{{{"tenant_id", "acme"}}, {}, nullptr, {}};
   for (const auto& c : cases()) {
     const auto line = render(*r, c, frame);
     const auto j = nlohmann::json::parse(line, nullptr, false);

@@ -1,0 +1,72 @@
+#pragma once
+
+// Short strings (label names and values, attribute keys) read as 64-bit words with fixed-size
+// loads, which the compiler inlines: the hot paths of metrics and spans compare and hash such
+// strings on every call, and a memcmp or memcpy call per string cost more than the work.
+
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+
+namespace o11y::detail {
+
+/// 8 bytes from p, unaligned.
+[[nodiscard]] inline std::uint64_t load_u64(const char* p) noexcept {
+  std::uint64_t x = 0;
+  std::memcpy(&x, p, 8);
+  return x;
+}
+
+/// A short string (a label name or value, an attribute key) as one 64-bit word, so that
+/// lookups compare words instead of strings. Up to 7 bytes the word is exact: the bytes,
+/// little-endian, with the length in the top byte, read with fixed-size (so inlined) overlapping
+/// loads. Longer strings get a hash with 0xff in the top byte, which no short word has; equal words
+/// then still need the strings compared (see word_is_exact()).
+[[nodiscard]] inline std::uint64_t short_word(std::string_view v) noexcept {
+  const auto* u = reinterpret_cast<const unsigned char*>(v.data());
+  const std::size_t n = v.size();
+  if (n >= 8) {
+    constexpr std::uint64_t kMul = 0x9e3779b97f4a7c15ULL;
+    std::uint64_t h = n;
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+      h = (h ^ load_u64(v.data() + i)) * kMul;
+      h ^= h >> 29U;
+    }
+    h = (h ^ load_u64(v.data() + n - 8)) * kMul;  // the last bytes, overlapping
+    return (h ^ (h >> 32U)) | (0xffULL << 56U);
+  }
+  std::uint64_t w = 0;
+  if (n >= 4) {
+    std::uint32_t a = 0;
+    std::uint32_t b = 0;
+    std::memcpy(&a, u, 4);
+    std::memcpy(&b, u + n - 4, 4);
+    w = a | (static_cast<std::uint64_t>(b) << (8U * (n - 4)));
+  } else if (n > 0) {
+    w = u[0] | (static_cast<std::uint64_t>(u[n / 2]) << (8U * (n / 2))) |
+        (static_cast<std::uint64_t>(u[n - 1]) << (8U * (n - 1)));
+  }
+  return w | (static_cast<std::uint64_t>(n) << 56U);
+}
+/// Whether equal short_word()s mean equal strings.
+[[nodiscard]] inline bool word_is_exact(std::uint64_t word) noexcept {
+  return (word >> 56U) < 8;
+}
+
+/// Equality for short strings (keys, label values), inline: a memcmp call costs more than
+/// comparing 4 to 16 bytes.
+[[nodiscard]] inline bool short_equal(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size())
+    return false;
+  const std::size_t n = a.size();
+  if (n < 8)
+    return short_word(a) == short_word(b);
+  for (std::size_t i = 0; i + 8 <= n; i += 8) {
+    if (load_u64(a.data() + i) != load_u64(b.data() + i))
+      return false;
+  }
+  return load_u64(a.data() + n - 8) == load_u64(b.data() + n - 8);
+}
+
+}  // namespace o11y::detail
