@@ -36,12 +36,15 @@ Counter exported_counter() {
 /// The queue and its thread live in `Queue`, apart from the processor, because a fork()ed child
 /// must abandon them whole: the parent's mutex and condition variable may hold the state of
 /// threads that do not exist in the child, and its thread cannot be joined there.
-struct BatchSpanProcessor::Impl {
+struct BatchSpanProcessor::Impl : std::enable_shared_from_this<BatchSpanProcessor::Impl> {
   struct Queue {
     std::mutex mu;
     std::condition_variable wake;     // the export thread waits here
     std::condition_variable flushed;  // force_flush() waits here
     std::deque<std::shared_ptr<const SpanData>> spans;
+    /// spans.size(), written under mu, read without it: a full queue drops a span without
+    /// taking the lock (half the cost of a drop), and a stale read only errs for a moment.
+    std::atomic<std::size_t> length{0};
     bool stopping = false;
     bool thread_started = false;
     bool finished = false;              // the thread drained the queue after stopping
@@ -53,6 +56,14 @@ struct BatchSpanProcessor::Impl {
 
   Impl(std::unique_ptr<SpanExporter> e, BatchOptions o)
       : exporter(std::move(e)), options(o), queue(new Queue()), pid(::getpid()) {}
+  ~Impl() {
+    if (pid == ::getpid())
+      delete queue;  // NOLINT(cppcoreguidelines-owning-memory)
+  }
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+  Impl(Impl&&) = delete;
+  Impl& operator=(Impl&&) = delete;
 
   std::unique_ptr<SpanExporter> exporter;
   BatchOptions options;
@@ -67,7 +78,9 @@ struct BatchSpanProcessor::Impl {
   Counter exported_total = exported_counter();
 
   void start_thread_locked(Queue& q) {
-    q.thread = std::thread([this, &q] { run(q); });
+    // The thread shares ownership: a processor destroyed without shutdown() leaves it to
+    // finish exporting what was queued (see ~BatchSpanProcessor).
+    q.thread = std::thread([self = shared_from_this(), &q] { self->run(q); });
     q.thread_started = true;
   }
 
@@ -104,6 +117,7 @@ struct BatchSpanProcessor::Impl {
         std::move(q.spans.begin(), q.spans.begin() + static_cast<std::ptrdiff_t>(n),
                   std::back_inserter(batch));
         q.spans.erase(q.spans.begin(), q.spans.begin() + static_cast<std::ptrdiff_t>(n));
+        q.length.store(q.spans.size(), std::memory_order_relaxed);
         if (batch.empty())
           break;
         lock.unlock();
@@ -216,11 +230,26 @@ BatchSpanProcessor::BatchSpanProcessor(std::unique_ptr<SpanExporter> exporter,
   register_live(impl_.get());
 }
 
+// Never waits: the last reference to a processor may be dropped on any thread, even inside
+// start_span() when a thread refreshes its cached tracer state after remove_span_processor().
+// A shutdown() that drains a queue against a dead collector there would stall that caller
+// for an export timeout (measured: it did, inside a benchmark's timed loop). So the thread is
+// told to stop and left to deliver what is queued; it owns the state it needs.
 BatchSpanProcessor::~BatchSpanProcessor() {
-  shutdown();
+  auto& impl = *impl_;
   unregister_live(impl_.get());
-  if (impl_->pid == ::getpid())
-    delete impl_->queue;  // NOLINT(cppcoreguidelines-owning-memory)
+  if (impl.shut_down.exchange(true) || impl.pid != ::getpid())
+    return;
+  auto& q = *impl.queue;
+  try {
+    std::lock_guard lock(q.mu);
+    q.stopping = true;
+    q.wake.notify_one();
+    if (q.thread.joinable())
+      q.thread.detach();
+  } catch (...) {
+    detail::report_internal_error("trace", "batch span processor could not stop its thread");
+  }
 }
 
 void BatchSpanProcessor::on_end(std::shared_ptr<const SpanData> span) noexcept {
@@ -228,17 +257,25 @@ void BatchSpanProcessor::on_end(std::shared_ptr<const SpanData> span) noexcept {
   if (impl.shut_down.load(std::memory_order_relaxed))
     return;
   auto& q = *impl.queue;
+  const auto drop = [&impl] {
+    impl.dropped.fetch_add(1, std::memory_order_relaxed);
+    impl.dropped_full.add();
+  };
+  if (q.length.load(std::memory_order_relaxed) >= impl.options.max_queue_size) {
+    drop();
+    return;
+  }
   try {
     std::unique_lock lock(q.mu);
     if (q.spans.size() >= impl.options.max_queue_size) {
       lock.unlock();
-      impl.dropped.fetch_add(1, std::memory_order_relaxed);
-      impl.dropped_full.add();
+      drop();
       return;
     }
     if (!q.thread_started)
       impl.start_thread_locked(q);
     q.spans.push_back(std::move(span));
+    q.length.store(q.spans.size(), std::memory_order_relaxed);
     // Wake the thread only for a full batch; otherwise it wakes on its schedule, so a steady
     // trickle of spans costs no system call per span.
     if (q.spans.size() == impl.options.max_export_batch_size)

@@ -53,7 +53,8 @@ struct BatchOptions {
 /// Queues finished spans and exports them in batches from a background thread, so a caller
 /// never waits on the network: on_end takes a short lock and appends, and a full queue drops
 /// the span (counted in `o11y_spans_dropped_total{reason="queue_full"}`). force_flush() and
-/// shutdown() deliver what was queued before they return (or time out).
+/// shutdown() deliver what was queued before they return (or time out). Destroying a processor
+/// never waits: without shutdown(), its thread still delivers what was queued, then exits.
 ///
 /// fork()-safe: the child starts with an empty queue (the parent's pending spans are exported
 /// once, by the parent), its own export thread and a fresh exporter connection.

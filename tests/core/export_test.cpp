@@ -189,6 +189,41 @@ TEST(BatchSpanProcessor, ShutdownIsBoundedWhenTheExporterHangs) {
   EXPECT_EQ(p.export_failures(), 1U);
 }
 
+// The last reference to a processor can be dropped on any thread (a thread refreshing its
+// cached tracer state inside start_span(), say): destruction must not wait for the exporter.
+TEST(BatchSpanProcessor, DestroyedWithoutShutdownItNeverWaitsAndStillDeliversWhatWasQueued) {
+  auto state = std::make_shared<RecordingExporter::State>();
+  state->blocked = true;
+  auto p = std::make_unique<BatchSpanProcessor>(
+      std::make_unique<RecordingExporter>(state),
+      BatchOptions{.max_export_batch_size = 2, .schedule_delay = 1h, .export_timeout = 10s});
+  p->on_end(make_span("a"));
+  p->on_end(make_span("b"));  // a full batch: the exporter gets it and blocks
+  ASSERT_TRUE(testing::wait_until(
+      [&] {
+        std::lock_guard lock(state->mu);
+        return state->calls == 1;
+      },
+      5s));
+  p->on_end(make_span("c"));  // queued behind the blocked export
+  const auto start = Clock::now();
+  p.reset();
+  EXPECT_LT(Clock::now() - start, 1s) << "the destructor waited for the exporter";
+  {
+    std::lock_guard lock(state->mu);
+    state->blocked = false;
+  }
+  state->cv.notify_all();
+  EXPECT_TRUE(testing::wait_until(
+      [&] {
+        std::lock_guard lock(state->mu);
+        return state->names.size() == 3;
+      },
+      5s));
+  std::lock_guard lock(state->mu);
+  EXPECT_EQ(state->names, (std::vector<std::string>{"a", "b", "c"}));
+}
+
 TEST(BatchSpanProcessor, RejectsANullExporterOrZeroSizes) {
   EXPECT_THROW(BatchSpanProcessor(nullptr), std::invalid_argument);
   auto state = std::make_shared<RecordingExporter::State>();
