@@ -186,6 +186,28 @@ TEST(JsonRenderer, ControlCharactersAndQuotesRoundTrip) {
   EXPECT_EQ(n["event"], "line1\nline2\r\n{\"forged\":true}");
 }
 
+// The escaper scans eight bytes at a time and copies short runs with overlapping moves: a
+// byte that needs escaping at any offset of any length must still come out exactly.
+TEST(JsonRenderer, EveryLengthAndOffsetOfASpecialByteRoundTrips) {
+  const auto r = make_json_renderer();
+  const std::vector<std::string> specials = {
+      "\"", "\\", "\n", std::string(1, '\x01'), std::string(1, '\0'), "\x7f", "\xc3\xa9"};
+  for (std::size_t len = 0; len <= 40; ++len) {
+    for (std::size_t at = 0; at <= len; ++at) {
+      for (const auto& special : specials) {
+        std::string value;
+        for (std::size_t k = 0; k < len; ++k)
+          value.push_back(static_cast<char>('a' + k % 26));
+        value.insert(at, special);
+        Case c{"case", "e", {{"v", Value(value)}}};
+        const auto j = nlohmann::json::parse(render(*r, c, Frame{}), nullptr, false);
+        ASSERT_TRUE(j.is_object()) << len << " " << at;
+        EXPECT_EQ(j["v"], value) << "length " << len << ", special at " << at;
+      }
+    }
+  }
+}
+
 TEST(ConsoleRenderer, MatchesTheDocumentedLayoutWithoutColours) {
   const auto r = make_console_renderer(false);
   Case c{"doc", "order_placed", {{"order_id", Value(123)}, {"amount", Value(49.99)}}};
