@@ -37,6 +37,7 @@ long rss_kib() {
 class Collector {
  public:
   explicit Collector(std::chrono::milliseconds delay) {
+    server_.set_tcp_nodelay(true);  // as real collectors do; see http_bench.cpp
     server_.Post("/v1/traces", [delay](const httplib::Request&, httplib::Response& res) {
       std::this_thread::sleep_for(delay);
       res.set_content("{}", "application/json");
