@@ -19,6 +19,7 @@
 #include "context/env.hpp"
 #include "context/internal_error.hpp"
 #include "context/published.hpp"
+#include "context/span_state.hpp"
 #include "logging/file_sink.hpp"
 #include "logging/renderer.hpp"
 
@@ -91,13 +92,251 @@ void flush_sink(const Output& out) noexcept {
   }
 }
 
+// --- records rendered on the writer thread ------------------------------------------------
+//
+// In async mode a caller does not render: it copies the record (strings, typed values, the
+// context's tags and span ids) into the queue, and the writer renders it. Rendering was
+// nearly all of an async log call (measured 749 ns a call with the line rendered first).
+// Records with very long values or very many fields are rendered on the caller as before, so
+// the queue's byte budget and the renderers' cut-off marks behave as in sync mode.
+
+constexpr std::size_t kDeferMaxString = 4096;
+constexpr std::size_t kDeferMaxFields = 64;
+constexpr unsigned char kRecordEntry = 0xFF;  // the "output" byte of a deferred record
+
+bool deferrable(const Record& r) noexcept {
+  const auto attrs = [](const Attributes* a) { return a == nullptr ? 0 : a->size(); };
+  const std::size_t n =
+      r.fields.size() + attrs(r.bound) +
+      (r.frame != nullptr ? r.frame->tags.size() + r.frame->log_context.size() : 0);
+  if (n > kDeferMaxFields || r.event.size() > kDeferMaxString ||
+      r.exception_message.size() > kDeferMaxString) {
+    return false;
+  }
+  const auto short_value = [](std::string_view key, ValueView v) {
+    return key.size() <= kDeferMaxString &&
+           (v.kind() != ValueView::Kind::String || v.as_string().size() <= kDeferMaxString);
+  };
+  const auto short_attrs = [&short_value](const Attributes* a) {
+    return a == nullptr || std::ranges::all_of(*a, [&short_value](const Attribute& at) {
+             return short_value(at.key, ValueView(at.value));
+           });
+  };
+  return std::ranges::all_of(
+             r.fields, [&short_value](const Field& f) { return short_value(f.key, f.value); }) &&
+         short_attrs(r.bound) &&
+         (r.frame == nullptr ||
+          (short_attrs(&r.frame->tags) && short_attrs(&r.frame->log_context)));
+}
+
+// Writes into a buffer already sized by encoded_size_bound(): a plain cursor, since
+// std::string::append per item was over half of an async log call.
+class RecordWriter {
+ public:
+  explicit RecordWriter(char* p) : p_(p) {}
+  template <class T>
+  void pod(const T& v) {
+    std::memcpy(p_, &v, sizeof v);
+    p_ += sizeof v;
+  }
+  void str(std::string_view v) {
+    pod(static_cast<std::uint32_t>(v.size()));
+    if (!v.empty())
+      std::memcpy(p_, v.data(), v.size());
+    p_ += v.size();
+  }
+  void value(ValueView v) {
+    pod(static_cast<std::uint8_t>(v.kind()));
+    switch (v.kind()) {
+      case ValueView::Kind::Null:
+        break;
+      case ValueView::Kind::Bool:
+        pod(static_cast<std::uint8_t>(v.as_bool() ? 1 : 0));
+        break;
+      case ValueView::Kind::Int:
+        pod(v.as_int());
+        break;
+      case ValueView::Kind::Uint:
+        pod(v.as_uint());
+        break;
+      case ValueView::Kind::Double:
+        pod(v.as_double());
+        break;
+      case ValueView::Kind::String:
+        str(v.as_string());
+        break;
+    }
+  }
+  void attributes(const Attributes* a) {
+    pod(static_cast<std::uint32_t>(a == nullptr ? 0 : a->size()));
+    if (a == nullptr)
+      return;
+    for (const auto& at : *a) {
+      str(at.key);
+      value(ValueView(at.value));
+    }
+  }
+  [[nodiscard]] char* cursor() const noexcept { return p_; }
+
+ private:
+  char* p_;
+};
+
+// Bytes encode_record may write: every string with its length, every value at its largest.
+std::size_t encoded_size_bound(const Record& r) noexcept {
+  constexpr std::size_t kItem = 4 + 1 + 8 + 4;  // key length, kind, number or string length
+  std::size_t n = 128 + r.logger.size() + r.event.size() + r.file.size() + r.exception_type.size() +
+                  r.exception_message.size();
+  for (const auto& f : r.fields) {
+    n += kItem + f.key.size() +
+         (f.value.kind() == ValueView::Kind::String ? f.value.as_string().size() : 0);
+  }
+  const auto attrs = [&n](const Attributes* a) {
+    if (a == nullptr)
+      return;
+    for (const auto& at : *a) {
+      const auto* sv = std::get_if<std::string>(&at.value.storage());
+      n += kItem + at.key.size() + (sv != nullptr ? sv->size() : 0);
+    }
+  };
+  attrs(r.bound);
+  if (r.frame != nullptr) {
+    attrs(&r.frame->tags);
+    attrs(&r.frame->log_context);
+  }
+  return n;
+}
+
+std::string_view encode_record(const Record& r, std::vector<char>& buf) {
+  const std::size_t bound = encoded_size_bound(r);
+  if (buf.size() < bound)
+    buf.resize(std::max(bound, std::size_t{4096}));
+  RecordWriter w(buf.data());
+  w.pod(r.time_ns);
+  w.pod(static_cast<std::uint8_t>(r.level));
+  w.pod(r.line);
+  w.str(r.logger);
+  w.str(r.event);
+  w.str(r.file);
+  w.str(r.exception_type);
+  w.str(r.exception_message);
+  const SpanState* span = r.frame != nullptr ? r.frame->span : nullptr;
+  w.pod(static_cast<std::uint8_t>(span != nullptr ? 1 : 0));
+  if (span != nullptr) {
+    const auto& ctx = span->data.context;  // ids never change after start
+    w.pod(ctx.trace_id.hi);
+    w.pod(ctx.trace_id.lo);
+    w.pod(ctx.span_id.value);
+  }
+  w.pod(static_cast<std::uint32_t>(r.fields.size()));
+  for (const auto& f : r.fields) {
+    w.str(f.key);
+    w.value(f.value);
+  }
+  w.attributes(r.bound);
+  w.attributes(r.frame != nullptr ? &r.frame->tags : nullptr);
+  w.attributes(r.frame != nullptr ? &r.frame->log_context : nullptr);
+  return {buf.data(), static_cast<std::size_t>(w.cursor() - buf.data())};
+}
+
+/// Decodes what encode_record wrote. The record borrows from the bytes and from this object,
+/// which the writer thread keeps and reuses.
+class RecordReader {
+ public:
+  Record decode(std::string_view bytes) {
+    in_ = bytes;
+    Record r;
+    r.time_ns = pod<std::uint64_t>();
+    r.level = static_cast<Level>(pod<std::uint8_t>());
+    r.line = pod<std::uint32_t>();
+    r.logger = str();
+    r.event = str();
+    r.file = str();
+    r.exception_type = str();
+    r.exception_message = str();
+    frame_.span = nullptr;
+    if (pod<std::uint8_t>() != 0) {
+      auto& ctx = span_->data.context;
+      ctx.trace_id.hi = pod<std::uint64_t>();
+      ctx.trace_id.lo = pod<std::uint64_t>();
+      ctx.span_id.value = pod<std::uint64_t>();
+      frame_.span = span_.get();
+    }
+    fields_.clear();
+    const auto n = pod<std::uint32_t>();
+    for (std::uint32_t i = 0; i < n; ++i) {
+      const auto key = str();
+      fields_.push_back({key, value()});
+    }
+    r.fields = fields_;
+    attributes(bound_);
+    r.bound = bound_.empty() ? nullptr : &bound_;
+    attributes(frame_.tags);
+    attributes(frame_.log_context);
+    r.frame = &frame_;
+    return r;
+  }
+
+ private:
+  template <class T>
+  T pod() {
+    T v{};
+    std::memcpy(&v, in_.data(), sizeof v);
+    in_.remove_prefix(sizeof v);
+    return v;
+  }
+  std::string_view str() {
+    const auto n = pod<std::uint32_t>();
+    const auto v = in_.substr(0, n);
+    in_.remove_prefix(n);
+    return v;
+  }
+  ValueView value() {
+    switch (static_cast<ValueView::Kind>(pod<std::uint8_t>())) {
+      case ValueView::Kind::Null:
+        break;
+      case ValueView::Kind::Bool:
+        return {pod<std::uint8_t>() != 0};
+      case ValueView::Kind::Int:
+        return {pod<std::int64_t>()};
+      case ValueView::Kind::Uint:
+        return {pod<std::uint64_t>()};
+      case ValueView::Kind::Double:
+        return {pod<double>()};
+      case ValueView::Kind::String:
+        return {str()};
+    }
+    return {};
+  }
+  void attributes(Attributes& out) {
+    out.clear();
+    const auto n = pod<std::uint32_t>();
+    for (std::uint32_t i = 0; i < n; ++i) {
+      auto& a = out.emplace_back();
+      a.key.assign(str());
+      a.value = Value(value());
+    }
+  }
+
+  std::string_view in_;
+  std::vector<Field> fields_;
+  Attributes bound_;
+  Frame frame_;
+  std::unique_ptr<SpanState> span_ = std::make_unique<SpanState>();
+};
+
 // Lines rendered on the caller, written by one background thread. A bounded byte queue of
 // [length][output][bytes] entries; the writer swaps the whole queue out under the lock and
 // writes without it, so callers contend only for a memcpy.
 class AsyncWriter {
  public:
-  AsyncWriter(std::vector<Output> outputs, std::size_t capacity, bool drop)
-      : outputs_(std::move(outputs)), capacity_(capacity), drop_(drop) {
+  AsyncWriter(std::vector<Output> outputs,
+              std::array<std::shared_ptr<const Renderer>, kRendererCount> renderers,
+              std::size_t capacity, bool drop)
+      : outputs_(std::move(outputs)),
+        renderers_(std::move(renderers)),
+        capacity_(capacity),
+        drop_(drop) {
     queue_.reserve(capacity_);
     batch_.reserve(capacity_);
     start();
@@ -217,16 +456,45 @@ class AsyncWriter {
           static_cast<std::size_t>(static_cast<unsigned char>(batch[pos + sizeof len]));
       const auto level = static_cast<Level>(batch[pos + sizeof len + 1]);
       pos += sizeof len + 2;
-      if (output < outputs_.size()) {
-        write_to_sink(outputs_[output], std::string_view(batch.data() + pos, len), level);
+      const std::string_view bytes(batch.data() + pos, len);
+      if (output == kRecordEntry) {
+        write_record(bytes, level);
+      } else if (output < outputs_.size()) {
+        write_to_sink(outputs_[output], bytes, level);
       }
       pos += len;
+    }
+  }
+
+  // Renders a deferred record once per renderer and writes it to every output.
+  void write_record(std::string_view bytes, Level level) noexcept {
+    try {
+      const Record r = reader_.decode(bytes);
+      bool rendered[kRendererCount] = {false, false};
+      for (const auto& o : outputs_) {
+        auto& buf = buffers_[o.renderer];
+        if (!rendered[o.renderer]) {
+          buf.clear();
+          renderers_[o.renderer]->render(r, buf);
+          rendered[o.renderer] = true;
+        }
+        write_to_sink(o, std::string_view(buf.data(), buf.size()), level);
+      }
+    } catch (const std::exception& e) {
+      count_dropped_line();
+      report_internal_error("logging", e.what());
+    } catch (...) {
+      count_dropped_line();
+      report_internal_error("logging", "unknown exception while rendering a queued line");
     }
   }
 
   static constexpr auto kPoll = std::chrono::milliseconds(5);
 
   std::vector<Output> outputs_;
+  std::array<std::shared_ptr<const Renderer>, kRendererCount> renderers_;
+  RecordReader reader_;             // writer thread only
+  Buffer buffers_[kRendererCount];  // writer thread only
   std::size_t capacity_;
   bool drop_;
   std::mutex mu_;
@@ -340,8 +608,8 @@ void build_and_publish(const LoggingSetup& setup,
     for (auto& o : state->outputs)
       o.queued = true;
     std::vector<Output> queued = state->outputs;
-    state->async = std::make_shared<AsyncWriter>(std::move(queued), cfg.async_queue_bytes,
-                                                 cfg.async_drop_when_full);
+    state->async = std::make_shared<AsyncWriter>(std::move(queued), state->renderers,
+                                                 cfg.async_queue_bytes, cfg.async_drop_when_full);
   }
   for (const auto& s : capture_sinks)
     state->outputs.push_back({kJson, s, false});
@@ -438,8 +706,17 @@ void dispatch(const Record& record) noexcept {
     const LoggingState& st = *state;
     thread_local Buffer t_buffers[kRendererCount];
     bool rendered[kRendererCount] = {false, false};
+    bool queued_done = false;
     for (std::size_t i = 0; i < st.outputs.size(); ++i) {
       const auto& out = st.outputs[i];
+      if (out.queued && st.async && !queued_done && deferrable(record)) {
+        // One copy of the record for every queued output; the writer renders it.
+        thread_local std::vector<char> t_record;
+        st.async->push(kRecordEntry, encode_record(record, t_record), record.level);
+        queued_done = true;
+      }
+      if (out.queued && queued_done)
+        continue;
       auto& buf = t_buffers[out.renderer];
       if (!rendered[out.renderer]) {
         buf.clear();

@@ -6,8 +6,11 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <limits>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <o11y/context.hpp>
+#include <o11y/trace.hpp>
 #include <stdexcept>
 #include <thread>
 
@@ -140,6 +143,47 @@ TEST_F(AsyncLogging, DeliversEveryLineInOrderAfterFlush) {
   }
   // Captures stay synchronous: a test sees its line without flushing.
   EXPECT_EQ(capture_.lines().size(), static_cast<std::size_t>(kLines));
+}
+
+// In async mode the writer thread renders a copy of the record; captures still render on the
+// caller. Every kind of content must come out byte for byte the same both ways (the time is
+// taken once, on the caller, so even the timestamps agree).
+TEST_F(AsyncLogging, LinesRenderedOnTheWriterMatchTheCallersExactly) {
+  testing::TempDir dir;
+  LoggingConfig cfg;
+  cfg.async = true;
+  cfg.file_path = dir.file("async.log");
+  configure(cfg);
+  {
+    auto span = start_span("request");
+    set_custom_tags({{"tenant_id", "acme"}, {"event", "a tag named like a reserved key"}});
+    add_log_context({{"request_id", "r-1"}, {"token", "secret-value"}});
+    auto log = get_logger("orders.views").bind({{"worker", 3}, {"region", "eu \"west\""}});
+    log.info("typed", {{"i", -42},
+                       {"u", std::uint64_t{18'446'744'073'709'551'615ULL}},
+                       {"d", 49.99},
+                       {"nan", std::numeric_limits<double>::quiet_NaN()},
+                       {"b", true},
+                       {"s", "quote \" backslash \\ newline \n tab \t"},
+                       {"utf8", "Zoë 日本 \xff\xfe"},
+                       {"password", "hunter2"},
+                       {"level", "a field named like a reserved key"},
+                       {"tenant_id", "also a tag"}});
+    log.warning("", {});
+    log.exception("failed", std::runtime_error("boom \"quoted\""), {{"attempt", 2}});
+    log.error("big", {{"blob", std::string(10'000, 'x')}});     // rendered on the caller instead
+    set_custom_tags({{"big_tag", std::string(100'000, 'y')}});  // so is a line with a big tag
+    log.info("after a big tag");
+  }
+  get_logger("plain").debug("no span no tags");
+  get_logger("plain").info("no span no tags");
+  logging::flush();
+  const auto written = testing::read_lines(cfg.file_path);
+  const auto captured = capture_.lines();
+  ASSERT_EQ(written.size(), captured.size());
+  ASSERT_GE(written.size(), 5U);
+  for (std::size_t i = 0; i < written.size(); ++i)
+    EXPECT_EQ(written[i], captured[i]) << "line " << i;
 }
 
 TEST_F(AsyncLogging, DropPolicyCountsWhatAFullQueueDrops) {
