@@ -104,32 +104,7 @@ constexpr std::size_t kDeferMaxString = 4096;
 constexpr std::size_t kDeferMaxFields = 64;
 constexpr unsigned char kRecordEntry = 0xFF;  // the "output" byte of a deferred record
 
-bool deferrable(const Record& r) noexcept {
-  const auto attrs = [](const Attributes* a) { return a == nullptr ? 0 : a->size(); };
-  const std::size_t n =
-      r.fields.size() + attrs(r.bound) +
-      (r.frame != nullptr ? r.frame->tags.size() + r.frame->log_context.size() : 0);
-  if (n > kDeferMaxFields || r.event.size() > kDeferMaxString ||
-      r.exception_message.size() > kDeferMaxString) {
-    return false;
-  }
-  const auto short_value = [](std::string_view key, ValueView v) {
-    return key.size() <= kDeferMaxString &&
-           (v.kind() != ValueView::Kind::String || v.as_string().size() <= kDeferMaxString);
-  };
-  const auto short_attrs = [&short_value](const Attributes* a) {
-    return a == nullptr || std::ranges::all_of(*a, [&short_value](const Attribute& at) {
-             return short_value(at.key, ValueView(at.value));
-           });
-  };
-  return std::ranges::all_of(
-             r.fields, [&short_value](const Field& f) { return short_value(f.key, f.value); }) &&
-         short_attrs(r.bound) &&
-         (r.frame == nullptr ||
-          (short_attrs(&r.frame->tags) && short_attrs(&r.frame->log_context)));
-}
-
-// Writes into a buffer already sized by encoded_size_bound(): a plain cursor, since
+// Writes into a buffer already sized by deferred_size_bound(): a plain cursor, since
 // std::string::append per item was over half of an async log call.
 class RecordWriter {
  public:
@@ -182,33 +157,41 @@ class RecordWriter {
   char* p_;
 };
 
-// Bytes encode_record may write: every string with its length, every value at its largest.
-std::size_t encoded_size_bound(const Record& r) noexcept {
+// Bytes encode_record may write (every string with its length, every value at its largest),
+// or 0 when the record is to be rendered on the caller instead: a string over
+// kDeferMaxString or more than kDeferMaxFields fields.
+std::size_t deferred_size_bound(const Record& r) noexcept {
   constexpr std::size_t kItem = 4 + 1 + 8 + 4;  // key length, kind, number or string length
+  if (r.event.size() > kDeferMaxString || r.exception_message.size() > kDeferMaxString)
+    return 0;
   std::size_t n = 128 + r.logger.size() + r.event.size() + r.file.size() + r.exception_type.size() +
                   r.exception_message.size();
-  for (const auto& f : r.fields) {
-    n += kItem + f.key.size() +
-         (f.value.kind() == ValueView::Kind::String ? f.value.as_string().size() : 0);
-  }
-  const auto attrs = [&n](const Attributes* a) {
-    if (a == nullptr)
-      return;
-    for (const auto& at : *a) {
-      const auto* sv = std::get_if<std::string>(&at.value.storage());
-      n += kItem + at.key.size() + (sv != nullptr ? sv->size() : 0);
+  std::size_t count = 0;
+  bool fits = true;
+  const auto add = [&](std::string_view key, ValueView v) {
+    const std::size_t value_size = v.kind() == ValueView::Kind::String ? v.as_string().size() : 0;
+    fits = fits && key.size() <= kDeferMaxString && value_size <= kDeferMaxString;
+    n += kItem + key.size() + value_size;
+    ++count;
+  };
+  for (const auto& f : r.fields)
+    add(f.key, f.value);
+  const auto add_all = [&add](const Attributes* a) {
+    if (a != nullptr) {
+      for (const auto& at : *a)
+        add(at.key, ValueView(at.value));
     }
   };
-  attrs(r.bound);
+  add_all(r.bound);
   if (r.frame != nullptr) {
-    attrs(&r.frame->tags);
-    attrs(&r.frame->log_context);
+    add_all(&r.frame->tags);
+    add_all(&r.frame->log_context);
   }
-  return n;
+  return fits && count <= kDeferMaxFields ? n : 0;
 }
 
-std::string_view encode_record(const Record& r, std::vector<char>& buf) {
-  const std::size_t bound = encoded_size_bound(r);
+/// Encodes into buf, which must hold `bound` bytes (see deferred_size_bound()).
+std::string_view encode_record(const Record& r, std::size_t bound, std::vector<char>& buf) {
   if (buf.size() < bound)
     buf.resize(std::max(bound, std::size_t{4096}));
   RecordWriter w(buf.data());
@@ -706,16 +689,17 @@ void dispatch(const Record& record) noexcept {
     const LoggingState& st = *state;
     thread_local Buffer t_buffers[kRendererCount];
     bool rendered[kRendererCount] = {false, false};
-    bool queued_done = false;
+    // One copy of the record for every queued output; the writer renders it.
+    // Queued outputs come first, so the first one says whether there are any.
+    const bool any_queued = st.async && !st.outputs.empty() && st.outputs.front().queued;
+    const std::size_t deferred_bound = any_queued ? deferred_size_bound(record) : 0;
+    if (deferred_bound != 0) {
+      thread_local std::vector<char> t_record;
+      st.async->push(kRecordEntry, encode_record(record, deferred_bound, t_record), record.level);
+    }
     for (std::size_t i = 0; i < st.outputs.size(); ++i) {
       const auto& out = st.outputs[i];
-      if (out.queued && st.async && !queued_done && deferrable(record)) {
-        // One copy of the record for every queued output; the writer renders it.
-        thread_local std::vector<char> t_record;
-        st.async->push(kRecordEntry, encode_record(record, t_record), record.level);
-        queued_done = true;
-      }
-      if (out.queued && queued_done)
+      if (out.queued && deferred_bound != 0)
         continue;
       auto& buf = t_buffers[out.renderer];
       if (!rendered[out.renderer]) {

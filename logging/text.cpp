@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "context/utf8.hpp"
+#include "context/words.hpp"
 
 namespace o11y::detail {
 namespace {
@@ -28,8 +29,7 @@ std::size_t skip_plain(const unsigned char* p, std::size_t i, std::size_t n) noe
   constexpr std::uint64_t kHigh = 0x8080808080808080ULL;
   const auto has_zero_byte = [](std::uint64_t v) { return (v - kOnes) & ~v & kHigh; };
   for (; i + 8 <= n; i += 8) {
-    std::uint64_t x = 0;
-    std::memcpy(&x, p + i, 8);
+    const std::uint64_t x = load_u64(reinterpret_cast<const char*>(p + i));
     const std::uint64_t stop = (x & kHigh)                           // non-ASCII
                                | ((x - kOnes * 0x20U) & ~x & kHigh)  // a byte below 0x20
                                | has_zero_byte(x ^ (kOnes * '"')) |
@@ -45,21 +45,22 @@ std::size_t skip_plain(const unsigned char* p, std::size_t i, std::size_t n) noe
 
 // Copies n bytes: up to 16 with fixed-size (so inlined) overlapping moves, since most keys and
 // values in a log line are that short and a memcpy call cost more than the copy.
+// n bytes as a first and a last Word, which overlap: for sizeof(Word) <= n <= 2 * sizeof(Word).
+template <class Word>
+void copy_ends(char* out, const char* src, std::size_t n) noexcept {
+  Word a{};
+  Word b{};
+  std::memcpy(&a, src, sizeof a);
+  std::memcpy(&b, src + n - sizeof b, sizeof b);
+  std::memcpy(out, &a, sizeof a);
+  std::memcpy(out + n - sizeof b, &b, sizeof b);
+}
+
 char* copy_run(char* out, const char* src, std::size_t n) noexcept {
   if (n >= 8 && n <= 16) {
-    std::uint64_t a = 0;
-    std::uint64_t b = 0;
-    std::memcpy(&a, src, 8);
-    std::memcpy(&b, src + n - 8, 8);
-    std::memcpy(out, &a, 8);
-    std::memcpy(out + n - 8, &b, 8);
+    copy_ends<std::uint64_t>(out, src, n);
   } else if (n >= 4 && n < 8) {
-    std::uint32_t a = 0;
-    std::uint32_t b = 0;
-    std::memcpy(&a, src, 4);
-    std::memcpy(&b, src + n - 4, 4);
-    std::memcpy(out, &a, 4);
-    std::memcpy(out + n - 4, &b, 4);
+    copy_ends<std::uint32_t>(out, src, n);
   } else if (n < 4) {
     for (std::size_t k = 0; k < n; ++k)
       out[k] = src[k];

@@ -76,7 +76,6 @@ struct Key {
     }
     hash = finalize(h);
   }
-  [[nodiscard]] std::span<const std::string_view> span() const noexcept { return {values, n}; }
 };
 
 struct Exemplar;

@@ -138,7 +138,8 @@ struct BatchSpanProcessor::Impl : std::enable_shared_from_this<BatchSpanProcesso
         idle.clear();
         lock.lock();
       }
-      // A flush (and stopping) drains the whole queue as it stood; otherwise one batch.
+      // The queue is taken whole and exported in batches; a flush (and stopping) also takes
+      // what arrived meanwhile, until the queue is empty.
       const std::uint64_t flush_target = q.flush_requested;
       const bool drain = q.stopping || flush_target > q.flush_done;
       do {
