@@ -4,6 +4,10 @@
 #include <chrono>
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "context/utf8.hpp"
 #include "context/words.hpp"
 
@@ -21,27 +25,104 @@ constexpr auto kStop = [] {
   return t;
 }();
 
-// The end of the run of plain bytes starting at i: eight bytes at a time while no byte of a
-// word needs attention (SWAR), then byte by byte. A byte-at-a-time scan was half of a JSON log
-// line's instructions. The word test is exact about whether a stop byte is present.
-std::size_t skip_plain(const unsigned char* p, std::size_t i, std::size_t n) noexcept {
-  constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
-  constexpr std::uint64_t kHigh = 0x8080808080808080ULL;
-  const auto has_zero_byte = [](std::uint64_t v) { return (v - kOnes) & ~v & kHigh; };
-  for (; i + 8 <= n; i += 8) {
-    const std::uint64_t x = load_u64(reinterpret_cast<const char*>(p + i));
-    const std::uint64_t stop = (x & kHigh)                           // non-ASCII
-                               | ((x - kOnes * 0x20U) & ~x & kHigh)  // a byte below 0x20
-                               | has_zero_byte(x ^ (kOnes * '"')) |
-                               has_zero_byte(x ^ (kOnes * '\\')) |
-                               has_zero_byte(x ^ (kOnes * 0x7FU));
-    if (stop != 0)
-      break;
+#if defined(__SSE2__) && !defined(O11Y_PORTABLE_SCAN)
+
+// One bit per byte of v that the fast loop must stop at (see kStop): four compares cover all of
+// them, since bytes from 0x80 up are negative as signed bytes and so "below 0x20".
+inline unsigned stop_mask(__m128i v) noexcept {
+  const __m128i low = _mm_cmplt_epi8(v, _mm_set1_epi8(0x20));
+  const __m128i quote = _mm_cmpeq_epi8(v, _mm_set1_epi8('"'));
+  const __m128i slash = _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'));
+  const __m128i del = _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7F));
+  return static_cast<unsigned>(
+      _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(low, quote), _mm_or_si128(slash, del))));
+}
+
+// The end of the run of plain bytes starting at i, 16 bytes at a time. What is left (the whole
+// of most keys and values in a log line) is read as one vector of two overlapping pieces, never
+// byte by byte: a byte loop was half of a JSON line's instructions, its tails still a quarter.
+inline std::size_t skip_plain(const unsigned char* p, std::size_t i, std::size_t n) noexcept {
+  const char* c = reinterpret_cast<const char*>(p);
+  for (; i + 16 <= n; i += 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(c + i));
+    if (const unsigned stop = stop_mask(v); stop != 0)
+      return i + static_cast<std::size_t>(__builtin_ctz(stop));
+  }
+  const std::size_t m = n - i;
+  if (m == 0)
+    return n;
+  if (n >= 16) {
+    // The last 16 bytes; those before i were already scanned (or are a special byte handled).
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(c + n - 16));
+    const unsigned stop = stop_mask(v) & (0xFFFFU << (16 - m));
+    return stop == 0 ? n : n - 16 + static_cast<std::size_t>(__builtin_ctz(stop));
+  }
+  if (m >= 4) {
+    // Bytes i.. in the low half, the last bytes in the high half: the high half only matters
+    // when the low half is clean, and then its first hit is the first of the string.
+    std::uint64_t lo = 0;
+    std::uint64_t hi = 0;
+    std::size_t hi_start = 0;
+    if (m >= 8) {
+      lo = load_u64(c + i);
+      hi = load_u64(c + n - 8);
+      hi_start = n - 8;
+    } else {
+      std::uint32_t a = 0;
+      std::uint32_t b = 0;
+      std::memcpy(&a, c + i, 4);
+      std::memcpy(&b, c + n - 4, 4);
+      lo = a | 0x6161616100000000ULL;  // padded with a plain byte
+      hi = b | 0x6161616100000000ULL;
+      hi_start = n - 4;
+    }
+    const unsigned stop =
+        stop_mask(_mm_set_epi64x(static_cast<std::int64_t>(hi), static_cast<std::int64_t>(lo)));
+    if (stop == 0)
+      return n;
+    if ((stop & 0xFFU) != 0)
+      return i + static_cast<std::size_t>(__builtin_ctz(stop));
+    return hi_start + static_cast<std::size_t>(__builtin_ctz(stop >> 8U));
   }
   while (i < n && !kStop[p[i]])
     ++i;
   return i;
 }
+
+#else  // portable: the same scan eight bytes at a time in a 64-bit word (SWAR)
+
+// Bits set in the top bit of every byte of x that the fast loop must stop at. Each test can
+// also flag bytes above a real hit (a borrow), never below one, so on little-endian words the
+// lowest set bit marks the first stop byte exactly.
+inline std::uint64_t stop_bits(std::uint64_t x) noexcept {
+  constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr std::uint64_t kHigh = 0x8080808080808080ULL;
+  const auto has_zero_byte = [](std::uint64_t v) { return (v - kOnes) & ~v & kHigh; };
+  return (x & kHigh)                           // non-ASCII
+         | ((x - kOnes * 0x20U) & ~x & kHigh)  // a byte below 0x20
+         | has_zero_byte(x ^ (kOnes * '"')) | has_zero_byte(x ^ (kOnes * '\\')) |
+         has_zero_byte(x ^ (kOnes * 0x7FU));
+}
+
+inline std::size_t skip_plain(const unsigned char* p, std::size_t i, std::size_t n) noexcept {
+  const char* c = reinterpret_cast<const char*>(p);
+  for (; i + 8 <= n; i += 8) {
+    if (const std::uint64_t stop = stop_bits(load_u64(c + i)); stop != 0)
+      return i + static_cast<std::size_t>(__builtin_ctzll(stop)) / 8;
+  }
+  if (i == n)
+    return n;
+  if (n >= 8) {
+    const std::size_t start = n - 8;
+    const std::uint64_t stop = stop_bits(load_u64(c + start)) & (~0ULL << (8U * (i - start)));
+    return stop == 0 ? n : start + static_cast<std::size_t>(__builtin_ctzll(stop)) / 8;
+  }
+  while (i < n && !kStop[p[i]])
+    ++i;
+  return i;
+}
+
+#endif
 
 // Copies n bytes: up to 16 with fixed-size (so inlined) overlapping moves, since most keys and
 // values in a log line are that short and a memcpy call cost more than the copy.

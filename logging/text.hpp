@@ -5,6 +5,9 @@
 #include <charconv>
 #include <cstdint>
 #include <string_view>
+#include <type_traits>
+
+#include "context/shortest.hpp"
 
 namespace o11y::detail {
 
@@ -33,9 +36,12 @@ void append_utc_timestamp(Buffer& out, std::uint64_t unix_ns, bool micros);
 /// Appends a number in its shortest round-trip form (std::to_chars: no locale, no allocation).
 template <class T>
 void append_number(Buffer& out, T value) {
-  char buf[32];
-  const auto res = std::to_chars(buf, buf + sizeof buf, value);
-  out.append(buf, res.ptr);
+  char buf[kShortestBound];
+  if constexpr (std::is_floating_point_v<T>) {
+    out.append(buf, write_shortest(buf, static_cast<double>(value)));
+  } else {
+    out.append(buf, std::to_chars(buf, buf + sizeof buf, value).ptr);
+  }
 }
 
 }  // namespace o11y::detail

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <string>
 
+#include "context/shortest.hpp"
 #include "context/utf8.hpp"
 #include "metrics/family.hpp"
 #include "metrics/foreign.hpp"
@@ -28,8 +29,8 @@ void put_number(std::string& out, double v) {
   } else if (std::isinf(v)) {
     out += v > 0 ? "+Inf" : "-Inf";
   } else {
-    char buf[32];
-    out.append(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
+    char buf[kShortestBound];
+    out.append(buf, write_shortest(buf, v));
   }
 }
 
