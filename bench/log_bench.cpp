@@ -3,7 +3,8 @@
 //   (a) raw spdlog, default text pattern, null sink    (b) nlohmann::json build + dump()
 //   (c) o11y JSON, sync, null sink                     (d) o11y JSON, sync, file
 //   (e) o11y console, null sink                        (f) o11y async, file: caller side,
-//       and the backend's lines/s                      (g) o11y with the level disabled
+//       and the backend's lines/s                      (g) o11y with the level disabled, and
+//                                                          raw spdlog with its level disabled
 // Each reports allocs_per_op: heap allocations per log call in steady state.
 #include <benchmark/benchmark.h>
 #include <spdlog/sinks/basic_file_sink.h>
@@ -165,6 +166,28 @@ void BM_g_O11yLevelDisabled(benchmark::State& state) {
   o11y_example(state);
 }
 BENCHMARK(BM_g_O11yLevelDisabled)->Threads(1)->Threads(2);
+
+// The peer for (g): spdlog's own check in front of the same eight values.
+void BM_g_RawSpdlogLevelDisabled(benchmark::State& state) {
+  static auto logger = [] {
+    auto l = std::make_shared<spdlog::logger>("raw_disabled",
+                                              std::make_shared<spdlog::sinks::null_sink_mt>());
+    l->set_level(spdlog::level::warn);
+    return l;
+  }();
+  ExampleContext ctx;
+  const auto trace = ctx.span.trace_id();
+  const auto span = ctx.span.span_id();
+  const auto before = g_allocs.load();
+  for (auto _ : state) {
+    logger->info(
+        "order_placed order_id={} amount={} currency={} items={} tenant_id={} feature={} "
+        "trace_id={} span_id={}",
+        123, 49.99, "EUR", 3, "acme", "checkout_v2", trace, span);
+  }
+  report_allocs(state, before);
+}
+BENCHMARK(BM_g_RawSpdlogLevelDisabled)->Threads(1)->Threads(2);
 
 }  // namespace
 

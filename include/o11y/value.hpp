@@ -31,43 +31,54 @@ class ValueView {
   enum class Kind : std::uint8_t { Null, Bool, Int, Uint, Double, String };
 
   constexpr ValueView() noexcept = default;
-  constexpr ValueView(bool b) noexcept : kind_(Kind::Bool), b_(b) {}  // NOLINT(*-explicit-*)
+  constexpr ValueView(bool b) noexcept : u_(b ? 1U : 0U), n_(tag(Kind::Bool)) {}  // NOLINT
   template <detail::Integer T>
   constexpr ValueView(T i) noexcept {  // NOLINT(*-explicit-*)
     // Unsigned values above INT64_MAX keep their own kind instead of wrapping negative.
     constexpr auto kMax = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
     if (std::is_signed_v<T> || static_cast<std::uint64_t>(i) <= kMax) {
-      kind_ = Kind::Int;
+      n_ = tag(Kind::Int);
       i_ = static_cast<std::int64_t>(i);
     } else {
-      kind_ = Kind::Uint;
+      n_ = tag(Kind::Uint);
       u_ = static_cast<std::uint64_t>(i);
     }
   }
   template <std::floating_point T>
-  constexpr ValueView(T d) noexcept : kind_(Kind::Double), d_(static_cast<double>(d)) {}  // NOLINT
-  constexpr ValueView(const char* s) noexcept  // NOLINT(*-explicit-*)
-      : kind_(Kind::String), s_(s != nullptr ? std::string_view(s) : std::string_view()) {}
-  constexpr ValueView(std::string_view s) noexcept : kind_(Kind::String), s_(s) {}  // NOLINT
-  ValueView(const std::string& s) noexcept : kind_(Kind::String), s_(s) {}          // NOLINT
+  constexpr ValueView(T d) noexcept
+      : d_(static_cast<double>(d)), n_(tag(Kind::Double)) {}  // NOLINT
+  constexpr ValueView(const char* s) noexcept                 // NOLINT(*-explicit-*)
+      : ValueView(s != nullptr ? std::string_view(s) : std::string_view()) {}
+  constexpr ValueView(std::string_view s) noexcept : s_(s.data()), n_(s.size()) {}  // NOLINT
+  ValueView(const std::string& s) noexcept : s_(s.data()), n_(s.size()) {}          // NOLINT
   ValueView(const Value& v) noexcept;                                               // NOLINT
 
-  [[nodiscard]] constexpr Kind kind() const noexcept { return kind_; }
-  [[nodiscard]] constexpr bool as_bool() const noexcept { return b_; }
+  [[nodiscard]] constexpr Kind kind() const noexcept {
+    return n_ < kTagged ? Kind::String : static_cast<Kind>(n_ - kTagged);
+  }
+  [[nodiscard]] constexpr bool as_bool() const noexcept { return u_ != 0; }
   [[nodiscard]] constexpr std::int64_t as_int() const noexcept { return i_; }
   [[nodiscard]] constexpr std::uint64_t as_uint() const noexcept { return u_; }
   [[nodiscard]] constexpr double as_double() const noexcept { return d_; }
-  [[nodiscard]] constexpr std::string_view as_string() const noexcept { return s_; }
+  [[nodiscard]] constexpr std::string_view as_string() const noexcept {
+    return kind() == Kind::String ? std::string_view(s_, n_) : std::string_view();
+  }
 
  private:
-  Kind kind_ = Kind::Null;
+  // Two words, so that a call's `{{"order_id", 123}, ...}` costs four stores per field: the
+  // payload, and either a string's length or a tag no string length reaches.
+  static constexpr std::size_t kTagged = std::size_t{1} << (sizeof(std::size_t) * 8 - 1);
+  static constexpr std::size_t tag(Kind k) noexcept {
+    return kTagged + static_cast<std::size_t>(k);
+  }
+
   union {
-    bool b_;
-    std::int64_t i_ = 0;
-    std::uint64_t u_;
+    std::int64_t i_;
+    std::uint64_t u_ = 0;
     double d_;
+    const char* s_;
   };
-  std::string_view s_;
+  std::size_t n_ = tag(Kind::Null);
 };
 
 /// An owned tag, attribute or log-field value; what frames and finished spans store.
@@ -106,22 +117,22 @@ inline ValueView::ValueView(const Value& v) noexcept {
       [this](const auto& x) {
         using T = std::decay_t<decltype(x)>;
         if constexpr (std::is_same_v<T, std::monostate>) {
-          kind_ = Kind::Null;
+          n_ = tag(Kind::Null);
         } else if constexpr (std::is_same_v<T, bool>) {
-          kind_ = Kind::Bool;
-          b_ = x;
+          n_ = tag(Kind::Bool);
+          u_ = x ? 1U : 0U;
         } else if constexpr (std::is_same_v<T, std::int64_t>) {
-          kind_ = Kind::Int;
+          n_ = tag(Kind::Int);
           i_ = x;
         } else if constexpr (std::is_same_v<T, std::uint64_t>) {
-          kind_ = Kind::Uint;
+          n_ = tag(Kind::Uint);
           u_ = x;
         } else if constexpr (std::is_same_v<T, double>) {
-          kind_ = Kind::Double;
+          n_ = tag(Kind::Double);
           d_ = x;
         } else {
-          kind_ = Kind::String;
-          s_ = x;
+          s_ = x.data();
+          n_ = x.size();
         }
       },
       v.storage());
