@@ -10,6 +10,10 @@
 #include <random>
 #include <thread>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "o11y/trace.hpp"
 
 namespace o11y {
@@ -71,6 +75,7 @@ class IdGenerator {
 thread_local IdGenerator t_ids;  // NOLINT(*-avoid-non-const-global-*)
 
 // Two hex digits per byte from one table lookup: ids are formatted on every log line.
+#if !defined(__SSE2__)
 constexpr auto kHexPairs = [] {
   std::array<char, 512> t{};
   constexpr char kHex[] = "0123456789abcdef";
@@ -80,14 +85,29 @@ constexpr auto kHexPairs = [] {
   }
   return t;
 }();
+#endif
 
 void write_u64(std::uint64_t v, char* out) noexcept {
+#if defined(__SSE2__)
+  // All 16 digits at once: every log line in a span writes 48 of them, and the table walk
+  // below took six instructions a byte.
+  const __m128i bytes = _mm_cvtsi64_si128(static_cast<long long>(__builtin_bswap64(v)));
+  const __m128i low_nibble = _mm_set1_epi8(0x0F);
+  const __m128i hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), low_nibble);
+  const __m128i lo = _mm_and_si128(bytes, low_nibble);
+  const __m128i nibbles = _mm_unpacklo_epi8(hi, lo);  // most significant first
+  const __m128i letters =
+      _mm_and_si128(_mm_cmpgt_epi8(nibbles, _mm_set1_epi8(9)), _mm_set1_epi8('a' - '0' - 10));
+  const __m128i digits = _mm_add_epi8(_mm_add_epi8(nibbles, _mm_set1_epi8('0')), letters);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out), digits);
+#else
   for (std::size_t i = 8; i-- > 0;) {
     const auto b = static_cast<std::size_t>(v & 0xFFU);
     out[2 * i] = kHexPairs[2 * b];
     out[2 * i + 1] = kHexPairs[2 * b + 1];
     v >>= 8U;
   }
+#endif
 }
 
 // Lowercase hex only: W3C Trace Context rejects uppercase.

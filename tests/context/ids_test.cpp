@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <mutex>
 #include <o11y/trace.hpp>
 #include <set>
@@ -61,6 +62,20 @@ TEST(IdHex, IsZeroPaddedLowercaseAndRoundTrips) {
   const auto g = TraceId::generate();
   EXPECT_TRUE(is_lower_hex(g.to_hex()));
   EXPECT_EQ(g.to_hex().size(), 32U);
+}
+
+// Every digit value in every position, against a formatter we did not write.
+TEST(IdHex, EveryNibbleInEveryPositionMatchesPrintf) {
+  for (unsigned digit = 0; digit < 16; ++digit) {
+    for (unsigned pos = 0; pos < 16; ++pos) {
+      const std::uint64_t v =
+          (std::uint64_t{digit} << (4 * pos)) | (0x0123456789abcdefULL & ~(0xFULL << (4 * pos)));
+      char expected[17];
+      std::snprintf(expected, sizeof expected, "%016llx", static_cast<unsigned long long>(v));
+      EXPECT_EQ(SpanId{v}.to_hex(), expected);
+      EXPECT_EQ((TraceId{v, ~v}).to_hex().substr(0, 16), expected);
+    }
+  }
 }
 
 TEST(IdHex, RejectsUppercaseWrongLengthAndJunk) {
