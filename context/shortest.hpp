@@ -8,6 +8,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 namespace o11y::detail {
 
@@ -81,6 +82,17 @@ inline char* write_shortest(char* out, double d) noexcept {
     }
   }
   return std::to_chars(out, out + kShortestBound, d).ptr;
+}
+
+/// Any number in its shortest round-trip form at out (at least kShortestBound bytes): doubles
+/// through write_shortest(), integers through std::to_chars. Returns the end.
+template <class T>
+char* write_number(char* out, T v) noexcept {
+  if constexpr (std::is_floating_point_v<T>) {
+    return write_shortest(out, static_cast<double>(v));
+  } else {
+    return std::to_chars(out, out + kShortestBound, v).ptr;
+  }
 }
 
 }  // namespace o11y::detail

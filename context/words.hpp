@@ -17,6 +17,12 @@ namespace o11y::detail {
   return x;
 }
 
+/// One multiply-xorshift step of a hash over 64-bit words.
+[[nodiscard]] inline std::uint64_t mix_word(std::uint64_t h, std::uint64_t word) noexcept {
+  h = (h ^ word) * 0x9e3779b97f4a7c15ULL;
+  return h ^ (h >> 29U);
+}
+
 /// A short string (a label name or value, an attribute key) as one 64-bit word, so that
 /// lookups compare words instead of strings. Up to 7 bytes the word is exact: the bytes,
 /// little-endian, with the length in the top byte, read with fixed-size (so inlined) overlapping
@@ -26,14 +32,10 @@ namespace o11y::detail {
   const auto* u = reinterpret_cast<const unsigned char*>(v.data());
   const std::size_t n = v.size();
   if (n >= 8) {
-    constexpr std::uint64_t kMul = 0x9e3779b97f4a7c15ULL;
     std::uint64_t h = n;
-    std::size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-      h = (h ^ load_u64(v.data() + i)) * kMul;
-      h ^= h >> 29U;
-    }
-    h = (h ^ load_u64(v.data() + n - 8)) * kMul;  // the last bytes, overlapping
+    for (std::size_t i = 0; i + 8 <= n; i += 8)
+      h = mix_word(h, load_u64(v.data() + i));
+    h = (h ^ load_u64(v.data() + n - 8)) * 0x9e3779b97f4a7c15ULL;  // the last bytes, overlapping
     return (h ^ (h >> 32U)) | (0xffULL << 56U);
   }
   std::uint64_t w = 0;

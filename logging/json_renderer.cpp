@@ -1,7 +1,6 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
-#include <type_traits>
 
 #include "context/shortest.hpp"
 #include "context/span_state.hpp"
@@ -40,11 +39,7 @@ class LineWriter {
   void put(char c) noexcept { *p_++ = c; }
   template <class T>
   void number(T v) noexcept {
-    if constexpr (std::is_floating_point_v<T>) {
-      p_ = write_shortest(p_, v);
-    } else {
-      p_ = std::to_chars(p_, p_ + kNumberBound, v).ptr;
-    }
+    p_ = write_number(p_, v);
   }
   void string(std::string_view s, std::size_t max_bytes) noexcept {
     put('"');

@@ -42,6 +42,31 @@ class PassthroughFormatter final : public spdlog::formatter {
 
 enum RendererId : std::size_t { kJson = 0, kConsole = 1, kRendererCount = 2 };
 
+using Renderers = std::array<std::shared_ptr<const Renderer>, kRendererCount>;
+
+// One record's line per renderer, each rendered the first time an output asks for it, into
+// buffers the caller keeps for reuse.
+class RenderedLines {
+ public:
+  RenderedLines(const Record& r, const Renderers& renderers, Buffer (&buffers)[kRendererCount])
+      : r_(r), renderers_(renderers), buffers_(buffers) {}
+  std::string_view line(std::size_t renderer) {
+    auto& buf = buffers_[renderer];
+    if (!rendered_[renderer]) {
+      buf.clear();
+      renderers_[renderer]->render(r_, buf);
+      rendered_[renderer] = true;
+    }
+    return {buf.data(), buf.size()};
+  }
+
+ private:
+  const Record& r_;
+  const Renderers& renderers_;
+  Buffer (&buffers_)[kRendererCount];
+  bool rendered_[kRendererCount] = {false, false};
+};
+
 struct Output {
   std::size_t renderer = kJson;
   std::shared_ptr<spdlog::sinks::sink> sink;
@@ -313,9 +338,7 @@ class RecordReader {
 // writes without it, so callers contend only for a memcpy.
 class AsyncWriter {
  public:
-  AsyncWriter(std::vector<Output> outputs,
-              std::array<std::shared_ptr<const Renderer>, kRendererCount> renderers,
-              std::size_t capacity, bool drop)
+  AsyncWriter(std::vector<Output> outputs, Renderers renderers, std::size_t capacity, bool drop)
       : outputs_(std::move(outputs)),
         renderers_(std::move(renderers)),
         capacity_(capacity),
@@ -453,16 +476,9 @@ class AsyncWriter {
   void write_record(std::string_view bytes, Level level) noexcept {
     try {
       const Record r = reader_.decode(bytes);
-      bool rendered[kRendererCount] = {false, false};
-      for (const auto& o : outputs_) {
-        auto& buf = buffers_[o.renderer];
-        if (!rendered[o.renderer]) {
-          buf.clear();
-          renderers_[o.renderer]->render(r, buf);
-          rendered[o.renderer] = true;
-        }
-        write_to_sink(o, std::string_view(buf.data(), buf.size()), level);
-      }
+      RenderedLines lines(r, renderers_, buffers_);
+      for (const auto& o : outputs_)
+        write_to_sink(o, lines.line(o.renderer), level);
     } catch (const std::exception& e) {
       count_dropped_line();
       report_internal_error("logging", e.what());
@@ -475,7 +491,7 @@ class AsyncWriter {
   static constexpr auto kPoll = std::chrono::milliseconds(5);
 
   std::vector<Output> outputs_;
-  std::array<std::shared_ptr<const Renderer>, kRendererCount> renderers_;
+  Renderers renderers_;
   RecordReader reader_;             // writer thread only
   Buffer buffers_[kRendererCount];  // writer thread only
   std::size_t capacity_;
@@ -498,7 +514,7 @@ class AsyncWriter {
 };
 
 struct LoggingState {
-  std::array<std::shared_ptr<const Renderer>, kRendererCount> renderers;
+  Renderers renderers;
   std::vector<Output> outputs;
   std::shared_ptr<AsyncWriter> async;  // null: write on the caller's thread
   bool configured = false;
@@ -688,7 +704,7 @@ void dispatch(const Record& record) noexcept {
     }
     const LoggingState& st = *state;
     thread_local Buffer t_buffers[kRendererCount];
-    bool rendered[kRendererCount] = {false, false};
+    RenderedLines lines(record, st.renderers, t_buffers);
     // One copy of the record for every queued output; the writer renders it.
     // Queued outputs come first, so the first one says whether there are any.
     const bool any_queued = st.async && !st.outputs.empty() && st.outputs.front().queued;
@@ -701,13 +717,7 @@ void dispatch(const Record& record) noexcept {
       const auto& out = st.outputs[i];
       if (out.queued && deferred_bound != 0)
         continue;
-      auto& buf = t_buffers[out.renderer];
-      if (!rendered[out.renderer]) {
-        buf.clear();
-        st.renderers[out.renderer]->render(record, buf);
-        rendered[out.renderer] = true;
-      }
-      const std::string_view bytes(buf.data(), buf.size());
+      const std::string_view bytes = lines.line(out.renderer);
       if (out.queued && st.async) {
         st.async->push(i, bytes, record.level);
       } else {

@@ -5,7 +5,6 @@
 #include <charconv>
 #include <cstdint>
 #include <string_view>
-#include <type_traits>
 
 #include "context/shortest.hpp"
 
@@ -33,15 +32,11 @@ std::size_t append_console_escaped(Buffer& out, std::string_view s,
 /// per thread and recomputed only when the second changes.
 void append_utc_timestamp(Buffer& out, std::uint64_t unix_ns, bool micros);
 
-/// Appends a number in its shortest round-trip form (std::to_chars: no locale, no allocation).
+/// Appends a number in its shortest round-trip form (no locale, no allocation).
 template <class T>
 void append_number(Buffer& out, T value) {
   char buf[kShortestBound];
-  if constexpr (std::is_floating_point_v<T>) {
-    out.append(buf, write_shortest(buf, static_cast<double>(value)));
-  } else {
-    out.append(buf, std::to_chars(buf, buf + sizeof buf, value).ptr);
-  }
+  out.append(buf, write_number(buf, value));
 }
 
 }  // namespace o11y::detail

@@ -338,9 +338,7 @@ Family::~Family() = default;
 
 Series* Family::get(std::span<const std::string_view> values) {
   Key key;
-  key.n = values.size();
-  std::copy(values.begin(), values.end(), key.values);
-  key.finish();
+  key.assign(values);
   return get(key);
 }
 
@@ -435,9 +433,7 @@ std::vector<const Series*> Family::all_series() const {
 
 void Family::key_positional(std::initializer_list<std::string_view> values, Key& key) const {
   check_count(values.size());
-  key.n = values.size();
-  std::copy(values.begin(), values.end(), key.values);
-  key.finish();
+  key.assign(values);
 }
 
 void Family::key_named_slow(std::initializer_list<Label> labels, Key& key) const {

@@ -1,9 +1,11 @@
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <bit>
 #include <cstdint>
 #include <cstring>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -60,11 +62,6 @@ struct Key {
   std::uint64_t hash = 0;
 
   static constexpr std::uint64_t kSeed = 0xcbf29ce484222325ULL;
-  /// One multiply-xorshift step of the hash over the words.
-  [[nodiscard]] static std::uint64_t mix(std::uint64_t h, std::uint64_t word) noexcept {
-    h = (h ^ word) * 0x9e3779b97f4a7c15ULL;
-    return h ^ (h >> 29U);
-  }
   [[nodiscard]] static std::uint64_t finalize(std::uint64_t h) noexcept { return h ^ (h >> 32U); }
 
   /// Computes words and hash once values[0, n) are set.
@@ -72,9 +69,16 @@ struct Key {
     std::uint64_t h = kSeed;
     for (std::size_t i = 0; i < n; ++i) {
       words[i] = short_word(values[i]);
-      h = mix(h, words[i]);
+      h = mix_word(h, words[i]);
     }
     hash = finalize(h);
+  }
+  /// The key for these values, already in declaration order (at most kMaxLabels).
+  template <class Range>
+  void assign(const Range& in) noexcept {
+    n = std::size(in);
+    std::copy(std::begin(in), std::end(in), values);
+    finish();
   }
 };
 
@@ -242,7 +246,7 @@ struct Family {
           break;
         key.values[i] = l.value;
         key.words[i] = short_word(l.value);
-        h = Key::mix(h, key.words[i]);
+        h = mix_word(h, key.words[i]);
         ++i;
       }
       if (i == n) {

@@ -126,11 +126,16 @@ TEST_F(FileSink, WritesJsonLinesAndRotatesBySize) {
 
 using AsyncLogging = testing::LoggingTest;
 
-TEST_F(AsyncLogging, DeliversEveryLineInOrderAfterFlush) {
-  testing::TempDir dir;
+LoggingConfig async_to_file(const testing::TempDir& dir) {
   LoggingConfig cfg;
   cfg.async = true;
   cfg.file_path = dir.file("async.log");
+  return cfg;
+}
+
+TEST_F(AsyncLogging, DeliversEveryLineInOrderAfterFlush) {
+  testing::TempDir dir;
+  const auto cfg = async_to_file(dir);
   configure(cfg);
   constexpr int kLines = 5000;
   for (int i = 0; i < kLines; ++i)
@@ -150,9 +155,7 @@ TEST_F(AsyncLogging, DeliversEveryLineInOrderAfterFlush) {
 // taken once, on the caller, so even the timestamps agree).
 TEST_F(AsyncLogging, LinesRenderedOnTheWriterMatchTheCallersExactly) {
   testing::TempDir dir;
-  LoggingConfig cfg;
-  cfg.async = true;
-  cfg.file_path = dir.file("async.log");
+  const auto cfg = async_to_file(dir);
   configure(cfg);
   {
     auto span = start_span("request");
