@@ -1,34 +1,69 @@
 #include "logging/file_sink.hpp"
 
+#include <fcntl.h>
 #include <spdlog/common.h>
+#include <spdlog/details/log_msg.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
 #include <filesystem>
+
+#include "context/internal_error.hpp"
+#include "context/sys.hpp"
+#include "logging/pipeline.hpp"
 
 namespace o11y::detail {
 
-JsonLinesFileSink::JsonLinesFileSink(std::string path, std::size_t max_bytes, std::size_t max_files)
-    : path_(std::move(path)), max_bytes_(max_bytes), max_files_(max_files) {
+JsonLinesFileSink::JsonLinesFileSink(std::string path, std::size_t max_bytes, std::size_t max_files,
+                                     bool background_writes)
+    : path_(std::move(path)),
+      max_bytes_(max_bytes),
+      max_files_(max_files),
+      background_(background_writes) {
   open();
+  // Slack past the hand-off size, so the line that fills a buffer never reallocates it.
+  current_.bytes.reserve(kBufferBytes + kBufferBytes / 4);
+  handed_.bytes.reserve(kBufferBytes + kBufferBytes / 4);
+  if (background_) {
+    try {
+      thread_ = std::thread([this] { run(); });
+    } catch (...) {
+      (void)::close(fd_);
+      throw;
+    }
+  }
 }
 
 JsonLinesFileSink::~JsonLinesFileSink() {
-  if (file_ != nullptr)
-    (void)std::fclose(file_);
+  if (abandoned_)
+    return;
+  {
+    std::unique_lock lock(mu_);
+    write_now(lock);
+    stop_ = true;
+  }
+  has_work_.notify_all();
+  if (thread_.joinable())
+    thread_.join();
+  if (fd_ >= 0)
+    (void)::close(fd_);
+}
+
+void JsonLinesFileSink::abandon() noexcept {
+  abandoned_ = true;
+  if (fd_ >= 0)
+    (void)::close(fd_);
+  fd_ = -1;
 }
 
 void JsonLinesFileSink::open() {
-  file_ = std::fopen(path_.c_str(), "ab");  // NOLINT(cppcoreguidelines-owning-memory)
-  if (file_ == nullptr) {
+  // 0666 less the umask, as fopen() creates files; never inherited by exec'd programs.
+  fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);  // NOLINT
+  if (fd_ < 0)
     spdlog::throw_spdlog_ex("cannot open log file " + path_, errno);
-  }
-  // 64 KiB instead of stdio's 4 KiB: one write(2) per ~200 lines instead of per ~13. A crash
-  // can lose what is buffered; warnings and errors are flushed at once (see sink_it_).
-  (void)std::setvbuf(file_, nullptr, _IOFBF, kBufferBytes);
   struct stat st {};
-  size_ = ::fstat(::fileno(file_), &st) == 0 ? static_cast<std::size_t>(st.st_size) : 0;
+  size_ = ::fstat(fd_, &st) == 0 ? static_cast<std::size_t>(st.st_size) : 0;
 }
 
 std::string JsonLinesFileSink::numbered(std::size_t index) const {
@@ -39,9 +74,10 @@ std::string JsonLinesFileSink::numbered(std::size_t index) const {
   return (p.parent_path() / (p.stem().string() + "." + std::to_string(index) + ext)).string();
 }
 
-void JsonLinesFileSink::rotate() {
-  (void)std::fclose(file_);
-  file_ = nullptr;
+void JsonLinesFileSink::rotate(std::unique_lock<std::mutex>& lock) {
+  write_now(lock);  // what is buffered belongs to the file being rotated out
+  (void)::close(fd_);
+  fd_ = -1;
   std::error_code ec;
   std::filesystem::remove(numbered(max_files_), ec);
   for (std::size_t i = max_files_; i > 0; --i) {
@@ -52,28 +88,107 @@ void JsonLinesFileSink::rotate() {
   open();
 }
 
-void JsonLinesFileSink::sink_it_(const spdlog::details::log_msg& msg) {
-  if (file_ == nullptr)
-    open();  // a failed rotation or write: try again
-  const auto& line = msg.payload;
-  if (size_ > 0 && size_ + line.size() > max_bytes_)
-    rotate();
-  // base_sink already holds our mutex: stdio's own lock would be a second one.
-  if (fwrite_unlocked(line.data(), 1, line.size(), file_) != line.size()) {
-    const int err = errno;
-    std::clearerr(file_);
-    spdlog::throw_spdlog_ex("cannot write log file " + path_, err);
-  }
-  size_ += line.size();
-  if (msg.level >= spdlog::level::warn)
-    flush_();
+void JsonLinesFileSink::wait_idle(std::unique_lock<std::mutex>& lock) {
+  idle_.wait(lock, [this] { return !busy_ && handed_.bytes.empty(); });
 }
 
-void JsonLinesFileSink::flush_() {
-  if (file_ != nullptr && std::fflush(file_) != 0) {
-    const int err = errno;
-    std::clearerr(file_);
-    spdlog::throw_spdlog_ex("cannot flush log file " + path_, err);
+int JsonLinesFileSink::write_all(int fd, const Chunk& c) noexcept {
+  const char* p = c.bytes.data();
+  std::size_t left = c.bytes.size();
+  while (left > 0) {
+    const ssize_t n = ::write(fd, p, left);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      return errno;
+    }
+    if (n == 0)
+      return EIO;
+    p += n;
+    left -= static_cast<std::size_t>(n);
+  }
+  return 0;
+}
+
+namespace {
+// A failed write loses the chunk's lines; each is counted, and the failure reported (the
+// report channel folds a flood of identical messages into a count).
+void report_lost(const std::string& path, std::size_t lines, int err) noexcept {
+  for (std::size_t i = 0; i < lines; ++i)
+    count_dropped_line();
+  try {
+    report_internal_error("logging", "cannot write log file " + path + ": " + errno_text(err));
+  } catch (...) {
+    report_internal_error("logging", "cannot write the log file");
+  }
+}
+}  // namespace
+
+void JsonLinesFileSink::write_now(std::unique_lock<std::mutex>& lock) {
+  wait_idle(lock);
+  if (current_.bytes.empty())
+    return;
+  const int err = fd_ >= 0 ? write_all(fd_, current_) : EBADF;
+  if (err != 0)
+    report_lost(path_, current_.lines, err);
+  current_.bytes.clear();
+  current_.lines = 0;
+}
+
+void JsonLinesFileSink::log(const spdlog::details::log_msg& msg) {
+  std::unique_lock lock(mu_);
+  if (abandoned_)
+    return;
+  if (fd_ < 0)
+    open();  // a failed rotation: try again
+  const auto& line = msg.payload;
+  if (size_ > 0 && size_ + line.size() > max_bytes_)
+    rotate(lock);
+  current_.bytes.insert(current_.bytes.end(), line.begin(), line.end());
+  ++current_.lines;
+  size_ += line.size();
+  if (msg.level >= spdlog::level::warn) {
+    write_now(lock);
+  } else if (current_.bytes.size() >= kBufferBytes) {
+    if (!background_) {
+      write_now(lock);
+      return;
+    }
+    wait_idle(lock);  // both buffers full: the caller waits rather than drop
+    std::swap(handed_, current_);
+    has_work_.notify_one();
+  }
+}
+
+void JsonLinesFileSink::flush() {
+  std::unique_lock lock(mu_);
+  if (!abandoned_)
+    write_now(lock);
+}
+
+void JsonLinesFileSink::run() noexcept {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    has_work_.wait_for(lock, kMaxDelay, [this] { return !handed_.bytes.empty() || stop_; });
+    if (handed_.bytes.empty()) {
+      if (stop_)
+        return;  // the destructor wrote what was left
+      if (current_.bytes.empty())
+        continue;
+      std::swap(handed_, current_);  // lines kMaxDelay old at most: write them now
+    }
+    busy_ = true;
+    const int fd = fd_;
+    lock.unlock();
+    // Callers leave handed_ alone while busy_: written here without the lock.
+    const int err = fd >= 0 ? write_all(fd, handed_) : EBADF;
+    if (err != 0)
+      report_lost(path_, handed_.lines, err);
+    lock.lock();
+    handed_.bytes.clear();
+    handed_.lines = 0;
+    busy_ = false;
+    idle_.notify_all();
   }
 }
 

@@ -516,7 +516,8 @@ class AsyncWriter {
 struct LoggingState {
   Renderers renderers;
   std::vector<Output> outputs;
-  std::shared_ptr<AsyncWriter> async;  // null: write on the caller's thread
+  std::shared_ptr<AsyncWriter> async;       // null: write on the caller's thread
+  std::shared_ptr<JsonLinesFileSink> file;  // also among the outputs; has a thread of its own
   bool configured = false;
 };
 
@@ -527,8 +528,8 @@ Published<LoggingState, LoggingTag>& published() {
   return *p;
 }
 
-// Set in a fork()ed child when the parent had an async writer: the child builds its own on
-// its next log call, and lines the parent had queued stay the parent's to write.
+// Set in a fork()ed child: when the parent had an async writer or a log file, the child builds
+// its own on its next log call, and lines the parent had queued stay the parent's to write.
 std::atomic<bool> g_rebuild_after_fork{false};  // NOLINT(*-avoid-non-const-global-*)
 
 // The process the current logging state was built in.
@@ -588,10 +589,11 @@ void build_and_publish(const LoggingSetup& setup,
   }
   if (!cfg.file_path.empty()) {
     try {
-      state->outputs.push_back(
-          {kJson, std::make_shared<JsonLinesFileSink>(
-                      cfg.file_path, std::max<std::size_t>(cfg.file_max_bytes, 1024),
-                      std::max<std::size_t>(cfg.file_max_files, 1))});
+      // In async mode the queue's writer thread writes the file; otherwise the sink's own.
+      state->file = std::make_shared<JsonLinesFileSink>(
+          cfg.file_path, std::max<std::size_t>(cfg.file_max_bytes, 1024),
+          std::max<std::size_t>(cfg.file_max_files, 1), !cfg.async);
+      state->outputs.push_back({kJson, state->file});
     } catch (const std::exception& e) {
       report_internal_error("logging",
                             std::string("log file not opened, continuing without it: ") + e.what());
@@ -619,6 +621,8 @@ void build_and_publish(const LoggingSetup& setup,
   // The old writer drains on destruction, once no thread's cache still holds it.
   if (old && old->async)
     old->async->flush();
+  if (old && old->file)
+    old->file->flush();  // before the new outputs write after it
 }
 
 std::mutex g_setup_mu;  // NOLINT(*-avoid-non-const-global-*): serialises reconfiguration
@@ -628,11 +632,15 @@ void rebuild_after_fork() {
   if (!g_rebuild_after_fork.exchange(false))
     return;
   const auto old = published().snapshot();
-  if (!old->async)
+  if (!old->async && !old->file)
     return;
-  // Kept reachable for ever: destroying it would join the parent's writer thread.
+  // Kept reachable for ever: destroying them would join the parent's writer threads, and
+  // their locks may have been held by threads the child does not have.
   static auto* abandoned = new std::vector<std::shared_ptr<const LoggingState>>();  // NOLINT
-  old->async->abandon();
+  if (old->async)
+    old->async->abandon();
+  if (old->file)
+    old->file->abandon();
   abandoned->push_back(old);
   auto& c = captures();
   std::lock_guard clock(c.mu);

@@ -2,9 +2,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <nlohmann/json.hpp>
 #include <o11y/context.hpp>
 #include <o11y/log.hpp>
 #include <o11y/trace.hpp>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -59,6 +61,43 @@ TEST_F(LoggingThreads, ThreadsLogWithContextHopsWhileTheConfigurationChanges) {
     EXPECT_EQ(r["tenant_id"], "acme");
     EXPECT_EQ(r["trace_id"].get<std::string>().size(), 32U);
   }
+}
+
+TEST_F(LoggingThreads, ThreadsWritingOneFileLoseNoLineAndKeepEachThreadsOrder) {
+  testing::TempDir dir;
+  LoggingConfig cfg = debug();
+  cfg.file_path = dir.file("shared.log");
+  configure(cfg);
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 5000;  // with the padding, several buffers hand-offs each
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([t] {
+      const std::string pad(200, static_cast<char>('a' + t));
+      auto log = get_logger("writer");
+      for (int i = 0; i < kPerThread; ++i) {
+        if (i % 1000 == 999) {
+          log.warning("numbered", {{"t", t}, {"i", i}, {"pad", pad}});  // written at once
+        } else {
+          log.info("numbered", {{"t", t}, {"i", i}, {"pad", pad}});
+        }
+      }
+    });
+  }
+  for (auto& th : threads)
+    th.join();
+  logging::flush();
+  std::vector<int> next(kThreads, 0);
+  std::size_t count = 0;
+  for (const auto& line : testing::read_lines(cfg.file_path)) {
+    const auto j = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << line;
+    const int t = j["t"].get<int>();
+    ASSERT_EQ(j["i"].get<int>(), next[static_cast<std::size_t>(t)]) << "thread " << t;
+    ++next[static_cast<std::size_t>(t)];
+    ++count;
+  }
+  EXPECT_EQ(count, static_cast<std::size_t>(kThreads * kPerThread));
 }
 
 }  // namespace

@@ -124,6 +124,75 @@ TEST_F(FileSink, WritesJsonLinesAndRotatesBySize) {
   EXPECT_EQ(nlohmann::json::parse(current.back())["i"], 99);
 }
 
+TEST_F(FileSink, WarningsAreInTheFileWhenTheCallReturns) {
+  testing::TempDir dir;
+  LoggingConfig cfg = debug();
+  cfg.file_path = dir.file("app.log");
+  configure(cfg);
+  auto log = get_logger("t");
+  log.info("buffered");
+  log.warning("written_at_once");
+  // No flush: a crash right after a warning must not lose it, nor the lines before it.
+  const auto lines = testing::read_lines(cfg.file_path);
+  ASSERT_EQ(lines.size(), 2U);
+  EXPECT_EQ(nlohmann::json::parse(lines[0])["event"], "buffered");
+  EXPECT_EQ(nlohmann::json::parse(lines[1])["event"], "written_at_once");
+}
+
+TEST_F(FileSink, AQuietServicesInfoLinesReachTheFileWithoutAFlush) {
+  testing::TempDir dir;
+  LoggingConfig cfg = debug();
+  cfg.file_path = dir.file("quiet.log");
+  configure(cfg);
+  get_logger("t").info("lonely_line");
+  // The writer thread takes a partly filled buffer after a quarter of a second.
+  std::vector<std::string> lines;
+  for (int i = 0; i < 100 && lines.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    lines = testing::read_lines(cfg.file_path);
+  }
+  ASSERT_EQ(lines.size(), 1U) << "still buffered after 5 s";
+  EXPECT_EQ(nlohmann::json::parse(lines[0])["event"], "lonely_line");
+}
+
+TEST_F(FileSink, BuffersHandedToTheWriterThreadKeepEveryLineInOrder) {
+  testing::TempDir dir;
+  LoggingConfig cfg = debug();
+  cfg.file_path = dir.file("many.log");
+  configure(cfg);
+  constexpr int kLines = 20000;  // about 7 MB: dozens of 256 KiB hand-offs
+  const std::string pad(300, 'p');
+  auto log = get_logger("t");
+  for (int i = 0; i < kLines; ++i)
+    log.info("numbered", {{"i", i}, {"pad", pad}});
+  logging::flush();
+  const auto lines = testing::read_lines(cfg.file_path);
+  ASSERT_EQ(lines.size(), static_cast<std::size_t>(kLines));
+  for (int i = 0; i < kLines; ++i) {
+    const auto j = nlohmann::json::parse(lines[static_cast<std::size_t>(i)], nullptr, false);
+    ASSERT_TRUE(j.is_object()) << "line " << i;
+    ASSERT_EQ(j["i"], i);
+  }
+}
+
+TEST_F(FileSink, AFailingWriteOnTheWriterThreadIsReportedAndEveryLostLineCounted) {
+  // /dev/full opens and fails every write with ENOSPC. 2,000 lines of 400 bytes fill several
+  // buffers, so the writer thread's writes fail as well as the final flush's.
+  LoggingConfig cfg = debug();
+  cfg.file_path = "/dev/full";
+  configure(cfg);
+  const auto before = logging::dropped_lines();
+  ::testing::internal::CaptureStderr();
+  const std::string pad(300, 'x');
+  for (int i = 0; i < 2000; ++i)
+    get_logger("t").info("to_dev_full", {{"i", i}, {"pad", pad}});
+  logging::flush();
+  const auto err = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("cannot write log file /dev/full"), std::string::npos) << err;
+  EXPECT_EQ(logging::dropped_lines() - before, 2000U);
+  EXPECT_EQ(capture_.lines_with_event("to_dev_full").size(), 2000U);  // other sinks unharmed
+}
+
 using AsyncLogging = testing::LoggingTest;
 
 LoggingConfig async_to_file(const testing::TempDir& dir) {
