@@ -74,7 +74,8 @@ struct CacheEntry {
   std::uint64_t tail;     // NOLINT(cppcoreguidelines-pro-type-member-init)
   std::uint8_t len;       // NOLINT(cppcoreguidelines-pro-type-member-init)
   bool secret;            // NOLINT(cppcoreguidelines-pro-type-member-init)
-  char key[38];           // NOLINT(*-avoid-c-arrays, cppcoreguidelines-pro-type-member-init)
+  bool plain;             // NOLINT(cppcoreguidelines-pro-type-member-init)
+  char key[37];           // NOLINT(*-avoid-c-arrays, cppcoreguidelines-pro-type-member-init)
 };
 constexpr std::size_t kCacheSize = 64;
 constexpr std::size_t kMaxCachedKey = sizeof(CacheEntry::key);
@@ -101,6 +102,11 @@ KeyWords key_words(std::string_view key) noexcept {
 std::size_t key_set(const KeyWords& w, std::size_t len) noexcept {
   const std::uint64_t h = (w.head ^ (w.tail * 0x9e3779b97f4a7c15ULL) ^ len) * 0xbf58476d1ce4e5b9ULL;
   return static_cast<std::size_t>(h >> 60U) * 4;
+}
+
+bool is_plain(std::string_view key) noexcept {
+  return std::ranges::all_of(key,
+                             [](char c) { return c >= 0x20 && c < 0x7F && c != '"' && c != '\\'; });
 }
 
 bool is_digit(char c) noexcept {
@@ -155,12 +161,10 @@ void set_redaction(const std::vector<std::string>& keys, bool mask_values) {
   retired.emplace_back(old);
 }
 
-bool is_secret_key(std::string_view key) noexcept {
+KeyTraits key_traits(std::string_view key) noexcept {
   const Rules& r = current_rules();
-  if (r.terms.empty())
-    return false;
   if (key.size() > kMaxCachedKey)
-    return compute_secret(key, r);
+    return {!r.terms.empty() && compute_secret(key, r), is_plain(key), r.mask_values};
   const KeyWords w = key_words(key);
   // 4-way set-associative, so the few keys of a line that share a set do not evict each other
   // on every call.
@@ -169,7 +173,7 @@ bool is_secret_key(std::string_view key) noexcept {
     const auto& e = t_cache[set + way];  // NOLINT(*-constant-array-index)
     if (e.version == r.version && e.len == key.size() && e.head == w.head && e.tail == w.tail &&
         (key.size() <= 16 || std::memcmp(e.key, key.data(), key.size()) == 0)) {
-      return e.secret;
+      return {e.secret, e.plain, r.mask_values};
     }
   }
   thread_local std::uint8_t t_next_way = 0;      // round-robin replacement
@@ -179,8 +183,9 @@ bool is_secret_key(std::string_view key) noexcept {
   e.tail = w.tail;
   e.len = static_cast<std::uint8_t>(key.size());
   std::memcpy(e.key, key.data(), key.size());
-  e.secret = compute_secret(key, r);
-  return e.secret;
+  e.secret = !r.terms.empty() && compute_secret(key, r);
+  e.plain = is_plain(key);
+  return {e.secret, e.plain, r.mask_values};
 }
 
 bool masking_enabled() noexcept {
@@ -257,13 +262,7 @@ bool mask_pii(std::string_view in, std::string& out) {
 }
 
 ValueView redact(std::string_view key, ValueView value, std::string& scratch) {
-  if (is_secret_key(key))
-    return {kRedacted};
-  if (value.kind() == ValueView::Kind::String && masking_enabled() &&
-      mask_pii(value.as_string(), scratch)) {
-    return {std::string_view(scratch)};
-  }
-  return value;
+  return redact(key_traits(key), value, scratch);
 }
 
 }  // namespace o11y::detail

@@ -21,8 +21,21 @@ inline constexpr std::string_view kRedacted = "[REDACTED]";
 /// Thread-safe; readers never lock.
 void set_redaction(const std::vector<std::string>& keys, bool mask_values);
 
+/// What the log renderers need to know of a key, found with one lookup in a per-thread cache
+/// (a line's keys are nearly always the same few literals).
+struct KeyTraits {
+  bool secret = false;  ///< values under it are redacted
+  bool plain = false;   ///< printable ASCII without '"' or '\\': written as it is, unescaped
+  bool mask = false;    ///< string values under it are masked for PII (masking is on)
+};
+
+/// The traits of a key. Thread-safe, no allocation.
+[[nodiscard]] KeyTraits key_traits(std::string_view key) noexcept;
+
 /// Whether values under this key are redacted. Thread-safe, no allocation.
-[[nodiscard]] bool is_secret_key(std::string_view key) noexcept;
+[[nodiscard]] inline bool is_secret_key(std::string_view key) noexcept {
+  return key_traits(key).secret;
+}
 
 [[nodiscard]] bool masking_enabled() noexcept;
 
@@ -33,5 +46,14 @@ bool mask_pii(std::string_view in, std::string& out);
 /// The value as it may be written under this key: [REDACTED] for a secret key, masked when
 /// masking is on (the masked text lives in `scratch`), else unchanged.
 [[nodiscard]] ValueView redact(std::string_view key, ValueView value, std::string& scratch);
+/// The same, for a key whose traits the caller already has; inline, since nearly every value
+/// leaves unchanged.
+[[nodiscard]] inline ValueView redact(KeyTraits key, ValueView value, std::string& scratch) {
+  if (key.secret)
+    return {kRedacted};
+  if (key.mask && value.kind() == ValueView::Kind::String && mask_pii(value.as_string(), scratch))
+    return {std::string_view(scratch)};
+  return value;
+}
 
 }  // namespace o11y::detail

@@ -91,10 +91,14 @@ class ConsoleRenderer final : public Renderer {
     out.append(p.reset);
     pad(out, event_len, kEventWidth);
 
-    auto kv = [&](std::string_view k, std::string_view sfx, ValueView v) {
+    auto kv = [&](std::string_view k, std::string_view sfx, ValueView v, bool plain_key = false) {
       out.push_back(' ');
       out.append(p.key);
-      append_console_escaped(out, k);
+      if (plain_key) {
+        out.append(k);
+      } else {
+        append_console_escaped(out, k);
+      }
       out.append(sfx);
       out.append(p.reset);
       out.push_back('=');

@@ -167,13 +167,18 @@ class JsonRenderer final : public Renderer {
       w.lit(",\"exception_message\":");
       w.string(r.exception_message, max);
     }
-    const std::size_t dropped =
-        for_each_user_field(r, limits_, [&](std::string_view k, std::string_view sfx, ValueView v) {
+    const std::size_t dropped = for_each_user_field(
+        r, limits_, [&](std::string_view k, std::string_view sfx, ValueView v, bool plain_key) {
           w.lit(",\"");
-          std::size_t unused = 0;
-          w.advance(static_cast<std::size_t>(
-              write_json_escaped(w.cursor(), k, static_cast<std::size_t>(-1), unused) -
-              w.cursor()));
+          if (plain_key) {
+            w.advance(
+                static_cast<std::size_t>(copy_run(w.cursor(), k.data(), k.size()) - w.cursor()));
+          } else {
+            std::size_t unused = 0;
+            w.advance(static_cast<std::size_t>(
+                write_json_escaped(w.cursor(), k, static_cast<std::size_t>(-1), unused) -
+                w.cursor()));
+          }
           w.raw(sfx);
           w.lit("\":");
           write_value(w, v, max);

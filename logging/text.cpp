@@ -124,33 +124,6 @@ inline std::size_t skip_plain(const unsigned char* p, std::size_t i, std::size_t
 
 #endif
 
-// Copies n bytes: up to 16 with fixed-size (so inlined) overlapping moves, since most keys and
-// values in a log line are that short and a memcpy call cost more than the copy.
-// n bytes as a first and a last Word, which overlap: for sizeof(Word) <= n <= 2 * sizeof(Word).
-template <class Word>
-void copy_ends(char* out, const char* src, std::size_t n) noexcept {
-  Word a{};
-  Word b{};
-  std::memcpy(&a, src, sizeof a);
-  std::memcpy(&b, src + n - sizeof b, sizeof b);
-  std::memcpy(out, &a, sizeof a);
-  std::memcpy(out + n - sizeof b, &b, sizeof b);
-}
-
-char* copy_run(char* out, const char* src, std::size_t n) noexcept {
-  if (n >= 8 && n <= 16) {
-    copy_ends<std::uint64_t>(out, src, n);
-  } else if (n >= 4 && n < 8) {
-    copy_ends<std::uint32_t>(out, src, n);
-  } else if (n < 4) {
-    for (std::size_t k = 0; k < n; ++k)
-      out[k] = src[k];
-  } else {
-    std::memcpy(out, src, n);
-  }
-  return out + n;
-}
-
 void append_u_escape(Buffer& out, unsigned code) {
   const char esc[6] = {'\\', 'u', '0', '0', kHex[(code >> 4U) & 0xFU], kHex[code & 0xFU]};
   out.append(esc, esc + 6);
