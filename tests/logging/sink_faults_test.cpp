@@ -124,10 +124,17 @@ TEST_F(FileSink, WritesJsonLinesAndRotatesBySize) {
   EXPECT_EQ(nlohmann::json::parse(current.back())["i"], 99);
 }
 
+// Every level on, and a log file in dir.
+LoggingConfig debug_to_file(const testing::TempDir& dir, const std::string& name) {
+  LoggingConfig cfg;
+  cfg.level = "debug";
+  cfg.file_path = dir.file(name);
+  return cfg;
+}
+
 TEST_F(FileSink, WarningsAreInTheFileWhenTheCallReturns) {
   testing::TempDir dir;
-  LoggingConfig cfg = debug();
-  cfg.file_path = dir.file("app.log");
+  const auto cfg = debug_to_file(dir, "app.log");
   configure(cfg);
   auto log = get_logger("t");
   log.info("buffered");
@@ -141,8 +148,7 @@ TEST_F(FileSink, WarningsAreInTheFileWhenTheCallReturns) {
 
 TEST_F(FileSink, AQuietServicesInfoLinesReachTheFileWithoutAFlush) {
   testing::TempDir dir;
-  LoggingConfig cfg = debug();
-  cfg.file_path = dir.file("quiet.log");
+  const auto cfg = debug_to_file(dir, "quiet.log");
   configure(cfg);
   get_logger("t").info("lonely_line");
   // The writer thread takes a partly filled buffer after a quarter of a second.
@@ -157,8 +163,7 @@ TEST_F(FileSink, AQuietServicesInfoLinesReachTheFileWithoutAFlush) {
 
 TEST_F(FileSink, BuffersHandedToTheWriterThreadKeepEveryLineInOrder) {
   testing::TempDir dir;
-  LoggingConfig cfg = debug();
-  cfg.file_path = dir.file("many.log");
+  const auto cfg = debug_to_file(dir, "many.log");
   configure(cfg);
   constexpr int kLines = 20000;  // about 7 MB: dozens of 256 KiB hand-offs
   const std::string pad(300, 'p');
