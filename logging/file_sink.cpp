@@ -74,8 +74,12 @@ std::string JsonLinesFileSink::numbered(std::size_t index) const {
   return (p.parent_path() / (p.stem().string() + "." + std::to_string(index) + ext)).string();
 }
 
-void JsonLinesFileSink::rotate(std::unique_lock<std::mutex>& lock) {
+void JsonLinesFileSink::rotate(std::unique_lock<std::mutex>& lock, std::size_t incoming) {
   write_now(lock);  // what is buffered belongs to the file being rotated out
+  // write_now() may have waited, without the lock, while another caller rotated: the file is
+  // then a new one, and rotating it again would push a generation out early.
+  if (fd_ < 0 || size_ == 0 || size_ + incoming <= max_bytes_)
+    return;
   (void)::close(fd_);
   fd_ = -1;
   std::error_code ec;
@@ -143,7 +147,7 @@ void JsonLinesFileSink::log(const spdlog::details::log_msg& msg) {
     open();  // a failed rotation: try again
   const auto& line = msg.payload;
   if (size_ > 0 && size_ + line.size() > max_bytes_)
-    rotate(lock);
+    rotate(lock, line.size());
   current_.bytes.insert(current_.bytes.end(), line.begin(), line.end());
   ++current_.lines;
   size_ += line.size();

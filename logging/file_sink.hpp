@@ -59,7 +59,8 @@ class JsonLinesFileSink final : public spdlog::sinks::sink {
   };
 
   void open();
-  void rotate(std::unique_lock<std::mutex>& lock);
+  /// Rotates if a line of `incoming` bytes still does not fit once the buffer is written.
+  void rotate(std::unique_lock<std::mutex>& lock, std::size_t incoming);
   [[nodiscard]] std::string numbered(std::size_t index) const;
   /// Waits until the writer thread holds nothing (every handed-off chunk is in the file).
   void wait_idle(std::unique_lock<std::mutex>& lock);

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <o11y/context.hpp>
 #include <o11y/log.hpp>
@@ -98,6 +99,45 @@ TEST_F(LoggingThreads, ThreadsWritingOneFileLoseNoLineAndKeepEachThreadsOrder) {
     ++count;
   }
   EXPECT_EQ(count, static_cast<std::size_t>(kThreads * kPerThread));
+}
+
+TEST_F(LoggingThreads, ThreadsRotatingOneFileLoseNoLineAndRotateEachGenerationOnce) {
+  testing::TempDir dir;
+  LoggingConfig cfg = debug();
+  cfg.file_path = dir.file("rot.log");
+  // Just past one 256 KiB buffer: the buffer is handed to the writer thread a few lines
+  // before the limit, so the rotation waits for that write, and other callers reach the limit
+  // meanwhile: the window in which a rotation could be decided twice.
+  cfg.file_max_bytes = 260 * 1024;
+  cfg.file_max_files = 1000;  // keep every generation, so every line can be counted
+  configure(cfg);
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 5000;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([t] {
+      const std::string pad(250, 'r');
+      auto log = get_logger("rotator");
+      for (int i = 0; i < kPerThread; ++i)
+        log.info("rotating", {{"t", t}, {"i", i}, {"pad", pad}});
+    });
+  }
+  for (auto& th : threads)
+    th.join();
+  logging::flush();
+  std::size_t lines = 0;
+  std::size_t files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+    ++files;
+    lines += testing::read_lines(entry.path().string()).size();
+    // A generation is rotated out when the next line would not fit: it holds nearly
+    // max_bytes. One rotated twice in a row holds only what came in between.
+    if (entry.path().filename() != "rot.log") {
+      EXPECT_GE(entry.file_size(), cfg.file_max_bytes / 2) << entry.path() << " rotated out short";
+    }
+  }
+  EXPECT_GE(files, 5U);
+  EXPECT_EQ(lines, static_cast<std::size_t>(kThreads * kPerThread));
 }
 
 }  // namespace
