@@ -188,10 +188,6 @@ KeyTraits key_traits(std::string_view key) noexcept {
   return {e.secret, e.plain, r.mask_values};
 }
 
-bool masking_enabled() noexcept {
-  return current_rules().mask_values;
-}
-
 bool mask_pii(std::string_view in, std::string& out) {
   bool changed = false;
   out.clear();

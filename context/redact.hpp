@@ -37,8 +37,6 @@ struct KeyTraits {
   return key_traits(key).secret;
 }
 
-[[nodiscard]] bool masking_enabled() noexcept;
-
 /// Writes `in` with emails, card numbers and national ids replaced by [EMAIL], [CARD] and
 /// [NATIONAL_ID] into `out`; false (and `out` unspecified) when there was nothing to mask.
 bool mask_pii(std::string_view in, std::string& out);

@@ -96,9 +96,13 @@ void JsonLinesFileSink::wait_idle(std::unique_lock<std::mutex>& lock) {
   idle_.wait(lock, [this] { return !busy_ && handed_.bytes.empty(); });
 }
 
-int JsonLinesFileSink::write_all(int fd, const Chunk& c) noexcept {
-  const char* p = c.bytes.data();
-  std::size_t left = c.bytes.size();
+namespace {
+/// Writes all of bytes to fd; returns 0 or the errno of the failure.
+int write_all(int fd, const std::vector<char>& bytes) noexcept {
+  if (fd < 0)
+    return EBADF;  // the file could not be reopened after a rotation
+  const char* p = bytes.data();
+  std::size_t left = bytes.size();
   while (left > 0) {
     const ssize_t n = ::write(fd, p, left);
     if (n < 0) {
@@ -114,7 +118,6 @@ int JsonLinesFileSink::write_all(int fd, const Chunk& c) noexcept {
   return 0;
 }
 
-namespace {
 // A failed write loses the chunk's lines; each is counted, and the failure reported (the
 // report channel folds a flood of identical messages into a count).
 void report_lost(const std::string& path, std::size_t lines, int err) noexcept {
@@ -128,15 +131,17 @@ void report_lost(const std::string& path, std::size_t lines, int err) noexcept {
 }
 }  // namespace
 
+void JsonLinesFileSink::write_out(int fd, Chunk& c) const noexcept {
+  if (const int err = write_all(fd, c.bytes); err != 0)
+    report_lost(path_, c.lines, err);
+  c.bytes.clear();
+  c.lines = 0;
+}
+
 void JsonLinesFileSink::write_now(std::unique_lock<std::mutex>& lock) {
   wait_idle(lock);
-  if (current_.bytes.empty())
-    return;
-  const int err = fd_ >= 0 ? write_all(fd_, current_) : EBADF;
-  if (err != 0)
-    report_lost(path_, current_.lines, err);
-  current_.bytes.clear();
-  current_.lines = 0;
+  if (!current_.bytes.empty())
+    write_out(fd_, current_);
 }
 
 void JsonLinesFileSink::log(const spdlog::details::log_msg& msg) {
@@ -156,11 +161,11 @@ void JsonLinesFileSink::log(const spdlog::details::log_msg& msg) {
   } else if (current_.bytes.size() >= kBufferBytes) {
     if (!background_) {
       write_now(lock);
-      return;
+    } else {
+      wait_idle(lock);  // both buffers full: the caller waits rather than drop
+      std::swap(handed_, current_);
+      has_work_.notify_one();
     }
-    wait_idle(lock);  // both buffers full: the caller waits rather than drop
-    std::swap(handed_, current_);
-    has_work_.notify_one();
   }
 }
 
@@ -184,13 +189,8 @@ void JsonLinesFileSink::run() noexcept {
     busy_ = true;
     const int fd = fd_;
     lock.unlock();
-    // Callers leave handed_ alone while busy_: written here without the lock.
-    const int err = fd >= 0 ? write_all(fd, handed_) : EBADF;
-    if (err != 0)
-      report_lost(path_, handed_.lines, err);
+    write_out(fd, handed_);  // callers leave handed_ alone while busy_: no lock needed
     lock.lock();
-    handed_.bytes.clear();
-    handed_.lines = 0;
     busy_ = false;
     idle_.notify_all();
   }

@@ -36,6 +36,8 @@ class LineWriter {
     std::memcpy(p_, s.data(), s.size());
     p_ += s.size();
   }
+  /// raw() for the short pieces of a line (keys), copied inline.
+  void short_raw(std::string_view s) noexcept { p_ = copy_run(p_, s.data(), s.size()); }
   void put(char c) noexcept { *p_++ = c; }
   template <class T>
   void number(T v) noexcept {
@@ -171,8 +173,7 @@ class JsonRenderer final : public Renderer {
         r, limits_, [&](std::string_view k, std::string_view sfx, ValueView v, bool plain_key) {
           w.lit(",\"");
           if (plain_key) {
-            w.advance(
-                static_cast<std::size_t>(copy_run(w.cursor(), k.data(), k.size()) - w.cursor()));
+            w.short_raw(k);
           } else {
             std::size_t unused = 0;
             w.advance(static_cast<std::size_t>(
