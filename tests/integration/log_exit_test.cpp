@@ -3,10 +3,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <csignal>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <o11y/log.hpp>
 #include <string>
+#include <thread>
 
 #include "logging/pipeline.hpp"
 #include "support/temp_dir.hpp"
@@ -73,6 +76,36 @@ TEST_P(LogAtExit, AForkedChildWritesItsOwnLinesAndNotTheParents) {
   EXPECT_EQ(parent_before, 1);  // never written twice, by parent and child
   EXPECT_EQ(child, 1);
   EXPECT_EQ(parent_after, 1);
+  detail::LoggingSetup reset;
+  reset.stdout_enabled = false;
+  detail::configure_logging(reset);
+}
+
+TEST_P(LogAtExit, AForkedWorkersQuietLineReachesTheFileWhileItRuns) {
+  testing::TempDir dir;
+  const auto path = dir.file("worker.log");
+  configure_file(path, GetParam());
+  auto log = get_logger("fork");
+  log.info("parent_before");
+  logging::flush();
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    // A pre-fork worker: it logs, then serves for a long time without exiting or flushing.
+    log.info("worker_alive");
+    std::this_thread::sleep_for(std::chrono::seconds(30));
+    ::_exit(0);
+  }
+  // The line must arrive while the worker lives: through the child's own writer thread (the
+  // parent's does not exist in the child), within its 250 ms bound or the async poll.
+  bool seen = false;
+  for (int i = 0; i < 100 && !seen; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    for (const auto& l : testing::read_lines(path))
+      seen = seen || nlohmann::json::parse(l)["event"] == "worker_alive";
+  }
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+  EXPECT_TRUE(seen) << "the worker's line was still buffered after 5 s";
   detail::LoggingSetup reset;
   reset.stdout_enabled = false;
   detail::configure_logging(reset);
