@@ -535,15 +535,37 @@ std::atomic<bool> g_rebuild_after_fork{false};  // NOLINT(*-avoid-non-const-glob
 // The process the current logging state was built in.
 std::atomic<int> g_built_pid{0};  // NOLINT(*-avoid-non-const-global-*)
 
+std::mutex g_setup_mu;  // NOLINT(*-avoid-non-const-global-*): serialises reconfiguration
+
+// The state published when fork() was called. The child never lets go of it: its writer
+// threads do not exist there, so destroying it would join them, and its condition variables'
+// destructors would wait for their waiters, for ever. Never destroyed itself, for the same
+// reason at exit.
+std::shared_ptr<const LoggingState>& fork_pin() {
+  static auto* pin = new std::shared_ptr<const LoggingState>();  // NOLINT(*-owning-memory)
+  return *pin;
+}
+
+// Before fork(): whatever sits in a buffer would be copied into the child and written twice,
+// once by each process, so everything is flushed first. Reconfiguration then waits until the
+// fork is done, and this thread's cache holds the published state, not an older one, so the
+// pin covers every state the child can reach.
+void atfork_prepare() {
+  flush_logging();
+  g_setup_mu.lock();
+  (void)published().get();
+  fork_pin() = published().snapshot();
+}
+
+void atfork_parent() {
+  fork_pin().reset();
+  g_setup_mu.unlock();
+}
+
 void atfork_child() {
   g_rebuild_after_fork.store(true, std::memory_order_relaxed);
   g_built_pid.store(static_cast<int>(::getpid()), std::memory_order_relaxed);
-}
-
-// Before fork(): whatever sits in a sink's stdio buffer would be copied into the child and
-// written twice, once by each process. Flushing first leaves nothing to duplicate.
-void atfork_prepare() {
-  flush_logging();
+  g_setup_mu.unlock();
 }
 
 // Captures live outside the state so that reconfiguring keeps them.
@@ -625,15 +647,15 @@ void build_and_publish(const LoggingSetup& setup,
     old->file->flush();  // before the new outputs write after it
 }
 
-std::mutex g_setup_mu;  // NOLINT(*-avoid-non-const-global-*): serialises reconfiguration
-
-void rebuild_after_fork() {
-  std::lock_guard lock(g_setup_mu);
+// In a fork()ed child, the first time logging is used or reconfigured: the inherited writers
+// are abandoned (never flushed, used or destroyed here). Returns whether there were any.
+// The caller holds g_setup_mu.
+bool abandon_inherited_writers() {
   if (!g_rebuild_after_fork.exchange(false))
-    return;
+    return false;
   const auto old = published().snapshot();
   if (!old->async && !old->file)
-    return;
+    return false;
   // Kept reachable for ever: destroying them would join the parent's writer threads, and
   // their locks may have been held by threads the child does not have.
   static auto* abandoned = new std::vector<std::shared_ptr<const LoggingState>>();  // NOLINT
@@ -642,6 +664,13 @@ void rebuild_after_fork() {
   if (old->file)
     old->file->abandon();
   abandoned->push_back(old);
+  return true;
+}
+
+void rebuild_after_fork() {
+  std::lock_guard lock(g_setup_mu);
+  if (!abandon_inherited_writers())
+    return;
   auto& c = captures();
   std::lock_guard clock(c.mu);
   build_and_publish(c.last_setup, c.sinks);
@@ -662,10 +691,13 @@ void count_dropped_line() noexcept {
 void configure_logging(const LoggingSetup& setup) {
   static const bool kHooks = [] {
     (void)std::atexit(flush_at_exit);
-    return pthread_atfork(atfork_prepare, nullptr, atfork_child) == 0;
+    return pthread_atfork(atfork_prepare, atfork_parent, atfork_child) == 0;
   }();
   (void)kHooks;
   std::lock_guard lock(g_setup_mu);
+  // A worker calling init() again after fork(): building the new state flushes the old, and
+  // an inherited writer holding a line logged after the pre-fork flush would wait for ever.
+  (void)abandon_inherited_writers();
   const auto level = parse_level(setup.config.level).value_or(Level::Info);
   set_logger_source_root(setup.config.source_root);
   apply_logger_levels(level, setup.config.levels);

@@ -111,6 +111,40 @@ TEST_P(LogAtExit, AForkedWorkersQuietLineReachesTheFileWhileItRuns) {
   detail::configure_logging(reset);
 }
 
+TEST_P(LogAtExit, AWorkerThatReconfiguresLoggingAfterForkGoesOnLogging) {
+  // gunicorn's post_fork pattern: each worker calls init() again. The parent's writer threads
+  // do not exist in the child; what it inherited must be left alone, never flushed or
+  // destroyed (that waits for those threads for ever).
+  testing::TempDir dir;
+  const auto parent_path = dir.file("parent.log");
+  const auto child_path = dir.file("child.log");
+  configure_file(parent_path, GetParam());
+  get_logger("fork").info("parent_line");
+  // Reconfigured without a log call since: this thread still caches the first state.
+  configure_file(parent_path, !GetParam());
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    configure_file(child_path, GetParam());
+    get_logger("fork").info("child_line");
+    std::exit(0);
+  }
+  int status = -1;
+  for (int i = 0; i < 200 && ::waitpid(pid, &status, WNOHANG) == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  if (::waitpid(pid, &status, WNOHANG) == 0) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+    ADD_FAILURE() << "the worker hung for 10 s after reconfiguring";
+  }
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  const auto lines = testing::read_lines(child_path);
+  ASSERT_EQ(lines.size(), 1U);
+  EXPECT_EQ(nlohmann::json::parse(lines[0])["event"], "child_line");
+  detail::LoggingSetup reset;
+  reset.stdout_enabled = false;
+  detail::configure_logging(reset);
+}
+
 INSTANTIATE_TEST_SUITE_P(SyncAndAsync, LogAtExit, ::testing::Bool(),
                          [](const auto& p) { return p.param ? "Async" : "Sync"; });
 
