@@ -36,7 +36,15 @@ int run_child(const std::function<void()>& body) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-class LogAtExit : public ::testing::TestWithParam<bool> {};
+class LogAtExit : public ::testing::TestWithParam<bool> {
+ protected:
+  // The parent's logging back to no outputs, so no test leaves a file sink to the next one.
+  void TearDown() override {
+    detail::LoggingSetup reset;
+    reset.stdout_enabled = false;
+    detail::configure_logging(reset);
+  }
+};
 
 TEST_P(LogAtExit, ALineWrittenJustBeforeExitIsNotLost) {
   testing::TempDir dir;
@@ -76,9 +84,6 @@ TEST_P(LogAtExit, AForkedChildWritesItsOwnLinesAndNotTheParents) {
   EXPECT_EQ(parent_before, 1);  // never written twice, by parent and child
   EXPECT_EQ(child, 1);
   EXPECT_EQ(parent_after, 1);
-  detail::LoggingSetup reset;
-  reset.stdout_enabled = false;
-  detail::configure_logging(reset);
 }
 
 TEST_P(LogAtExit, AForkedWorkersQuietLineReachesTheFileWhileItRuns) {
@@ -106,9 +111,6 @@ TEST_P(LogAtExit, AForkedWorkersQuietLineReachesTheFileWhileItRuns) {
   ::kill(pid, SIGKILL);
   ::waitpid(pid, nullptr, 0);
   EXPECT_TRUE(seen) << "the worker's line was still buffered after 5 s";
-  detail::LoggingSetup reset;
-  reset.stdout_enabled = false;
-  detail::configure_logging(reset);
 }
 
 TEST_P(LogAtExit, AWorkerThatReconfiguresLoggingAfterForkGoesOnLogging) {
@@ -140,9 +142,6 @@ TEST_P(LogAtExit, AWorkerThatReconfiguresLoggingAfterForkGoesOnLogging) {
   const auto lines = testing::read_lines(child_path);
   ASSERT_EQ(lines.size(), 1U);
   EXPECT_EQ(nlohmann::json::parse(lines[0])["event"], "child_line");
-  detail::LoggingSetup reset;
-  reset.stdout_enabled = false;
-  detail::configure_logging(reset);
 }
 
 INSTANTIATE_TEST_SUITE_P(SyncAndAsync, LogAtExit, ::testing::Bool(),
