@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <o11y/log.hpp>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "logging/pipeline.hpp"
@@ -34,6 +35,20 @@ int run_child(const std::function<void()>& body) {
   int status = 0;
   ::waitpid(pid, &status, 0);
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// Waits until a line with this event is in the file. Written there by the writer thread, it
+// shows that thread has started: GCC 12's ASan allocator is not fork-safe, and a fork() while
+// a new thread is still starting (allocating) leaves the child's allocator locked for ever.
+bool wait_until_written(const std::string& path, std::string_view event) {
+  for (int i = 0; i < 200; ++i) {
+    for (const auto& l : testing::read_lines(path)) {
+      if (nlohmann::json::parse(l)["event"] == event)
+        return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  return false;
 }
 
 class LogAtExit : public ::testing::TestWithParam<bool> {
@@ -66,6 +81,7 @@ TEST_P(LogAtExit, AForkedChildWritesItsOwnLinesAndNotTheParents) {
   configure_file(path, GetParam());
   auto log = get_logger("fork");
   log.info("parent_before");
+  ASSERT_TRUE(wait_until_written(path, "parent_before"));
   ASSERT_EQ(run_child([&] {
               log.info("child_line", {{"pid", static_cast<long>(::getpid())}});
             }),
@@ -92,7 +108,7 @@ TEST_P(LogAtExit, AForkedWorkersQuietLineReachesTheFileWhileItRuns) {
   configure_file(path, GetParam());
   auto log = get_logger("fork");
   log.info("parent_before");
-  logging::flush();
+  ASSERT_TRUE(wait_until_written(path, "parent_before"));
   const pid_t pid = ::fork();
   if (pid == 0) {
     // A pre-fork worker: it logs, then serves for a long time without exiting or flushing.
@@ -122,8 +138,12 @@ TEST_P(LogAtExit, AWorkerThatReconfiguresLoggingAfterForkGoesOnLogging) {
   const auto child_path = dir.file("child.log");
   configure_file(parent_path, GetParam());
   get_logger("fork").info("parent_line");
-  // Reconfigured without a log call since: this thread still caches the first state.
-  configure_file(parent_path, !GetParam());
+  ASSERT_TRUE(wait_until_written(parent_path, "parent_line"));
+  // Configured again, with no writer thread, and no log call since: this thread's cache still
+  // holds the first state, with its writer threads, when fork() is called.
+  detail::LoggingSetup quiet;
+  quiet.stdout_enabled = false;
+  detail::configure_logging(quiet);
   const pid_t pid = ::fork();
   if (pid == 0) {
     configure_file(child_path, GetParam());
