@@ -53,6 +53,16 @@ bool wait_until_written(const std::string& path, std::string_view event) {
 
 class LogAtExit : public ::testing::TestWithParam<bool> {
  protected:
+  // Logging to path in this test's mode, its writer thread started: "parent_before" is in the
+  // file already.
+  Logger log_to_started(const std::string& path) {
+    configure_file(path, GetParam());
+    auto log = get_logger("fork");
+    log.info("parent_before");
+    EXPECT_TRUE(wait_until_written(path, "parent_before"));
+    return log;
+  }
+
   // The parent's logging back to no outputs, so no test leaves a file sink to the next one.
   void TearDown() override {
     detail::LoggingSetup reset;
@@ -78,10 +88,7 @@ TEST_P(LogAtExit, ALineWrittenJustBeforeExitIsNotLost) {
 TEST_P(LogAtExit, AForkedChildWritesItsOwnLinesAndNotTheParents) {
   testing::TempDir dir;
   const auto path = dir.file("fork.log");
-  configure_file(path, GetParam());
-  auto log = get_logger("fork");
-  log.info("parent_before");
-  ASSERT_TRUE(wait_until_written(path, "parent_before"));
+  auto log = log_to_started(path);
   ASSERT_EQ(run_child([&] {
               log.info("child_line", {{"pid", static_cast<long>(::getpid())}});
             }),
@@ -105,10 +112,7 @@ TEST_P(LogAtExit, AForkedChildWritesItsOwnLinesAndNotTheParents) {
 TEST_P(LogAtExit, AForkedWorkersQuietLineReachesTheFileWhileItRuns) {
   testing::TempDir dir;
   const auto path = dir.file("worker.log");
-  configure_file(path, GetParam());
-  auto log = get_logger("fork");
-  log.info("parent_before");
-  ASSERT_TRUE(wait_until_written(path, "parent_before"));
+  auto log = log_to_started(path);
   const pid_t pid = ::fork();
   if (pid == 0) {
     // A pre-fork worker: it logs, then serves for a long time without exiting or flushing.
