@@ -5,19 +5,25 @@
 //   (e) o11y console, null sink                        (f) o11y async, file: caller side
 //       (callers outrunning the writer, and the writer     (g) o11y with the level disabled, and
 //       keeping up), the backend's lines/s                     raw spdlog with its level disabled
+//   (h) stdout that is a pipe drained by a reader: raw spdlog's stdout sink and o11y JSON
 // Each reports allocs_per_op: heap allocations per log call in steady state.
 #include <benchmark/benchmark.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/null_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <new>
 #include <nlohmann/json.hpp>
 #include <o11y/o11y.hpp>
+#include <thread>
+#include <vector>
 
 #include "alloc_counter.hpp"
 #include "logging/pipeline.hpp"
@@ -207,6 +213,66 @@ void BM_g_RawSpdlogLevelDisabled(benchmark::State& state) {
   spdlog_example(state, *logger);
 }
 BENCHMARK(BM_g_RawSpdlogLevelDisabled)->Threads(1)->Threads(2);
+
+/// For the length of a benchmark, stdout is a pipe that a thread drains, as a container
+/// runtime or a log shipper drains a service's stdout.
+class StdoutPipe {
+ public:
+  StdoutPipe() {
+    std::fflush(stdout);
+    int fds[2] = {-1, -1};
+    if (::pipe(fds) != 0)
+      std::abort();
+    saved_ = ::dup(STDOUT_FILENO);
+    ::dup2(fds[1], STDOUT_FILENO);
+    ::close(fds[1]);
+    read_end_ = fds[0];
+    reader_ = std::thread([this] {
+      std::vector<char> buf(std::size_t{64} * 1024);
+      while (::read(read_end_, buf.data(), buf.size()) > 0) {
+      }
+    });
+  }
+  ~StdoutPipe() {
+    std::fflush(stdout);
+    ::dup2(saved_, STDOUT_FILENO);  // closes the pipe's last write end: the reader sees EOF
+    ::close(saved_);
+    reader_.join();
+    ::close(read_end_);
+  }
+  StdoutPipe(const StdoutPipe&) = delete;
+  StdoutPipe& operator=(const StdoutPipe&) = delete;
+  StdoutPipe(StdoutPipe&&) = delete;
+  StdoutPipe& operator=(StdoutPipe&&) = delete;
+
+ private:
+  int saved_ = -1;
+  int read_end_ = -1;
+  std::thread reader_;
+};
+
+// (h) stdout that is a pipe: spdlog's stdout sink (text pattern; it flushes every line) against
+// o11y's JSON to stdout, which, not being a terminal, gets large writes.
+void BM_h_RawSpdlogTextStdoutPipe(benchmark::State& state) {
+  const StdoutPipe pipe;
+  auto logger =
+      std::make_shared<spdlog::logger>("raw", std::make_shared<spdlog::sinks::stdout_sink_mt>());
+  spdlog_example(state, *logger);
+}
+BENCHMARK(BM_h_RawSpdlogTextStdoutPipe);
+
+void BM_h_O11yJsonStdoutPipe(benchmark::State& state) {
+  const StdoutPipe pipe;
+  o11y::detail::LoggingSetup setup;
+  setup.stdout_enabled = true;
+  setup.stdout_is_terminal = false;
+  setup.config.format = o11y::LogFormat::Json;
+  o11y::detail::configure_logging(setup);
+  o11y_example(state);
+  o11y::logging::flush();
+  configure(false, false);  // off the pipe before it goes
+}
+BENCHMARK(BM_h_O11yJsonStdoutPipe);
 
 }  // namespace
 

@@ -20,7 +20,8 @@
 #include "context/internal_error.hpp"
 #include "context/published.hpp"
 #include "context/span_state.hpp"
-#include "logging/file_sink.hpp"
+#include "context/sys.hpp"
+#include "logging/line_sink.hpp"
 #include "logging/renderer.hpp"
 
 namespace o11y {
@@ -516,8 +517,9 @@ class AsyncWriter {
 struct LoggingState {
   Renderers renderers;
   std::vector<Output> outputs;
-  std::shared_ptr<AsyncWriter> async;       // null: write on the caller's thread
-  std::shared_ptr<JsonLinesFileSink> file;  // also among the outputs; has a thread of its own
+  std::shared_ptr<AsyncWriter> async;  // null: write on the caller's thread
+  /// Also among the outputs; each has a writer thread of its own in sync mode.
+  std::vector<std::shared_ptr<LineSink>> line_sinks;
   bool configured = false;
 };
 
@@ -605,17 +607,24 @@ void build_and_publish(const LoggingSetup& setup,
   auto state = std::make_shared<LoggingState>();
   state->renderers[kJson] = make_json_renderer();
   state->renderers[kConsole] = make_console_renderer(colors);
-  if (setup.stdout_enabled) {
+  if (setup.stdout_enabled && setup.stdout_is_terminal) {
+    // Someone is reading: every line is written as it is logged.
     state->outputs.push_back({console ? kConsole : kJson,
                               with_passthrough(std::make_shared<spdlog::sinks::stdout_sink_mt>())});
+  } else if (setup.stdout_enabled) {
+    // A pipe or a file, read by a collector: lines in large writes, as for a log file.
+    auto out = std::make_shared<LineSink>(STDOUT_FILENO, "stdout", !cfg.async);
+    state->line_sinks.push_back(out);
+    state->outputs.push_back({console ? kConsole : kJson, std::move(out)});
   }
   if (!cfg.file_path.empty()) {
     try {
       // In async mode the queue's writer thread writes the file; otherwise the sink's own.
-      state->file = std::make_shared<JsonLinesFileSink>(
-          cfg.file_path, std::max<std::size_t>(cfg.file_max_bytes, 1024),
-          std::max<std::size_t>(cfg.file_max_files, 1), !cfg.async);
-      state->outputs.push_back({kJson, state->file});
+      auto file =
+          std::make_shared<LineSink>(cfg.file_path, std::max<std::size_t>(cfg.file_max_bytes, 1024),
+                                     std::max<std::size_t>(cfg.file_max_files, 1), !cfg.async);
+      state->line_sinks.push_back(file);
+      state->outputs.push_back({kJson, std::move(file)});
     } catch (const std::exception& e) {
       report_internal_error("logging",
                             std::string("log file not opened, continuing without it: ") + e.what());
@@ -643,8 +652,10 @@ void build_and_publish(const LoggingSetup& setup,
   // The old writer drains on destruction, once no thread's cache still holds it.
   if (old && old->async)
     old->async->flush();
-  if (old && old->file)
-    old->file->flush();  // before the new outputs write after it
+  if (old) {
+    for (const auto& l : old->line_sinks)
+      l->flush();  // before the new outputs write after it
+  }
 }
 
 // In a fork()ed child, the first time logging is used or reconfigured: the inherited writers
@@ -654,15 +665,15 @@ bool abandon_inherited_writers() {
   if (!g_rebuild_after_fork.exchange(false))
     return false;
   const auto old = published().snapshot();
-  if (!old->async && !old->file)
+  if (!old->async && old->line_sinks.empty())
     return false;
   // Kept reachable for ever: destroying them would join the parent's writer threads, and
   // their locks may have been held by threads the child does not have.
   static auto* abandoned = new std::vector<std::shared_ptr<const LoggingState>>();  // NOLINT
   if (old->async)
     old->async->abandon();
-  if (old->file)
-    old->file->abandon();
+  for (const auto& l : old->line_sinks)
+    l->abandon();
   abandoned->push_back(old);
   return true;
 }

@@ -193,7 +193,7 @@ TEST_F(FileSink, AFailingWriteOnTheWriterThreadIsReportedAndEveryLostLineCounted
     get_logger("t").info("to_dev_full", {{"i", i}, {"pad", pad}});
   logging::flush();
   const auto err = ::testing::internal::GetCapturedStderr();
-  EXPECT_NE(err.find("cannot write log file /dev/full"), std::string::npos) << err;
+  EXPECT_NE(err.find("cannot write logs to /dev/full"), std::string::npos) << err;
   EXPECT_EQ(logging::dropped_lines() - before, 2000U);
   EXPECT_EQ(capture_.lines_with_event("to_dev_full").size(), 2000U);  // other sinks unharmed
 }

@@ -1,6 +1,7 @@
-#include "logging/file_sink.hpp"
+#include "logging/line_sink.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <spdlog/common.h>
 #include <spdlog/details/log_msg.h>
 #include <sys/stat.h>
@@ -15,13 +16,28 @@
 
 namespace o11y::detail {
 
-JsonLinesFileSink::JsonLinesFileSink(std::string path, std::size_t max_bytes, std::size_t max_files,
-                                     bool background_writes)
+LineSink::LineSink(std::string path, std::size_t max_bytes, std::size_t max_files,
+                   bool background_writes)
     : path_(std::move(path)),
       max_bytes_(max_bytes),
       max_files_(max_files),
-      background_(background_writes) {
+      background_(background_writes),
+      owns_fd_(true) {
   open();
+  start();
+}
+
+LineSink::LineSink(int fd, std::string name, bool background_writes)
+    : path_(std::move(name)),
+      max_bytes_(0),
+      max_files_(0),
+      background_(background_writes),
+      owns_fd_(false),
+      fd_(fd) {
+  start();
+}
+
+void LineSink::start() {
   // Slack past the hand-off size, so the line that fills a buffer never reallocates it.
   current_.bytes.reserve(kBufferBytes + kBufferBytes / 4);
   handed_.bytes.reserve(kBufferBytes + kBufferBytes / 4);
@@ -29,13 +45,14 @@ JsonLinesFileSink::JsonLinesFileSink(std::string path, std::size_t max_bytes, st
     try {
       thread_ = std::thread([this] { run(); });
     } catch (...) {
-      (void)::close(fd_);
+      if (owns_fd_)
+        (void)::close(fd_);
       throw;
     }
   }
 }
 
-JsonLinesFileSink::~JsonLinesFileSink() {
+LineSink::~LineSink() {
   if (abandoned_)
     return;
   {
@@ -46,18 +63,18 @@ JsonLinesFileSink::~JsonLinesFileSink() {
   has_work_.notify_all();
   if (thread_.joinable())
     thread_.join();
-  if (fd_ >= 0)
+  if (owns_fd_ && fd_ >= 0)
     (void)::close(fd_);
 }
 
-void JsonLinesFileSink::abandon() noexcept {
+void LineSink::abandon() noexcept {
   abandoned_ = true;
-  if (fd_ >= 0)
+  if (owns_fd_ && fd_ >= 0)
     (void)::close(fd_);
   fd_ = -1;
 }
 
-void JsonLinesFileSink::open() {
+void LineSink::open() {
   // 0666 less the umask, as fopen() creates files; never inherited by exec'd programs.
   fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);  // NOLINT
   if (fd_ < 0)
@@ -66,7 +83,7 @@ void JsonLinesFileSink::open() {
   size_ = ::fstat(fd_, &st) == 0 ? static_cast<std::size_t>(st.st_size) : 0;
 }
 
-std::string JsonLinesFileSink::numbered(std::size_t index) const {
+std::string LineSink::numbered(std::size_t index) const {
   if (index == 0)
     return path_;
   const std::filesystem::path p(path_);
@@ -74,7 +91,7 @@ std::string JsonLinesFileSink::numbered(std::size_t index) const {
   return (p.parent_path() / (p.stem().string() + "." + std::to_string(index) + ext)).string();
 }
 
-void JsonLinesFileSink::rotate(std::unique_lock<std::mutex>& lock, std::size_t incoming) {
+void LineSink::rotate(std::unique_lock<std::mutex>& lock, std::size_t incoming) {
   write_now(lock);  // what is buffered belongs to the file being rotated out
   // write_now() may have waited, without the lock, while another caller rotated: the file is
   // then a new one, and rotating it again would push a generation out early.
@@ -92,11 +109,13 @@ void JsonLinesFileSink::rotate(std::unique_lock<std::mutex>& lock, std::size_t i
   open();
 }
 
-void JsonLinesFileSink::wait_idle(std::unique_lock<std::mutex>& lock) {
+void LineSink::wait_idle(std::unique_lock<std::mutex>& lock) {
   idle_.wait(lock, [this] { return !busy_ && handed_.bytes.empty(); });
 }
 
 namespace {
+constexpr int kStallMs = 5000;
+
 /// Writes all of bytes to fd; returns 0 or the errno of the failure.
 int write_all(int fd, const std::vector<char>& bytes) noexcept {
   if (fd < 0)
@@ -108,6 +127,14 @@ int write_all(int fd, const std::vector<char>& bytes) noexcept {
     if (n < 0) {
       if (errno == EINTR)
         continue;
+      // A stdout some parent made non-blocking (a pipe to a busy reader): wait for room
+      // rather than lose lines, but not for ever.
+      if (errno == EAGAIN) {
+        pollfd pfd{fd, POLLOUT, 0};
+        if (::poll(&pfd, 1, kStallMs) > 0)
+          continue;
+        return EAGAIN;
+      }
       return errno;
     }
     if (n == 0)
@@ -124,34 +151,34 @@ void report_lost(const std::string& path, std::size_t lines, int err) noexcept {
   for (std::size_t i = 0; i < lines; ++i)
     count_dropped_line();
   try {
-    report_internal_error("logging", "cannot write log file " + path + ": " + errno_text(err));
+    report_internal_error("logging", "cannot write logs to " + path + ": " + errno_text(err));
   } catch (...) {
     report_internal_error("logging", "cannot write the log file");
   }
 }
 }  // namespace
 
-void JsonLinesFileSink::write_out(int fd, Chunk& c) const noexcept {
+void LineSink::write_out(int fd, Chunk& c) const noexcept {
   if (const int err = write_all(fd, c.bytes); err != 0)
     report_lost(path_, c.lines, err);
   c.bytes.clear();
   c.lines = 0;
 }
 
-void JsonLinesFileSink::write_now(std::unique_lock<std::mutex>& lock) {
+void LineSink::write_now(std::unique_lock<std::mutex>& lock) {
   wait_idle(lock);
   if (!current_.bytes.empty())
     write_out(fd_, current_);
 }
 
-void JsonLinesFileSink::log(const spdlog::details::log_msg& msg) {
+void LineSink::log(const spdlog::details::log_msg& msg) {
   std::unique_lock lock(mu_);
   if (abandoned_)
     return;
-  if (fd_ < 0)
+  if (fd_ < 0 && owns_fd_)
     open();  // a failed rotation: try again
   const auto& line = msg.payload;
-  if (size_ > 0 && size_ + line.size() > max_bytes_)
+  if (owns_fd_ && size_ > 0 && size_ + line.size() > max_bytes_)
     rotate(lock, line.size());
   current_.bytes.insert(current_.bytes.end(), line.begin(), line.end());
   ++current_.lines;
@@ -169,13 +196,13 @@ void JsonLinesFileSink::log(const spdlog::details::log_msg& msg) {
   }
 }
 
-void JsonLinesFileSink::flush() {
+void LineSink::flush() {
   std::unique_lock lock(mu_);
   if (!abandoned_)
     write_now(lock);
 }
 
-void JsonLinesFileSink::run() noexcept {
+void LineSink::run() noexcept {
   std::unique_lock lock(mu_);
   for (;;) {
     has_work_.wait_for(lock, kMaxDelay, [this] { return !handed_.bytes.empty() || stop_; });

@@ -13,9 +13,12 @@
 
 namespace o11y::detail {
 
-/// Appends finished lines to a file and rotates it by size: app.log -> app.1.log -> ... ->
-/// app.N.log (spdlog's naming), the oldest dropped. Our lines arrive rendered, so unlike
-/// spdlog's file sinks it copies the payload into its buffer and nothing else.
+/// Writes finished lines, in large writes, to a log file that it rotates by size (app.log ->
+/// app.1.log -> ... -> app.N.log, spdlog's naming, the oldest dropped) or to a descriptor the
+/// process already has: stdout when it is not a terminal. Our lines arrive rendered, so unlike
+/// spdlog's sinks it copies the payload into its buffer and nothing else. spdlog's stdout sink
+/// flushes every line: one write(2) per line, which in a loaded HTTP service (8 handler
+/// threads, one line per request) was about a syscall per request under a shared lock.
 ///
 /// Lines collect in a 256 KiB buffer. With `background_writes`, a full buffer is handed to a
 /// writer thread and the caller carries on in a second one: on our 2-core VM write(2) into
@@ -32,15 +35,17 @@ namespace o11y::detail {
 /// fails (the pipeline reports and counts it); a failed background write is reported through
 /// the internal error channel and its lines counted as dropped. Not usable in a fork()ed child:
 /// the pipeline calls abandon() there and builds a new sink.
-class JsonLinesFileSink final : public spdlog::sinks::sink {
+class LineSink final : public spdlog::sinks::sink {
  public:
-  JsonLinesFileSink(std::string path, std::size_t max_bytes, std::size_t max_files,
-                    bool background_writes);
-  ~JsonLinesFileSink() override;
-  JsonLinesFileSink(const JsonLinesFileSink&) = delete;
-  JsonLinesFileSink& operator=(const JsonLinesFileSink&) = delete;
-  JsonLinesFileSink(JsonLinesFileSink&&) = delete;
-  JsonLinesFileSink& operator=(JsonLinesFileSink&&) = delete;
+  /// Appends to the file at `path` (created 0666 less the umask), rotated past max_bytes.
+  LineSink(std::string path, std::size_t max_bytes, std::size_t max_files, bool background_writes);
+  /// Writes to `fd`, which it neither rotates nor closes; `name` names it in error reports.
+  LineSink(int fd, std::string name, bool background_writes);
+  ~LineSink() override;
+  LineSink(const LineSink&) = delete;
+  LineSink& operator=(const LineSink&) = delete;
+  LineSink(LineSink&&) = delete;
+  LineSink& operator=(LineSink&&) = delete;
 
   void log(const spdlog::details::log_msg& msg) override;
   void flush() override;
@@ -48,8 +53,8 @@ class JsonLinesFileSink final : public spdlog::sinks::sink {
   void set_formatter(std::unique_ptr<spdlog::formatter> /*formatter*/) override {}
 
   /// In a fork()ed child: the writer thread does not exist there and the lock may be held by
-  /// a thread that does not either. Closes the file; the object must not be used or destroyed
-  /// afterwards (the pipeline keeps it reachable for ever).
+  /// a thread that does not either. Closes a file it opened; the object must not be used or
+  /// destroyed afterwards (the pipeline keeps it reachable for ever).
   void abandon() noexcept;
 
  private:
@@ -58,6 +63,7 @@ class JsonLinesFileSink final : public spdlog::sinks::sink {
     std::size_t lines = 0;
   };
 
+  void start();
   void open();
   /// Rotates if a line of `incoming` bytes still does not fit once the buffer is written.
   void rotate(std::unique_lock<std::mutex>& lock, std::size_t incoming);
@@ -75,10 +81,11 @@ class JsonLinesFileSink final : public spdlog::sinks::sink {
   static constexpr std::size_t kBufferBytes = std::size_t{256} * 1024;
   static constexpr auto kMaxDelay = std::chrono::milliseconds(250);
 
-  std::string path_;
+  std::string path_;  ///< the file, or the descriptor's name
   std::size_t max_bytes_;
   std::size_t max_files_;
   bool background_;
+  bool owns_fd_;  ///< opened (and rotated, closed) here; false for an inherited descriptor
 
   std::mutex mu_;
   std::condition_variable has_work_;  // the writer thread waits for a chunk or stop_
