@@ -1,6 +1,7 @@
 #include "context/sys.hpp"
 
 #include <cxxabi.h>
+#include <pthread.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -24,6 +25,10 @@ std::string demangle(const char* mangled) {
 
 std::string errno_text(int err) {
   return std::error_code(err, std::generic_category()).message();
+}
+
+void name_this_thread(const char* name) noexcept {
+  (void)::pthread_setname_np(::pthread_self(), name);
 }
 
 }  // namespace o11y::detail

@@ -401,7 +401,10 @@ class AsyncWriter {
 
  private:
   void start() {
-    thread_ = std::make_unique<std::thread>([this] { run(); });
+    thread_ = std::make_unique<std::thread>([this] {
+      name_this_thread("o11y-log-async");
+      run();
+    });
   }
 
   void stop() noexcept {

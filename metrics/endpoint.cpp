@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "context/sys.hpp"
 #include "o11y/metrics.hpp"
 
 namespace o11y::metrics {
@@ -150,7 +151,10 @@ Endpoint serve(std::string_view address, const EndpointOptions& options) {
     throw std::runtime_error("serve: cannot listen on " + std::string(address));
   }
   httplib::Server* server = &impl->server;
-  impl->thread = std::thread([server] { server->listen_after_bind(); });
+  impl->thread = std::thread([server] {
+    detail::name_this_thread("o11y-metrics");
+    server->listen_after_bind();
+  });
   return Endpoint(std::move(impl));
 }
 

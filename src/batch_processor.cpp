@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "context/internal_error.hpp"
+#include "context/sys.hpp"
 #include "o11y/export.hpp"
 #include "o11y/metrics.hpp"
 #include "src/fork.hpp"
@@ -89,7 +90,10 @@ struct BatchSpanProcessor::Impl : std::enable_shared_from_this<BatchSpanProcesso
   void start_thread_locked(Queue& q) {
     // The thread shares ownership: a processor destroyed without shutdown() leaves it to
     // finish exporting what was queued (see ~BatchSpanProcessor).
-    q.thread = std::thread([self = shared_from_this(), &q] { self->run(q); });
+    q.thread = std::thread([self = shared_from_this(), &q] {
+      detail::name_this_thread("o11y-export");
+      self->run(q);
+    });
     q.thread_started = true;
   }
 

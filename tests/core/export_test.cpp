@@ -1,8 +1,11 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <o11y/export.hpp>
@@ -131,6 +134,29 @@ TEST(BatchSpanProcessor, ForceFlushDeliversEverythingQueued) {
   EXPECT_EQ(state->names.back(), "s49");
   EXPECT_GE(state->calls, 8);  // batches of at most 7
   EXPECT_EQ(p.exported(), 50U);
+}
+
+/// The names of this process's threads, as `top -H` and gdb show them.
+std::vector<std::string> thread_names() {
+  std::vector<std::string> out;
+  for (const auto& t : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(t.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    out.push_back(name);
+  }
+  return out;
+}
+
+TEST(BatchSpanProcessor, ItsExportThreadIsNamedSoTopAndGdbShowWhatItIs) {
+  auto state = std::make_shared<RecordingExporter::State>();
+  BatchSpanProcessor p(std::make_unique<RecordingExporter>(state));
+  p.on_end(make_span("starts_the_thread"));
+  ASSERT_TRUE(p.force_flush(5s));  // the thread has run, so it has named itself
+  const auto names = thread_names();
+  EXPECT_NE(std::find(names.begin(), names.end(), "o11y-export"), names.end())
+      << ::testing::PrintToString(names);
+  p.shutdown();
 }
 
 TEST(BatchSpanProcessor, DropsAndCountsWhenTheQueueIsFullWithoutBlockingTheCaller) {
