@@ -39,14 +39,32 @@ SpanContext parent_from(const RequestInfo& info) {
                                      info.duplicate_traceparent ? 2 : 1);
 }
 
-std::string span_name(std::string_view method, std::string_view route) {
-  std::string name(method);
-  if (!route.empty()) {
-    name += ' ';
-    name += route;
+/// "GET /orders/{id}", built in `buf` when it fits (a std::string of 16 characters or more is
+/// a heap allocation, and the span copies the name anyway).
+struct SpanName {
+  std::array<char, 128> buf;
+  std::string heap;
+  std::string_view view;
+
+  SpanName(std::string_view method, std::string_view route) : buf() {
+    if (route.empty()) {
+      view = method;
+    } else if (method.size() + 1 + route.size() <= buf.size()) {
+      auto* end = std::copy(method.begin(), method.end(), buf.begin());
+      *end++ = ' ';
+      end = std::copy(route.begin(), route.end(), end);
+      view = std::string_view(buf.data(), static_cast<std::size_t>(end - buf.begin()));
+    } else {
+      heap.append(method).append(" ").append(route);
+      view = heap;
+    }
   }
-  return name;
-}
+  SpanName(const SpanName&) = delete;
+  SpanName& operator=(const SpanName&) = delete;
+  SpanName(SpanName&&) = delete;
+  SpanName& operator=(SpanName&&) = delete;
+  ~SpanName() = default;
+};
 
 }  // namespace
 
@@ -72,7 +90,7 @@ RequestScope::RequestScope(const RequestInfo& info, const ServerOptions& options
   excluded_ = std::find(ex.begin(), ex.end(), info.path) != ex.end();
   if (excluded_)
     return;
-  span_ = start_span(span_name(method_, route_),
+  span_ = start_span(SpanName(method_, route_).view,
                      {.kind = SpanKind::Server, .parent = parent_from(info)});
   span_.set_attribute("http.request.method", method_);
   if (method_ == "_OTHER")
@@ -109,7 +127,7 @@ void RequestScope::set_route(std::string_view route) noexcept {
     return;
   try {
     route_ = route;
-    span_.update_name(span_name(method_, route_));
+    span_.update_name(SpanName(method_, route_).view);
     span_.set_attribute("http.route", route_);
   } catch (...) {
     detail::report_internal_error("http", "could not set the route");

@@ -275,6 +275,24 @@ TEST_F(Http, UnknownMethodsAreOtherSoClientsCannotInventLabelValues) {
   EXPECT_EQ(http::normalize_method("BREW"), "_OTHER");
 }
 
+TEST_F(Http, ASpanIsNamedByMethodAndRouteWhateverTheRoutesLength) {
+  // The name is built on the stack up to 128 characters and on the heap past them.
+  const std::string long_route = "/tenants/{tenant}/" + std::string(300, 'r') + "/{id}";
+  for (const std::string& route : {std::string("/orders/{id}"), long_route}) {
+    const http::ServerOptions options;
+    {
+      http::RequestScope scope({.method = "POST", .path = "/somewhere"}, options);
+      http::set_route(route);
+      scope.finish(201);
+    }
+    const auto span = spans_->find("POST " + route);
+    ASSERT_NE(span, nullptr) << route;
+    const auto* attr = find_attr(span->attributes, "http.route");
+    ASSERT_NE(attr, nullptr);
+    EXPECT_EQ(*attr, Value(route));
+  }
+}
+
 TEST_F(Http, AQueueMessageCarriesOneTraceFromProducerToConsumer) {
   std::map<std::string, std::string> message;
   SpanContext producer_ctx;

@@ -1,0 +1,79 @@
+// What instrumenting one HTTP request costs its handler thread, without a server around it:
+// the framework-neutral RequestScope that the cpp-httplib adapter is built on, with the parts
+// a request pays for (server span with its attributes, route, 2 metrics, the request log line
+// into a log file), in the configuration of http_bench.cpp. The wrk comparison there includes
+// the export thread and the collector stand-in; this isolates the handler thread's share.
+//
+// Run: build/release/bench/o11y_request_bench
+#include <benchmark/benchmark.h>
+
+#include <cstdio>
+#include <o11y/config.hpp>
+#include <o11y/http.hpp>
+#include <o11y/log.hpp>
+#include <o11y/trace.hpp>
+
+#include "alloc_counter.hpp"
+
+namespace {
+
+// A discarding exporter: the caller's side of a span through the batch processor, without
+// the network.
+class Discard final : public o11y::SpanExporter {
+ public:
+  o11y::ExportResult export_spans(
+      o11y::SpanBatch /*spans*/,
+      std::chrono::steady_clock::time_point /*deadline*/) noexcept override {
+    return o11y::ExportResult::Success;
+  }
+};
+
+const o11y::http::RequestInfo kInfo{.method = "GET",
+                                    .path = "/orders/42",
+                                    .server_address = "127.0.0.1",
+                                    .server_port = 8080,
+                                    .client_address = "127.0.0.1",
+                                    .user_agent = "wrk/4.2.0"};
+
+void configure(bool with_processor) {
+  o11y::Config cfg;
+  cfg.service_name = "request_bench";
+  cfg.environment = "production";
+  cfg.tracing.sample_rate = 1.0;
+  cfg.tracing.exporter = "none";
+  cfg.logging.format = o11y::LogFormat::Json;
+  cfg.logging.file_path = "/tmp/o11y_request_bench.log";
+  o11y::init(cfg);
+  static std::shared_ptr<o11y::BatchSpanProcessor> processor;
+  if (processor)
+    o11y::remove_span_processor(processor);
+  processor.reset();
+  if (with_processor) {
+    processor = std::make_shared<o11y::BatchSpanProcessor>(std::make_unique<Discard>());
+    o11y::add_span_processor(processor);
+  }
+}
+
+void request(const o11y::http::ServerOptions& options) {
+  o11y::http::RequestScope scope(kInfo, options);
+  o11y::http::set_route("/orders/{id}");
+  scope.finish(200);
+}
+
+void BM_RequestScope(benchmark::State& state) {
+  configure(state.range(0) != 0);
+  const o11y::http::ServerOptions options;
+  const auto before = o11y_bench::g_allocs.load();
+  for (auto _ : state)
+    request(options);
+  o11y_bench::report_allocs(state, before);
+  o11y::shutdown();
+  std::remove("/tmp/o11y_request_bench.log");
+}
+
+// 0: spans end with no processor; 1: through a batch processor whose exporter discards.
+BENCHMARK(BM_RequestScope)->Arg(0)->Arg(1)->MinTime(1.0);
+
+}  // namespace
+
+BENCHMARK_MAIN();
