@@ -2,6 +2,7 @@
 #include <httplib.h>
 #include <zlib.h>
 
+#include <chrono>
 #include <cmath>
 #include <o11y/metrics.hpp>
 #include <o11y/propagation.hpp>
@@ -304,6 +305,31 @@ TEST(OpenMetrics, SampledSpansLeaveExemplarsOnCountersAndBuckets) {
   EXPECT_TRUE(contains(om, "t_exemplar_seconds_bucket{le=\"1.0\"} 1" + ex + "0.7 ")) << om;
   EXPECT_TRUE(contains(om, "t_exemplar_total{k=\"no_span\"} 1\n"));
   EXPECT_FALSE(contains(render_text(), "trace_id"));  // text 0.0.4 has no exemplars
+}
+
+TEST(OpenMetrics, AnExemplarStaysAtLeast100msThenTheNextSampledValueReplacesIt) {
+  set_sample_rate(1.0);
+  auto c = counter("t_exemplar_age_total", "h");
+  const auto add_under_span = [&c] {
+    auto span = start_span("work");
+    c.add(1);
+    return span.trace_id();
+  };
+  const auto start = std::chrono::steady_clock::now();
+  const auto first = add_under_span();
+  const auto second = add_under_span();
+  const bool back_to_back =
+      std::chrono::steady_clock::now() - start < std::chrono::milliseconds(50);
+  const auto after_two = render_om();
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  const auto third = add_under_span();
+  const auto after_three = render_om();
+  if (back_to_back) {  // a machine that stalled 50 ms between two calls proves nothing here
+    EXPECT_TRUE(contains(after_two, "t_exemplar_age_total 2 # {trace_id=\"" + first)) << after_two;
+    EXPECT_FALSE(contains(after_two, second)) << after_two;
+  }
+  EXPECT_TRUE(contains(after_three, "t_exemplar_age_total 3 # {trace_id=\"" + third))
+      << after_three;
 }
 
 TEST(OpenMetrics, UnsampledSpansLeaveNoExemplar) {
