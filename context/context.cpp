@@ -86,8 +86,11 @@ const void* current_slot() noexcept {
 }
 
 bool upsert_user(Attributes& attrs, std::string_view key, ValueView value, std::size_t max_count) {
+  const KeyTraits traits = key_traits(key);
+  if (!traits.secret && !traits.mask) [[likely]]
+    return upsert(attrs, key, value, max_count);
   std::string scratch;
-  return upsert(attrs, key, redact(key, value, scratch), max_count);
+  return upsert(attrs, key, redact(traits, value, scratch), max_count);
 }
 
 bool upsert(Attributes& attrs, std::string_view key, ValueView value, std::size_t max_count) {
@@ -95,7 +98,7 @@ bool upsert(Attributes& attrs, std::string_view key, ValueView value, std::size_
     return true;
   for (auto& a : attrs) {
     if (short_equal(a.key, key)) {
-      a.value = Value(value);
+      a.value.assign(value);
       return true;
     }
   }
@@ -104,7 +107,7 @@ bool upsert(Attributes& attrs, std::string_view key, ValueView value, std::size_
   // Built in place: a temporary Attribute moved in cost a fifth of setting a span attribute.
   auto& added = attrs.emplace_back();
   added.key.assign(key);
-  added.value = Value(value);
+  added.value.assign(value);
   return true;
 }
 

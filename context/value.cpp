@@ -28,6 +28,34 @@ Value::Storage storage_of(ValueView v) {
 
 Value::Value(ValueView v) : v_(storage_of(v)) {}
 
+Value& Value::assign(ValueView v) {
+  switch (v.kind()) {
+    case ValueView::Kind::Null:
+      v_.emplace<std::monostate>();
+      break;
+    case ValueView::Kind::Bool:
+      v_.emplace<bool>(v.as_bool());
+      break;
+    case ValueView::Kind::Int:
+      v_.emplace<std::int64_t>(v.as_int());
+      break;
+    case ValueView::Kind::Uint:
+      v_.emplace<std::uint64_t>(v.as_uint());
+      break;
+    case ValueView::Kind::Double:
+      v_.emplace<double>(v.as_double());
+      break;
+    case ValueView::Kind::String:
+      if (auto* s = std::get_if<std::string>(&v_)) {
+        s->assign(v.as_string());  // safe when v views *s
+      } else {
+        v_.emplace<std::string>(v.as_string());
+      }
+      break;
+  }
+  return *this;
+}
+
 std::string Value::to_string() const {
   return std::visit(
       [](const auto& x) -> std::string {

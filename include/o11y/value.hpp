@@ -101,6 +101,11 @@ class Value {
   Value(std::string_view s) : v_(std::string(s)) {}    // NOLINT(*-explicit-*)
   Value(std::string s) noexcept : v_(std::move(s)) {}  // NOLINT(*-explicit-*)
 
+  /// Replaces the value with a copy of `v`, in place: a string value keeps its buffer when
+  /// the new value is a string too. `v` may view this value's own string. Throws only
+  /// std::bad_alloc.
+  Value& assign(ValueView v);
+
   [[nodiscard]] const Storage& storage() const noexcept { return v_; }
   [[nodiscard]] ValueView view() const noexcept { return {*this}; }
   /// The value as text: strings as they are, numbers in shortest round-trip form.
