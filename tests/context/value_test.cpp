@@ -54,5 +54,24 @@ TEST(Value, RoundTripsThroughView) {
   EXPECT_EQ(v, copy);
 }
 
+TEST(Value, AssignTakesEveryKindAndAViewOfItsOwnString) {
+  Value v;
+  v.assign(ValueView(42));
+  EXPECT_EQ(v, Value(42));
+  v.assign(ValueView(std::string_view("a string longer than the small-string buffer")));
+  EXPECT_EQ(v, Value("a string longer than the small-string buffer"));
+  // A view into the value's own string: assign must copy before it overwrites.
+  v.assign(ValueView(v).as_string().substr(2, 6));
+  EXPECT_EQ(v, Value("string"));
+  v.assign(ValueView(2.5));
+  EXPECT_EQ(v, Value(2.5));
+  v.assign(ValueView(true));
+  EXPECT_EQ(v, Value(true));
+  v.assign(ValueView(std::uint64_t{1} << 63U));
+  EXPECT_EQ(v, Value(std::uint64_t{1} << 63U));
+  v.assign(ValueView());
+  EXPECT_EQ(v, Value());
+}
+
 }  // namespace
 }  // namespace o11y
