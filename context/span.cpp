@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <memory>
@@ -7,38 +8,39 @@
 #include "context/internal_error.hpp"
 #include "context/span_state.hpp"
 #include "context/sys.hpp"
+#include "context/tick_clock.hpp"
 #include "context/tracer.hpp"
 #include "o11y/trace.hpp"
 
 namespace o11y {
+
+detail::SpanBlock::SpanBlock() noexcept = default;
+
 namespace {
 
-std::uint64_t steady_now_ns() noexcept {
-  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                        std::chrono::steady_clock::now().time_since_epoch())
-                                        .count());
-}
-
-// Unix time for a steady-clock reading. Each clock read costs ~25 ns on a VM, a third of a
-// span's budget, so the wall clock is read at most once a second per thread and span times
-// are steady readings shifted by that offset: durations stay monotonic, and a wall-clock step
-// shows up in start times within a second.
-std::uint64_t unix_ns_at(std::uint64_t steady_ns) noexcept {
-  struct Offset {
-    std::int64_t unix_minus_steady = 0;
-    std::uint64_t refreshed_at = 0;
+// Unix time for a tick_clock reading. The wall clock costs ~22 ns a read on a VM, so it is
+// read at most once a second per thread and span times are tick readings shifted from that
+// anchor: durations stay monotonic, and a wall-clock step shows up in start times within a
+// second.
+std::uint64_t unix_ns_at(std::uint64_t ticks) noexcept {
+  struct Anchor {
+    std::uint64_t unix_ns = 0;
+    std::uint64_t ticks = 0;
+    std::uint64_t refresh_after = 0;  // ticks in a second
     bool valid = false;
   };
-  thread_local Offset t_offset;
-  constexpr std::uint64_t kRefreshNs = 1'000'000'000;
-  if (!t_offset.valid || steady_ns - t_offset.refreshed_at > kRefreshNs) {
-    t_offset.unix_minus_steady =
-        static_cast<std::int64_t>(detail::unix_time_ns()) - static_cast<std::int64_t>(steady_ns);
-    t_offset.refreshed_at = steady_ns;
-    t_offset.valid = true;
+  thread_local Anchor t_anchor;
+  if (!t_anchor.valid || ticks < t_anchor.ticks ||
+      ticks - t_anchor.ticks > t_anchor.refresh_after) {
+    t_anchor.unix_ns = detail::unix_time_ns();
+    t_anchor.ticks = detail::tick_clock::now();
+    t_anchor.refresh_after = detail::tick_clock::from_ns(1'000'000'000);
+    t_anchor.valid = true;
+    // `ticks` was read just before this refresh: it is at most a few ns older than the anchor.
+    return t_anchor.unix_ns -
+           detail::tick_clock::to_ns(t_anchor.ticks - std::min(ticks, t_anchor.ticks));
   }
-  return static_cast<std::uint64_t>(static_cast<std::int64_t>(steady_ns) +
-                                    t_offset.unix_minus_steady);
+  return t_anchor.unix_ns + detail::tick_clock::to_ns(ticks - t_anchor.ticks);
 }
 
 bool span_ended(detail::SpanState* s) {
@@ -68,7 +70,7 @@ void add_event_locked(detail::SpanState& st, std::string_view name,
     ++st.data.dropped_events;
     return;
   }
-  SpanEvent ev{std::string(name), unix_ns_at(steady_now_ns()), {}};
+  SpanEvent ev{std::string(name), unix_ns_at(detail::tick_clock::now()), {}};
   ev.attributes.reserve(attributes.size() + (extra != nullptr ? extra->size() : 0));
   if (extra != nullptr) {
     for (const auto& a : *extra)
@@ -95,7 +97,9 @@ Span start_span(std::string_view name, SpanOptions options) noexcept {
     }
 
     auto block = std::make_shared<detail::SpanBlock>();
-    std::shared_ptr<detail::SpanState> st(block, &block->state);
+    detail::SpanBlock* const b = block.get();
+    // Moved, not copied, into the handle's pointer: one reference count update fewer.
+    std::shared_ptr<detail::SpanState> st(std::move(block), &b->state);
     SpanData& d = st->data;
     bool sampled = false;
     if (parent.valid()) {
@@ -116,9 +120,9 @@ Span start_span(std::string_view name, SpanOptions options) noexcept {
     st->recording = sampled && detail::tracing_enabled();
 
     d.kind = options.kind;
-    st->start_steady_ns = steady_now_ns();
+    st->start_ticks = detail::tick_clock::now();
     d.start_time_ns =
-        options.start_time_ns != 0 ? options.start_time_ns : unix_ns_at(st->start_steady_ns);
+        options.start_time_ns != 0 ? options.start_time_ns : unix_ns_at(st->start_ticks);
     st->owner = detail::current_slot();
     if (st->recording) {
       d.name.assign(name);
@@ -137,12 +141,12 @@ Span start_span(std::string_view name, SpanOptions options) noexcept {
     }
 
     if (!cur.tags.empty())  // assigning an empty vector still costs a call
-      block->frame.tags = cur.tags;
+      b->frame.tags = cur.tags;
     if (!cur.log_context.empty())
-      block->frame.log_context = cur.log_context;
-    block->frame.span = st.get();
+      b->frame.log_context = cur.log_context;
+    b->frame.span = st.get();
     st->prev_frame = cur_ptr;
-    detail::exchange_current_frame(std::shared_ptr<const detail::Frame>(block, &block->frame));
+    detail::exchange_current_frame(std::shared_ptr<const detail::Frame>(st, &b->frame));
     return Span(std::move(st));
   } catch (const std::exception& e) {
     detail::report_internal_error("trace", e.what());
@@ -227,9 +231,13 @@ void Span::end(std::uint64_t end_time_ns) noexcept {
       if (st.ended)
         return;
       st.ended = true;
-      st.data.end_time_ns = end_time_ns != 0
-                                ? end_time_ns
-                                : st.data.start_time_ns + (steady_now_ns() - st.start_steady_ns);
+      if (end_time_ns == 0) {
+        // Ended on another thread, whose counter may read a few ns behind: never negative.
+        const auto now = detail::tick_clock::now();
+        end_time_ns = st.data.start_time_ns +
+                      detail::tick_clock::to_ns(now > st.start_ticks ? now - st.start_ticks : 0);
+      }
+      st.data.end_time_ns = end_time_ns;
       // Only the thread that started the span, and only while the span is its current one,
       // pops the context. Ended out of order, the span keeps prev_frame so that whichever span
       // ends later can skip past it to a live ancestor.

@@ -22,9 +22,9 @@ inline constexpr std::size_t kMaxSpanEvents = 128;
 struct SpanState {
   SpanData data;
   SpinLock mu;
-  bool ended = false;      // guarded by mu
-  bool recording = false;  // immutable after start
-  std::uint64_t start_steady_ns = 0;
+  bool ended = false;             // guarded by mu
+  bool recording = false;         // immutable after start
+  std::uint64_t start_ticks = 0;  ///< tick_clock::now() at start
   /// The frame that was current when the span started; restored when it ends.
   std::shared_ptr<const Frame> prev_frame;  // guarded by mu
   const void* owner = nullptr;              // context slot of the starting thread
@@ -32,6 +32,10 @@ struct SpanState {
 
 /// A span and its frame in one allocation.
 struct SpanBlock {
+  /// User-provided (defined out of line), so make_shared's value-initialisation runs the
+  /// member initialisers only, instead of first zeroing all 392 bytes (rep stos: 6% of a span).
+  SpanBlock() noexcept;
+
   SpanState state;
   Frame frame;  ///< frame.span is &state; frame.span_owner stays null (no cycle)
 };

@@ -1,12 +1,16 @@
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <map>
 #include <o11y/context.hpp>
 #include <o11y/propagation.hpp>
 #include <o11y/trace.hpp>
 #include <stdexcept>
 #include <string>
+#include <thread>
+#include <utility>
 
+#include "context/tick_clock.hpp"
 #include "support/span_fixture.hpp"
 
 namespace o11y {
@@ -127,6 +131,94 @@ TEST_F(SpanLifecycle, CarriesKindAttributesEventsStatusAndTimes) {
   EXPECT_EQ(d->status_description, "declined");
   EXPECT_GT(d->start_time_ns, 1'600'000'000'000'000'000ULL);  // after 2020: a real Unix time
   EXPECT_GE(d->end_time_ns, d->start_time_ns);
+}
+
+std::uint64_t unix_now_ns() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+}
+
+TEST_F(SpanLifecycle, StartEndAndEventTimesAgreeWithTheSystemAndSteadyClocks) {
+  // Span times come from the time-stamp counter where the kernel uses it: they must still
+  // read as the system clock does, and a duration as the steady clock measures it.
+  const auto unix_before = unix_now_ns();
+  const auto steady_before = std::chrono::steady_clock::now();
+  {
+    auto span = start_span("timed");
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    span.add_event("midway");
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  }
+  const auto steady_ns =
+      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                     std::chrono::steady_clock::now() - steady_before)
+                                     .count());
+  const auto unix_after = unix_now_ns();
+  const auto d = spans_->find("timed");
+  ASSERT_NE(d, nullptr);
+  constexpr std::uint64_t kSlack = 2'000'000;  // the anchor's refresh, a tick of skew
+  EXPECT_GE(d->start_time_ns + kSlack, unix_before);
+  EXPECT_LE(d->end_time_ns, unix_after + kSlack);
+  const auto duration = d->end_time_ns - d->start_time_ns;
+  EXPECT_GE(duration, 60'000'000U);          // it slept that long
+  EXPECT_LE(duration, steady_ns + 100'000);  // and no longer than the steady clock saw
+  ASSERT_EQ(d->events.size(), 1U);
+  EXPECT_GE(d->events[0].time_ns, d->start_time_ns + 29'000'000);
+  EXPECT_LE(d->events[0].time_ns + 29'000'000, d->end_time_ns);
+}
+
+TEST_F(SpanLifecycle, ASpanEndedOnAnotherThreadHasItsTrueDuration) {
+  auto span = start_span("handed_over");
+  const auto steady_before = std::chrono::steady_clock::now();
+  std::thread other([s = std::move(span)]() mutable {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    s.end();
+  });
+  other.join();
+  const auto steady_ns =
+      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                     std::chrono::steady_clock::now() - steady_before)
+                                     .count());
+  const auto d = spans_->find("handed_over");
+  ASSERT_NE(d, nullptr);
+  const auto duration = d->end_time_ns - d->start_time_ns;
+  EXPECT_GE(duration, 20'000'000U);
+  EXPECT_LE(duration, steady_ns + 100'000);
+}
+
+// A tick reading and a steady-clock reading taken together (the tightest of a few tries, so
+// that a preemption between the two reads does not count).
+std::pair<std::uint64_t, std::chrono::steady_clock::time_point> tick_and_steady() {
+  std::pair<std::uint64_t, std::chrono::steady_clock::time_point> best;
+  auto best_gap = ~std::uint64_t{0};
+  for (int i = 0; i < 8; ++i) {
+    const auto a = detail::tick_clock::now();
+    const auto m = std::chrono::steady_clock::now();
+    const auto b = detail::tick_clock::now();
+    if (b - a < best_gap) {
+      best_gap = b - a;
+      best = {a + (b - a) / 2, m};
+    }
+  }
+  return best;
+}
+
+TEST(TickClock, TicksAtTheSteadyClocksRateAndConvertsBothWays) {
+  const auto [t0, s0] = tick_and_steady();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const auto [t1, s1] = tick_and_steady();
+  ASSERT_GT(t1, t0);
+  const auto ticks_ns = static_cast<double>(detail::tick_clock::to_ns(t1 - t0));
+  const auto steady_ns =
+      static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(s1 - s0).count());
+  // Calibration errs by some 25 ppm (50 ns over 2 ms); 100 ppm and 20 us leave room.
+  EXPECT_NEAR(ticks_ns, steady_ns, steady_ns * 1e-4 + 20'000) << detail::tick_clock::uses_tsc();
+  for (const std::uint64_t ns : {0ULL, 1'000ULL, 1'000'000'000ULL, 3'600'000'000'000ULL}) {
+    const auto back = detail::tick_clock::to_ns(detail::tick_clock::from_ns(ns));
+    EXPECT_NEAR(static_cast<double>(back), static_cast<double>(ns),
+                static_cast<double>(ns) * 1e-6 + 2);
+  }
 }
 
 TEST_F(SpanLifecycle, RecordExceptionAddsTypeAndMessage) {
