@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <memory>
 #include <mutex>
+#include <vector>
 
 #include "context/internal_error.hpp"
 #include "context/published.hpp"
@@ -97,7 +99,19 @@ double sample_rate() noexcept {
 }
 
 void set_resource(Resource resource) {
-  auto res = std::make_shared<const Resource>(std::move(resource));
+  // Every resource ever set stays alive, so spans can point at theirs without owning it: a
+  // shared_ptr with no control block. Copying an owning one into every span was an atomic
+  // increment and decrement on one cache line that every span-starting thread wrote. A
+  // process sets its resource a few times at most.
+  static auto* kept = new std::vector<std::unique_ptr<const Resource>>();  // NOLINT: never freed
+  static std::mutex kept_mu;
+  const Resource* raw = nullptr;
+  {
+    std::lock_guard lock(kept_mu);
+    kept->push_back(std::make_unique<const Resource>(std::move(resource)));
+    raw = kept->back().get();
+  }
+  const std::shared_ptr<const Resource> res(std::shared_ptr<const Resource>(), raw);
   detail::update([&res](detail::TracerState& s) { s.resource = res; });
 }
 
