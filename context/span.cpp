@@ -18,31 +18,6 @@ detail::SpanBlock::SpanBlock() noexcept = default;
 
 namespace {
 
-// Unix time for a tick_clock reading. The wall clock costs ~22 ns a read on a VM, so it is
-// read at most once a second per thread and span times are tick readings shifted from that
-// anchor: durations stay monotonic, and a wall-clock step shows up in start times within a
-// second.
-std::uint64_t unix_ns_at(std::uint64_t ticks) noexcept {
-  struct Anchor {
-    std::uint64_t unix_ns = 0;
-    std::uint64_t ticks = 0;
-    std::uint64_t refresh_after = 0;  // ticks in a second
-    bool valid = false;
-  };
-  thread_local Anchor t_anchor;
-  if (!t_anchor.valid || ticks < t_anchor.ticks ||
-      ticks - t_anchor.ticks > t_anchor.refresh_after) {
-    t_anchor.unix_ns = detail::unix_time_ns();
-    t_anchor.ticks = detail::tick_clock::now();
-    t_anchor.refresh_after = detail::tick_clock::from_ns(1'000'000'000);
-    t_anchor.valid = true;
-    // `ticks` was read just before this refresh: it is at most a few ns older than the anchor.
-    return t_anchor.unix_ns -
-           detail::tick_clock::to_ns(t_anchor.ticks - std::min(ticks, t_anchor.ticks));
-  }
-  return t_anchor.unix_ns + detail::tick_clock::to_ns(ticks - t_anchor.ticks);
-}
-
 bool span_ended(detail::SpanState* s) {
   std::lock_guard lock(s->mu);
   return s->ended;
@@ -70,7 +45,7 @@ void add_event_locked(detail::SpanState& st, std::string_view name,
     ++st.data.dropped_events;
     return;
   }
-  SpanEvent ev{std::string(name), unix_ns_at(detail::tick_clock::now()), {}};
+  SpanEvent ev{std::string(name), detail::tick_clock::unix_ns_at(detail::tick_clock::now()), {}};
   ev.attributes.reserve(attributes.size() + (extra != nullptr ? extra->size() : 0));
   if (extra != nullptr) {
     for (const auto& a : *extra)
@@ -121,8 +96,8 @@ Span start_span(std::string_view name, SpanOptions options) noexcept {
 
     d.kind = options.kind;
     st->start_ticks = detail::tick_clock::now();
-    d.start_time_ns =
-        options.start_time_ns != 0 ? options.start_time_ns : unix_ns_at(st->start_ticks);
+    d.start_time_ns = options.start_time_ns != 0 ? options.start_time_ns
+                                                 : detail::tick_clock::unix_ns_at(st->start_ticks);
     st->owner = detail::current_slot();
     if (st->recording) {
       d.name.assign(name);

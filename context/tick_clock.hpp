@@ -70,6 +70,16 @@ std::uint64_t first_now() noexcept;
   return static_cast<std::uint64_t>((static_cast<U128>(ns) * g_state.ticks_per_ns_q32) >> 32U);
 }
 
+/// Unix time in ns for a reading this thread took: a per-thread anchor (the wall clock, read
+/// at most once a second, ~22 ns a read on a VM) plus the ticks since it. A wall-clock step
+/// shows up within a second; one thread's results never go backwards.
+[[nodiscard]] std::uint64_t unix_ns_at(std::uint64_t ticks) noexcept;
+
+/// unix_ns_at(now()): what log lines are stamped with.
+[[nodiscard]] inline std::uint64_t unix_now_ns() noexcept {
+  return unix_ns_at(now());
+}
+
 /// Whether ticks are the time-stamp counter's (else nanoseconds of CLOCK_MONOTONIC).
 [[nodiscard]] inline bool uses_tsc() noexcept {
   (void)now();

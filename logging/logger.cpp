@@ -9,6 +9,7 @@
 #include "context/frame.hpp"
 #include "context/internal_error.hpp"
 #include "context/sys.hpp"
+#include "context/tick_clock.hpp"
 #include "logging/pipeline.hpp"
 #include "logging/record.hpp"
 #include "logging/text.hpp"
@@ -173,7 +174,7 @@ void Logger::write(Level level, std::string_view event, std::span<const Field> f
                    const Loc& loc, const std::exception* ex) const noexcept {
   try {
     detail::Record r;
-    r.time_ns = detail::unix_time_ns();
+    r.time_ns = detail::tick_clock::unix_now_ns();
     r.level = level;
     r.logger = core_->name;
     r.event = event;

@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <ctime>
+#include <nlohmann/json.hpp>
 #include <o11y/context.hpp>
 #include <o11y/log.hpp>
 #include <o11y/propagation.hpp>
@@ -56,6 +59,45 @@ TEST_F(Logs, TimestampIsUtcIsoWithMicroseconds) {
   EXPECT_EQ(ts[19], '.');
   EXPECT_EQ(ts.back(), 'Z');
   EXPECT_GE(ts.substr(0, 4), "2024");
+}
+
+// "2026-02-12T10:30:45.123456Z" as microseconds since the epoch.
+std::int64_t micros_of(const std::string& ts) {
+  std::tm tm{};
+  tm.tm_year = std::stoi(ts.substr(0, 4)) - 1900;
+  tm.tm_mon = std::stoi(ts.substr(5, 2)) - 1;
+  tm.tm_mday = std::stoi(ts.substr(8, 2));
+  tm.tm_hour = std::stoi(ts.substr(11, 2));
+  tm.tm_min = std::stoi(ts.substr(14, 2));
+  tm.tm_sec = std::stoi(ts.substr(17, 2));
+  return static_cast<std::int64_t>(::timegm(&tm)) * 1'000'000 + std::stoll(ts.substr(20, 6));
+}
+
+std::int64_t system_micros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+TEST_F(Logs, TimestampsFollowTheSystemClockAndNeverGoBackwardsOnAThread) {
+  // Lines are stamped from the time-stamp counter, anchored to the wall clock once a second.
+  const auto before = system_micros();
+  auto log = get_logger("t");
+  for (int i = 0; i < 2000; ++i) {
+    log.info("stamped", {{"i", i}});
+    if (i % 500 == 0)
+      std::this_thread::sleep_for(std::chrono::milliseconds(400));  // across anchor refreshes
+  }
+  const auto after = system_micros();
+  std::int64_t previous = 0;
+  for (const auto& line : capture_.lines_with_event("stamped")) {
+    const auto t = micros_of(nlohmann::json::parse(line)["timestamp"]);
+    ASSERT_GE(t, previous) << line;
+    EXPECT_GE(t, before - 2000) << line;  // a tick of the anchor's skew, 2 ms of room
+    EXPECT_LE(t, after + 2000) << line;
+    previous = t;
+  }
+  EXPECT_EQ(capture_.lines_with_event("stamped").size(), 2000U);
 }
 
 TEST_F(Logs, WithoutASpanThereAreNoTraceIds) {
