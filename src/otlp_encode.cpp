@@ -402,8 +402,8 @@ std::string span_json_line(const SpanData& span) {
   return {out.data(), out.size()};
 }
 
-std::string encode_json(SpanBatch spans) {
-  Buffer out;
+void encode_json_to(SpanBatch spans, detail::Buffer& out) {
+  out.clear();
   put(out, "{\"resourceSpans\":[");
   bool first_group = true;
   for (const auto& g : group(spans)) {
@@ -427,6 +427,11 @@ std::string encode_json(SpanBatch spans) {
     put(out, "]}]}");
   }
   put(out, "]}");
+}
+
+std::string encode_json(SpanBatch spans) {
+  Buffer out;
+  encode_json_to(spans, out);
   return {out.data(), out.size()};
 }
 

@@ -11,6 +11,7 @@
 
 #include "context/internal_error.hpp"
 #include "o11y/export.hpp"
+#include "src/otlp.hpp"
 
 namespace o11y {
 namespace {
@@ -118,12 +119,20 @@ class OtlpHttpExporter final : public SpanExporter {
   ExportResult export_spans(SpanBatch spans, Clock::time_point deadline) noexcept override {
     if (stopped_.load(std::memory_order_relaxed))
       return ExportResult::Failure;
-    std::string body;
+    std::string body;  // protobuf, or gzip's output
+    std::string_view payload;
     try {
-      body = options_.encoding == OtlpEncoding::Json ? otlp::encode_json(spans)
-                                                     : otlp::encode_protobuf(spans);
-      if (options_.gzip)
-        body = gzip(body);
+      if (options_.encoding == OtlpEncoding::Json) {
+        otlp::encode_json_to(spans, json_);
+        payload = std::string_view(json_.data(), json_.size());
+      } else {
+        body = otlp::encode_protobuf(spans);
+        payload = body;
+      }
+      if (options_.gzip) {
+        body = gzip(payload);
+        payload = body;
+      }
       if (!ensure_handle())
         return ExportResult::Failure;
     } catch (...) {
@@ -132,7 +141,7 @@ class OtlpHttpExporter final : public SpanExporter {
     }
     auto backoff = options_.initial_backoff;
     for (int attempt = 0;; ++attempt) {
-      const auto outcome = post(body, deadline);
+      const auto outcome = post(payload, deadline);
       if (outcome.ok)
         return ExportResult::Success;
       if (!outcome.retryable || attempt >= options_.max_retries) {
@@ -212,7 +221,7 @@ class OtlpHttpExporter final : public SpanExporter {
     return true;
   }
 
-  Outcome post(const std::string& body, Clock::time_point deadline) {
+  Outcome post(std::string_view body, Clock::time_point deadline) {
     Outcome out;
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
@@ -267,6 +276,8 @@ class OtlpHttpExporter final : public SpanExporter {
   OtlpOptions options_;
   CURL* curl_ = nullptr;
   curl_slist* headers_ = nullptr;
+  /// The JSON body, reused by every batch (export_spans runs on one thread at a time).
+  detail::Buffer json_;
   std::atomic<bool> stopped_{false};
   struct Sleeper {
     std::mutex mu;

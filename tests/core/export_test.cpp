@@ -292,6 +292,22 @@ class Collector {
   std::unique_ptr<testing::Serving> serving_;  // last: stops before what handlers touch
 };
 
+TEST(OtlpHttpExporter, EachBatchIsSentAloneThoughTheBodyBufferIsReused) {
+  Collector collector;
+  auto exporter = make_otlp_http_exporter({.endpoint = collector.url()});
+  std::vector<std::shared_ptr<const SpanData>> big;
+  for (int i = 0; i < 50; ++i)
+    big.push_back(make_span("big_" + std::to_string(i)));
+  const std::vector small{make_span("small")};
+  ASSERT_EQ(exporter->export_spans(big, Clock::now() + 5s), ExportResult::Success);
+  ASSERT_EQ(exporter->export_spans(small, Clock::now() + 5s), ExportResult::Success);
+  const auto reqs = collector.requests();
+  ASSERT_EQ(reqs.size(), 2U);
+  EXPECT_EQ(reqs[0].body, otlp::encode_json(big));
+  // The second, shorter body carries nothing of the first.
+  EXPECT_EQ(reqs[1].body, otlp::encode_json(small));
+}
+
 TEST(OtlpHttpExporter, PostsJsonWithConfiguredHeadersAndGzip) {
   Collector collector;
   auto exporter = make_otlp_http_exporter(
