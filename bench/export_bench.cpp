@@ -19,6 +19,7 @@
 #include <string>
 #include <thread>
 
+#include "discarding_exporter.hpp"
 #include "support/serving.hpp"
 
 namespace {
@@ -74,17 +75,6 @@ void one_span() {
   span.set_attribute("retry", false);
 }
 
-/// Takes every batch at once and does nothing with it: an exporter that always keeps up, so
-/// no span is dropped and every span goes through the queue and back.
-class Discarding final : public o11y::SpanExporter {
- public:
-  o11y::ExportResult export_spans(
-      o11y::SpanBatch /*spans*/,
-      std::chrono::steady_clock::time_point /*deadline*/) noexcept override {
-    return o11y::ExportResult::Success;
-  }
-};
-
 void run(benchmark::State& state, std::unique_ptr<o11y::SpanExporter> exporter) {
   o11y::set_sample_rate(1.0);
   auto processor = std::make_shared<o11y::BatchSpanProcessor>(
@@ -128,7 +118,7 @@ void BM_Span_Export_SlowCollector(benchmark::State& state) {
 }
 
 void BM_Span_Export_DiscardingExporter(benchmark::State& state) {
-  run(state, std::make_unique<Discarding>());
+  run(state, std::make_unique<o11y_bench::DiscardingExporter>());
 }
 
 // Long enough runs that the export thread sends many batches while the caller works.

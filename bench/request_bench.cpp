@@ -14,19 +14,9 @@
 #include <o11y/trace.hpp>
 
 #include "alloc_counter.hpp"
+#include "discarding_exporter.hpp"
 
 namespace {
-
-// A discarding exporter: the caller's side of a span through the batch processor, without
-// the network.
-class Discard final : public o11y::SpanExporter {
- public:
-  o11y::ExportResult export_spans(
-      o11y::SpanBatch /*spans*/,
-      std::chrono::steady_clock::time_point /*deadline*/) noexcept override {
-    return o11y::ExportResult::Success;
-  }
-};
 
 const o11y::http::RequestInfo kInfo{.method = "GET",
                                     .path = "/orders/42",
@@ -49,7 +39,8 @@ void configure(bool with_processor) {
     o11y::remove_span_processor(processor);
   processor.reset();
   if (with_processor) {
-    processor = std::make_shared<o11y::BatchSpanProcessor>(std::make_unique<Discard>());
+    processor = std::make_shared<o11y::BatchSpanProcessor>(
+        std::make_unique<o11y_bench::DiscardingExporter>());
     o11y::add_span_processor(processor);
   }
 }
