@@ -2,10 +2,10 @@
 
 #include <cxxabi.h>
 #include <pthread.h>
-#include <time.h>
 
 #include <chrono>
 #include <cstdlib>
+#include <ctime>
 #include <memory>
 #include <system_error>
 

@@ -8,8 +8,6 @@
 #include <x86intrin.h>
 #endif
 
-namespace o11y::detail {
-
 /// The clock of span start and end times: the CPU's time-stamp counter where the kernel keeps
 /// time with it itself (its clocksource is "tsc": invariant and synchronised across CPUs),
 /// else CLOCK_MONOTONIC. On our VM clock_gettime() costs 22 ns and rdtsc 10 ns; a span reads
@@ -18,7 +16,7 @@ namespace o11y::detail {
 /// Ticks are only ever subtracted from one another and converted with to_ns(). The first
 /// use calibrates the counter against CLOCK_MONOTONIC over 2 ms (some 15 ppm: 15 us on a
 /// second-long span). Thread-safe; never throws.
-namespace tick_clock {
+namespace o11y::detail::tick_clock {
 
 /// What the first use decided. Constant-initialised, so reading it costs no guard.
 struct State {
@@ -86,5 +84,4 @@ std::uint64_t first_now() noexcept;
   return g_state.mode.load(std::memory_order_acquire) == State::Tsc;
 }
 
-}  // namespace tick_clock
-}  // namespace o11y::detail
+}  // namespace o11y::detail::tick_clock
