@@ -1,5 +1,3 @@
-#include <algorithm>
-#include <chrono>
 #include <cstdlib>
 #include <memory>
 #include <typeinfo>

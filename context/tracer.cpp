@@ -103,16 +103,14 @@ void set_resource(Resource resource) {
   // shared_ptr with no control block. Copying an owning one into every span was an atomic
   // increment and decrement on one cache line that every span-starting thread wrote. A
   // process sets its resource a few times at most.
+  // Kept under the registry's own lock, which update() holds while it runs the change.
   static auto* kept = new std::vector<std::unique_ptr<const Resource>>();  // NOLINT: never freed
-  static std::mutex kept_mu;
-  const Resource* raw = nullptr;
-  {
-    std::lock_guard lock(kept_mu);
-    kept->push_back(std::make_unique<const Resource>(std::move(resource)));
-    raw = kept->back().get();
-  }
-  const std::shared_ptr<const Resource> res(std::shared_ptr<const Resource>(), raw);
-  detail::update([&res](detail::TracerState& s) { s.resource = res; });
+  auto owned = std::make_unique<const Resource>(std::move(resource));
+  detail::update([&](detail::TracerState& s) {
+    kept->push_back(std::move(owned));
+    s.resource =
+        std::shared_ptr<const Resource>(std::shared_ptr<const Resource>(), kept->back().get());
+  });
 }
 
 std::shared_ptr<const Resource> resource() noexcept {

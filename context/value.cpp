@@ -6,53 +6,50 @@
 namespace o11y {
 
 namespace {
-// Constructed in place (guaranteed elision), not default-constructed and then assigned.
-Value::Storage storage_of(ValueView v) {
+template <class T>
+struct Alternative {
+  using type = T;
+};
+
+// Calls f(Alternative<T>{}, payload) with the alternative a view holds: one dispatch for
+// constructing a value and for assigning one.
+template <class F>
+decltype(auto) with_alternative(ValueView v, F&& f) {
   switch (v.kind()) {
     case ValueView::Kind::Null:
       break;
     case ValueView::Kind::Bool:
-      return Value::Storage(std::in_place_type<bool>, v.as_bool());
+      return f(Alternative<bool>{}, v.as_bool());
     case ValueView::Kind::Int:
-      return Value::Storage(std::in_place_type<std::int64_t>, v.as_int());
+      return f(Alternative<std::int64_t>{}, v.as_int());
     case ValueView::Kind::Uint:
-      return Value::Storage(std::in_place_type<std::uint64_t>, v.as_uint());
+      return f(Alternative<std::uint64_t>{}, v.as_uint());
     case ValueView::Kind::Double:
-      return Value::Storage(std::in_place_type<double>, v.as_double());
+      return f(Alternative<double>{}, v.as_double());
     case ValueView::Kind::String:
-      return Value::Storage(std::in_place_type<std::string>, v.as_string());
+      return f(Alternative<std::string>{}, v.as_string());
   }
-  return {};
+  return f(Alternative<std::monostate>{}, std::monostate{});
 }
 }  // namespace
 
-Value::Value(ValueView v) : v_(storage_of(v)) {}
+// Constructed in place (guaranteed elision), not default-constructed and then assigned.
+Value::Value(ValueView v)
+    : v_(with_alternative(v, [](auto alt, auto payload) {
+        return Storage(std::in_place_type<typename decltype(alt)::type>, payload);
+      })) {}
 
 Value& Value::assign(ValueView v) {
-  switch (v.kind()) {
-    case ValueView::Kind::Null:
-      v_.emplace<std::monostate>();
-      break;
-    case ValueView::Kind::Bool:
-      v_.emplace<bool>(v.as_bool());
-      break;
-    case ValueView::Kind::Int:
-      v_.emplace<std::int64_t>(v.as_int());
-      break;
-    case ValueView::Kind::Uint:
-      v_.emplace<std::uint64_t>(v.as_uint());
-      break;
-    case ValueView::Kind::Double:
-      v_.emplace<double>(v.as_double());
-      break;
-    case ValueView::Kind::String:
+  with_alternative(v, [this](auto alt, auto payload) {
+    using T = typename decltype(alt)::type;
+    if constexpr (std::is_same_v<T, std::string>) {
       if (auto* s = std::get_if<std::string>(&v_)) {
-        s->assign(v.as_string());  // safe when v views *s
-      } else {
-        v_.emplace<std::string>(v.as_string());
+        s->assign(payload);  // keeps its buffer; safe when v views *s
+        return;
       }
-      break;
-  }
+    }
+    v_.emplace<T>(payload);
+  });
   return *this;
 }
 

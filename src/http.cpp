@@ -5,6 +5,7 @@
 #include <string>
 
 #include "context/internal_error.hpp"
+#include "logging/text.hpp"
 #include "o11y/log.hpp"
 #include "o11y/metrics.hpp"
 #include "o11y/propagation.hpp"
@@ -39,32 +40,17 @@ SpanContext parent_from(const RequestInfo& info) {
                                      info.duplicate_traceparent ? 2 : 1);
 }
 
-/// "GET /orders/{id}", built in `buf` when it fits (a std::string of 16 characters or more is
-/// a heap allocation, and the span copies the name anyway).
-struct SpanName {
-  std::array<char, 128> buf;
-  std::string heap;
-  std::string_view view;
-
-  SpanName(std::string_view method, std::string_view route) : buf() {
-    if (route.empty()) {
-      view = method;
-    } else if (method.size() + 1 + route.size() <= buf.size()) {
-      auto* end = std::copy(method.begin(), method.end(), buf.begin());
-      *end++ = ' ';
-      end = std::copy(route.begin(), route.end(), end);
-      view = std::string_view(buf.data(), static_cast<std::size_t>(end - buf.begin()));
-    } else {
-      heap.append(method).append(" ").append(route);
-      view = heap;
-    }
+/// "GET /orders/{id}", written into `out`, a stack buffer: a std::string of 16 characters or
+/// more is a heap allocation, and the span copies the name anyway.
+std::string_view span_name(o11y::detail::Buffer& out, std::string_view method,
+                           std::string_view route) {
+  out.append(method.data(), method.data() + method.size());
+  if (!route.empty()) {
+    out.push_back(' ');
+    out.append(route.data(), route.data() + route.size());
   }
-  SpanName(const SpanName&) = delete;
-  SpanName& operator=(const SpanName&) = delete;
-  SpanName(SpanName&&) = delete;
-  SpanName& operator=(SpanName&&) = delete;
-  ~SpanName() = default;
-};
+  return {out.data(), out.size()};
+}
 
 }  // namespace
 
@@ -90,7 +76,8 @@ RequestScope::RequestScope(const RequestInfo& info, const ServerOptions& options
   excluded_ = std::find(ex.begin(), ex.end(), info.path) != ex.end();
   if (excluded_)
     return;
-  span_ = start_span(SpanName(method_, route_).view,
+  o11y::detail::Buffer name;
+  span_ = start_span(span_name(name, method_, route_),
                      {.kind = SpanKind::Server, .parent = parent_from(info)});
   span_.set_attribute("http.request.method", method_);
   if (method_ == "_OTHER")
@@ -127,7 +114,8 @@ void RequestScope::set_route(std::string_view route) noexcept {
     return;
   try {
     route_ = route;
-    span_.update_name(SpanName(method_, route_).view);
+    o11y::detail::Buffer name;
+    span_.update_name(span_name(name, method_, route_));
     span_.set_attribute("http.route", route_);
   } catch (...) {
     detail::report_internal_error("http", "could not set the route");
