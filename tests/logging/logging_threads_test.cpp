@@ -101,6 +101,52 @@ TEST_F(LoggingThreads, ThreadsWritingOneFileLoseNoLineAndKeepEachThreadsOrder) {
   EXPECT_EQ(count, static_cast<std::size_t>(kThreads * kPerThread));
 }
 
+// Async callers reserve their entry under the queue's lock and fill it after unlocking, while
+// the writer swaps the queue out and reads it: a queue of 64 KiB makes it swap every few
+// hundred lines, with callers still filling entries in the batch it took.
+TEST_F(LoggingThreads, AsyncCallersFillingEntriesAsTheWriterSwapsLoseNoLineAndKeepTheirOrder) {
+  testing::TempDir dir;
+  LoggingConfig cfg = debug();
+  cfg.file_path = dir.file("async.log");
+  cfg.async = true;
+  cfg.async_queue_bytes = 64 * 1024;
+  configure(cfg);
+  const auto dropped_before = logging::dropped_lines();
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 5000;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([t] {
+      const Scope scope;
+      set_custom_tags({{"thread", t}});
+      const std::string pad(100 + static_cast<std::size_t>(t) * 37, static_cast<char>('a' + t));
+      auto log = get_logger("writer");
+      for (int i = 0; i < kPerThread; ++i)
+        log.info("numbered", {{"t", t}, {"i", i}, {"pad", pad}});
+    });
+  }
+  for (auto& th : threads)
+    th.join();
+  logging::flush();
+  std::vector<int> next(kThreads, 0);
+  std::size_t count = 0;
+  for (const auto& line : testing::read_lines(cfg.file_path)) {
+    const auto j = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << line;
+    const int t = j["t"].get<int>();
+    ASSERT_GE(t, 0);
+    ASSERT_LT(t, kThreads);
+    const auto ut = static_cast<std::size_t>(t);
+    ASSERT_EQ(j["i"].get<int>(), next[ut]) << "thread " << t;
+    ASSERT_EQ(j["thread"].get<int>(), t) << line;
+    ASSERT_EQ(j["pad"].get<std::string>(), std::string(100 + ut * 37, static_cast<char>('a' + t)));
+    ++next[ut];
+    ++count;
+  }
+  EXPECT_EQ(count, static_cast<std::size_t>(kThreads * kPerThread));
+  EXPECT_EQ(logging::dropped_lines(), dropped_before);
+}
+
 TEST_F(LoggingThreads, ThreadsRotatingOneFileLoseNoLineAndRotateEachGenerationOnce) {
   testing::TempDir dir;
   LoggingConfig cfg = debug();
