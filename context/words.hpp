@@ -71,30 +71,4 @@ namespace o11y::detail {
   return load_u64(a.data() + n - 8) == load_u64(b.data() + n - 8);
 }
 
-/// memcpy(dst, src, n), inline for up to 16 bytes with fixed-size overlapping loads and stores
-/// (nothing outside [src, src+n) is read or [dst, dst+n) written); longer copies call memcpy.
-/// The async log queue copies a dozen short keys and values a line, where a call each cost a
-/// sixth of the caller's instructions.
-[[gnu::always_inline]] inline void copy_short(char* dst, const char* src, std::size_t n) noexcept {
-  if (n >= 8 && n <= 16) {
-    const std::uint64_t a = load_u64(src);
-    const std::uint64_t b = load_u64(src + n - 8);
-    std::memcpy(dst, &a, 8);
-    std::memcpy(dst + n - 8, &b, 8);
-  } else if (n >= 4 && n < 8) {
-    std::uint32_t a = 0;
-    std::uint32_t b = 0;
-    std::memcpy(&a, src, 4);
-    std::memcpy(&b, src + n - 4, 4);
-    std::memcpy(dst, &a, 4);
-    std::memcpy(dst + n - 4, &b, 4);
-  } else if (n > 0 && n < 4) {
-    dst[0] = src[0];
-    dst[n / 2] = src[n / 2];
-    dst[n - 1] = src[n - 1];
-  } else if (n > 16) {
-    std::memcpy(dst, src, n);
-  }
-}
-
 }  // namespace o11y::detail

@@ -23,7 +23,6 @@
 #include "context/published.hpp"
 #include "context/span_state.hpp"
 #include "context/sys.hpp"
-#include "context/words.hpp"
 #include "logging/line_sink.hpp"
 #include "logging/renderer.hpp"
 
@@ -145,8 +144,7 @@ class RecordWriter {
   }
   [[gnu::always_inline]] void str(std::string_view v) {
     pod(static_cast<std::uint32_t>(v.size()));
-    copy_short(p_, v.data(), v.size());
-    p_ += v.size();
+    p_ = copy_run(p_, v.data(), v.size());
   }
   [[gnu::always_inline]] void value(ValueView v) {
     pod(static_cast<std::uint8_t>(v.kind()));
