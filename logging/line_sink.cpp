@@ -186,6 +186,8 @@ void LineSink::log(const spdlog::details::log_msg& msg) {
   current_.bytes.insert(current_.bytes.end(), line.begin(), line.end());
   ++current_.lines;
   size_ += line.size();
+  if (sleeping_ && current_.lines == 1)
+    has_work_.notify_one();  // the first line after a quiet spell: start the kMaxDelay clock
   if (msg.level >= spdlog::level::warn) {
     write_now(lock);
   } else if (current_.bytes.size() >= kBufferBytes) {
@@ -208,6 +210,14 @@ void LineSink::flush() {
 void LineSink::run() noexcept {
   std::unique_lock lock(mu_);
   for (;;) {
+    if (current_.bytes.empty() && handed_.bytes.empty() && !stop_) {
+      // Nothing buffered: sleep until a caller buffers a line, rather than wake every
+      // kMaxDelay in a process that logs nothing for hours.
+      sleeping_ = true;
+      has_work_.wait(lock,
+                     [this] { return !current_.bytes.empty() || !handed_.bytes.empty() || stop_; });
+      sleeping_ = false;
+    }
     has_work_.wait_for(lock, kMaxDelay, [this] { return !handed_.bytes.empty() || stop_; });
     if (handed_.bytes.empty()) {
       if (stop_)

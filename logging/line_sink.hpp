@@ -25,8 +25,9 @@ namespace o11y::detail {
 /// the page cache cost 200-500 ns per line, more than rendering the line. A caller waits only
 /// when both buffers are full, so nothing is dropped and lines keep their order. The writer
 /// also takes a partly filled buffer after kMaxDelay, so a quiet service's lines reach the
-/// file promptly. Without `background_writes` (async logging, whose writer thread is already
-/// off the callers' path) the caller writes a full buffer itself.
+/// file promptly; with nothing buffered it sleeps until a line comes. Without `background_writes`
+/// (async logging, whose writer thread is already off the callers' path) the caller writes a full
+/// buffer itself.
 ///
 /// Warnings and worse are written before log() returns, as is everything at flush(), rotation
 /// and destruction, so a crash loses at most kMaxDelay's worth of info and debug lines.
@@ -91,10 +92,11 @@ class LineSink final : public spdlog::sinks::sink {
   std::condition_variable has_work_;  // the writer thread waits for a chunk or stop_
   std::condition_variable idle_;      // callers wait for the writer thread to finish a chunk
   int fd_ = -1;
-  std::size_t size_ = 0;  ///< bytes in the file, counting what is still buffered
-  Chunk current_;         ///< being filled by callers
-  Chunk handed_;          ///< waiting for, or being written by, the writer thread
-  bool busy_ = false;     ///< the writer thread holds handed_
+  std::size_t size_ = 0;   ///< bytes in the file, counting what is still buffered
+  Chunk current_;          ///< being filled by callers
+  Chunk handed_;           ///< waiting for, or being written by, the writer thread
+  bool busy_ = false;      ///< the writer thread holds handed_
+  bool sleeping_ = false;  ///< the writer thread waits, untimed, for a first line
   bool stop_ = false;
   bool abandoned_ = false;
   std::thread thread_;

@@ -6,13 +6,16 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <limits>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <o11y/context.hpp>
 #include <o11y/trace.hpp>
 #include <stdexcept>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "support/logging_fixture.hpp"
 #include "support/temp_dir.hpp"
@@ -159,6 +162,53 @@ TEST_F(FileSink, AQuietServicesInfoLinesReachTheFileWithoutAFlush) {
   }
   ASSERT_EQ(lines.size(), 1U) << "still buffered after 5 s";
   EXPECT_EQ(nlohmann::json::parse(lines[0])["event"], "lonely_line");
+}
+
+// Voluntary context switches of each of this process's threads with this name: every wake-up
+// from a wait is one.
+std::vector<long> wakeups_of_threads_named(const std::string& name) {
+  std::vector<long> out;
+  for (const auto& t : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(t.path() / "comm");
+    std::string c;
+    std::getline(comm, c);
+    if (c != name)
+      continue;
+    std::ifstream status(t.path() / "status");
+    for (std::string line; std::getline(status, line);) {
+      if (line.rfind("voluntary_ctxt_switches:", 0) == 0)
+        out.push_back(std::stol(line.substr(line.find(':') + 1)));
+    }
+  }
+  return out;
+}
+
+TEST_F(FileSink, AnIdleWriterThreadSleepsUntilALineComesInsteadOfPolling) {
+  testing::TempDir dir;
+  const auto cfg = debug_to_file(dir, "idle.log");
+  configure(cfg);
+  auto log = get_logger("t");
+  log.info("before_the_quiet");
+  logging::flush();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the writer settles
+  const auto before = wakeups_of_threads_named("o11y-log-write");
+  ASSERT_FALSE(before.empty()) << "no o11y-log-write thread";
+  std::this_thread::sleep_for(std::chrono::milliseconds(1300));
+  const auto after = wakeups_of_threads_named("o11y-log-write");
+  ASSERT_EQ(after.size(), before.size());
+  for (std::size_t i = 0; i < after.size(); ++i) {
+    // Polling every 250 ms would be 5 wake-ups.
+    EXPECT_LE(after[i] - before[i], 1) << "thread " << i;
+  }
+  // The first line after the quiet spell still reaches the file without a flush.
+  log.info("after_the_quiet");
+  std::vector<std::string> lines;
+  for (int i = 0; i < 100 && lines.size() < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    lines = testing::read_lines(cfg.file_path);
+  }
+  ASSERT_EQ(lines.size(), 2U) << "still buffered after 5 s";
+  EXPECT_EQ(nlohmann::json::parse(lines[1])["event"], "after_the_quiet");
 }
 
 TEST_F(FileSink, BuffersHandedToTheWriterThreadKeepEveryLineInOrder) {
