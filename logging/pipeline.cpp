@@ -395,8 +395,12 @@ class AsyncWriter {
     ++pushed_;
     // Waking the writer is a futex call, more than the rest of a push: wake it only for a
     // burst. Otherwise it finds the lines on its next poll, within kPoll.
-    if (writer_waiting_ && size_ > capacity_ / 8)
+    if (sleeping_) {
+      sleeping_ = false;  // one wake-up is enough
       has_data_.notify_one();
+    } else if (writer_waiting_ && size_ > capacity_ / 8) {
+      has_data_.notify_one();
+    }
     return {entry + kEntryHeader};
   }
 
@@ -448,6 +452,8 @@ class AsyncWriter {
   }
 
   void run() noexcept {
+    const auto has_work = [this] { return size_ != 0 || stop_ || flush_requested_; };
+    std::size_t idle_polls = 0;
     for (;;) {
       std::uint64_t upto = 0;
       std::size_t batch_size = 0;
@@ -455,9 +461,18 @@ class AsyncWriter {
       bool stopping = false;
       {
         std::unique_lock lock(mu_);
+        if (idle_polls >= kIdlePollsBeforeSleep && !has_work()) {
+          // Idle for a while: sleep until a caller queues a line, rather than wake every
+          // kPoll (200 times a second) in a process that logs nothing for hours. The caller
+          // that finds the writer asleep pays one futex wake-up.
+          sleeping_ = true;
+          has_data_.wait(lock, has_work);
+          sleeping_ = false;
+        }
         writer_waiting_ = true;
-        has_data_.wait_for(lock, kPoll, [&] { return size_ != 0 || stop_ || flush_requested_; });
+        has_data_.wait_for(lock, kPoll, has_work);
         writer_waiting_ = false;
+        idle_polls = has_work() ? 0 : idle_polls + 1;
         queue_.swap(batch_);
         batch_size = size_;
         size_ = 0;
@@ -521,6 +536,9 @@ class AsyncWriter {
   }
 
   static constexpr auto kPoll = std::chrono::milliseconds(5);
+  // 200 ms without a line: a service logging 5 lines a second or more never sleeps, so its
+  // callers never pay for waking the writer.
+  static constexpr std::size_t kIdlePollsBeforeSleep = 40;
 
   // An entry: this header, then `reserved` bytes of which the first `length` are the line or
   // record, padded so that the next header is aligned.
@@ -558,6 +576,7 @@ class AsyncWriter {
   std::uint64_t pushed_ = 0;
   std::uint64_t written_ = 0;
   bool writer_waiting_ = false;
+  bool sleeping_ = false;  ///< the writer waits, untimed, for a first line
   bool flush_requested_ = false;
   bool stop_ = false;
   std::unique_ptr<std::thread> thread_;

@@ -274,6 +274,31 @@ TEST_F(AsyncLogging, DeliversEveryLineInOrderAfterFlush) {
   EXPECT_EQ(capture_.lines().size(), static_cast<std::size_t>(kLines));
 }
 
+TEST_F(AsyncLogging, AnIdleWriterThreadSleepsUntilALineComesInsteadOfPolling) {
+  testing::TempDir dir;
+  const auto cfg = async_to_file(dir);
+  configure(cfg);
+  auto log = get_logger("a");
+  log.info("before_the_quiet");
+  logging::flush();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // past its 200 ms of polling
+  const auto before = wakeups_of_threads_named("o11y-log-async");
+  ASSERT_EQ(before.size(), 1U);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  const auto after = wakeups_of_threads_named("o11y-log-async");
+  ASSERT_EQ(after.size(), 1U);
+  EXPECT_LE(after[0] - before[0], 1) << "polling every 5 ms would be 200 wake-ups";
+  // The first line after the quiet spell wakes the writer: it reaches the file unflushed.
+  log.info("after_the_quiet");
+  std::vector<std::string> lines;
+  for (int i = 0; i < 100 && lines.size() < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    lines = testing::read_lines(cfg.file_path);
+  }
+  ASSERT_EQ(lines.size(), 2U) << "still queued after 5 s";
+  EXPECT_EQ(nlohmann::json::parse(lines[1])["event"], "after_the_quiet");
+}
+
 // In async mode the writer thread renders a copy of the record; captures still render on the
 // caller. Every kind of content must come out byte for byte the same both ways (the time is
 // taken once, on the caller, so even the timestamps agree).
