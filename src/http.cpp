@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <string>
 
 #include "context/internal_error.hpp"
@@ -167,7 +168,9 @@ void RequestScope::finish(int status) noexcept {
     }
     if (options_->log_requests) {
       // Written while the span is current, so the line carries its trace and span ids.
-      logging::log_request(request_logger(), method_, path_, route_, status, seconds * 1000.0);
+      // In whole microseconds: a double of the exact milliseconds reads 0.011994999999999999.
+      const double ms = std::round(seconds * 1e6) / 1e3;
+      logging::log_request(request_logger(), method_, path_, route_, status, ms);
     }
   } catch (...) {
     detail::report_internal_error("http", "could not record a finished request");

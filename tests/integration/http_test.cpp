@@ -293,6 +293,28 @@ TEST_F(Http, ASpanIsNamedByMethodAndRouteWhateverTheRoutesLength) {
   }
 }
 
+TEST_F(Http, TheRequestLineGivesItsDurationInWholeMicroseconds) {
+  LogCapture capture;
+  const http::ServerOptions options;
+  constexpr int kRequests = 20;
+  for (int i = 0; i < kRequests; ++i) {
+    http::RequestScope scope({.method = "GET", .path = "/timed"}, options);
+    scope.finish(200);
+  }
+  const auto lines = capture.lines_with_event("request_finished");
+  ASSERT_EQ(lines.size(), static_cast<std::size_t>(kRequests));
+  for (const auto& line : lines) {
+    // The number as written: at most 3 decimals (0.012, not 0.011994999999999999).
+    const auto at = line.find("\"duration_ms\":");
+    ASSERT_NE(at, std::string::npos) << line;
+    const auto start = at + std::string_view("\"duration_ms\":").size();
+    const auto text = line.substr(start, line.find_first_of(",}", start) - start);
+    const auto dot = text.find('.');
+    EXPECT_TRUE(dot == std::string::npos || text.size() - dot - 1 <= 3) << text;
+    EXPECT_GE(std::stod(text), 0.0) << text;
+  }
+}
+
 TEST_F(Http, AQueueMessageCarriesOneTraceFromProducerToConsumer) {
   std::map<std::string, std::string> message;
   SpanContext producer_ctx;
