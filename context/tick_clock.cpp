@@ -6,6 +6,7 @@
 #include <fstream>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "context/sys.hpp"
 
@@ -101,33 +102,11 @@ std::uint64_t first_now() noexcept {
 }
 
 std::uint64_t unix_ns_at(std::uint64_t ticks) noexcept {
-  struct Anchor {
-    std::uint64_t unix_ns = 0;
-    std::uint64_t ticks = 0;
-    std::uint64_t refresh_after = 0;  // ticks in a second
-    std::uint64_t last = 0;           // the latest result: results never go backwards
-    bool valid = false;
-  };
-  thread_local Anchor t_anchor;
-  auto& a = t_anchor;
-  std::uint64_t t = 0;
-  if (!a.valid || ticks < a.ticks || ticks - a.ticks > a.refresh_after) {
-    a.unix_ns = unix_time_ns();
-    a.ticks = now();
-    a.refresh_after = from_ns(1'000'000'000);
-    a.valid = true;
-    // `ticks` was read just before this refresh: at most a few ns older than the anchor.
-    const std::uint64_t before = a.ticks > ticks ? a.ticks - ticks : 0;
-    t = a.unix_ns - to_ns(before);
-  } else {
-    t = a.unix_ns + to_ns(ticks - a.ticks);
-  }
-  // The counter's rate and the wall clock's differ by some ppm, so a refresh can step back a
-  // few us: hold the thread's time still rather than let a later line read earlier.
-  if (t < a.last)
-    t = a.last;
-  a.last = t;
-  return t;
+  thread_local WallAnchor t_anchor;
+  return t_anchor.at(ticks, [] {
+    const std::uint64_t wall = unix_time_ns();
+    return std::pair{wall, now()};
+  });
 }
 
 }  // namespace o11y::detail::tick_clock

@@ -68,6 +68,41 @@ std::uint64_t first_now() noexcept;
   return static_cast<std::uint64_t>((static_cast<U128>(ns) * g_state.ticks_per_ns_q32) >> 32U);
 }
 
+/// One thread's mapping from readings to Unix time, which unix_ns_at() keeps per thread: the
+/// wall clock at an anchor reading, plus the ticks since. Apart so that tests can give it a
+/// wall clock of their own. Plain data, not thread-safe; never throws.
+struct WallAnchor {
+  std::uint64_t unix_ns = 0;
+  std::uint64_t ticks = 0;
+  std::uint64_t refresh_after = 0;  ///< ticks in a second
+  std::uint64_t last = 0;           ///< the latest result: results never go backwards
+  bool valid = false;
+
+  /// Unix time in ns at reading `t`. An unset anchor, or one a second old, is first set from
+  /// `read()`, which returns the wall clock's Unix ns and a reading taken together, now.
+  template <class ReadWall>
+  [[nodiscard]] std::uint64_t at(std::uint64_t t, ReadWall&& read) noexcept {
+    std::uint64_t ns = 0;
+    if (!valid || t < ticks || t - ticks > refresh_after) {
+      const auto [wall, now_ticks] = read();
+      unix_ns = wall;
+      ticks = now_ticks;
+      refresh_after = from_ns(1'000'000'000);
+      valid = true;
+      // `t` was read just before this refresh: at most a few ns older than the anchor.
+      ns = unix_ns - to_ns(ticks > t ? ticks - t : 0);
+    } else {
+      ns = unix_ns + to_ns(t - ticks);
+    }
+    // The counter's rate and the wall clock's differ by some ppm, so a refresh can step back
+    // a few us: hold the thread's time still rather than let a later line read earlier.
+    if (ns < last)
+      ns = last;
+    last = ns;
+    return ns;
+  }
+};
+
 /// Unix time in ns for a reading this thread took: a per-thread anchor (the wall clock, read
 /// at most once a second, ~22 ns a read on a VM) plus the ticks since it. A wall-clock step
 /// shows up within a second; one thread's results never go backwards.

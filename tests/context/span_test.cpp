@@ -221,6 +221,33 @@ TEST(TickClock, TicksAtTheSteadyClocksRateAndConvertsBothWays) {
   }
 }
 
+TEST(TickClock, AWallClockThatReadsEarlierAtARefreshHoldsTheTimeInsteadOfGoingBack) {
+  namespace tc = detail::tick_clock;
+  (void)tc::now();  // decides the mode, which from_ns() and to_ns() follow
+  const std::uint64_t t0 = 1'000'000'000;
+  const std::uint64_t wall0 = 1'700'000'000'000'000'000;
+  const auto ticks_after = [&](std::uint64_t ns) { return t0 + tc::from_ns(ns); };
+  tc::WallAnchor anchor;
+  (void)anchor.at(t0, [&] { return std::pair{wall0, t0}; });
+  // Just under a second on: no refresh, the ticks alone.
+  const std::uint64_t before = anchor.at(ticks_after(999'990'000), [&] {
+    ADD_FAILURE() << "refreshed before a second";
+    return std::pair{wall0, t0};
+  });
+  EXPECT_NEAR(static_cast<double>(before - wall0), 999'990'000.0, 1'000.0);
+  // Just over a second on, the refresh finds the wall clock 50 us behind the counter.
+  const std::uint64_t t_refresh = ticks_after(1'000'010'000);
+  const std::uint64_t stepped = anchor.at(t_refresh, [&] {
+    return std::pair{wall0 + 1'000'010'000 - 50'000, t_refresh};
+  });
+  EXPECT_EQ(stepped, before) << "went back " << static_cast<double>(before - stepped) << " ns";
+  // Then time moves on from the new anchor.
+  const std::uint64_t later = anchor.at(ticks_after(1'000'110'000), [&] {
+    return std::pair{wall0, t0};
+  });
+  EXPECT_NEAR(static_cast<double>(later - wall0), 1'000'060'000.0, 1'000.0);
+}
+
 TEST_F(SpanLifecycle, RecordExceptionAddsTypeAndMessage) {
   {
     auto span = start_span("failing");
