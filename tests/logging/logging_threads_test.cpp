@@ -64,6 +64,27 @@ TEST_F(LoggingThreads, ThreadsLogWithContextHopsWhileTheConfigurationChanges) {
   }
 }
 
+// Every one of `threads` threads' lines {"t": thread, "i": 0, 1, ...} is in the file once, in
+// the order the thread wrote them; `check` looks at each line too.
+template <class Check>
+void expect_each_threads_lines_in_order(const std::string& path, int threads, int per_thread,
+                                        Check&& check) {
+  std::vector<int> next(static_cast<std::size_t>(threads), 0);
+  std::size_t count = 0;
+  for (const auto& line : testing::read_lines(path)) {
+    const auto j = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << line;
+    const int t = j["t"].get<int>();
+    ASSERT_GE(t, 0);
+    ASSERT_LT(t, threads);
+    ASSERT_EQ(j["i"].get<int>(), next[static_cast<std::size_t>(t)]) << "thread " << t;
+    check(j, t);
+    ++next[static_cast<std::size_t>(t)];
+    ++count;
+  }
+  EXPECT_EQ(count, static_cast<std::size_t>(threads * per_thread));
+}
+
 TEST_F(LoggingThreads, ThreadsWritingOneFileLoseNoLineAndKeepEachThreadsOrder) {
   testing::TempDir dir;
   LoggingConfig cfg = debug();
@@ -88,17 +109,8 @@ TEST_F(LoggingThreads, ThreadsWritingOneFileLoseNoLineAndKeepEachThreadsOrder) {
   for (auto& th : threads)
     th.join();
   logging::flush();
-  std::vector<int> next(kThreads, 0);
-  std::size_t count = 0;
-  for (const auto& line : testing::read_lines(cfg.file_path)) {
-    const auto j = nlohmann::json::parse(line, nullptr, false);
-    ASSERT_TRUE(j.is_object()) << line;
-    const int t = j["t"].get<int>();
-    ASSERT_EQ(j["i"].get<int>(), next[static_cast<std::size_t>(t)]) << "thread " << t;
-    ++next[static_cast<std::size_t>(t)];
-    ++count;
-  }
-  EXPECT_EQ(count, static_cast<std::size_t>(kThreads * kPerThread));
+  expect_each_threads_lines_in_order(cfg.file_path, kThreads, kPerThread,
+                                     [](const nlohmann::json& /*line*/, int /*t*/) {});
 }
 
 // Async callers reserve their entry under the queue's lock and fill it after unlocking, while
@@ -128,22 +140,13 @@ TEST_F(LoggingThreads, AsyncCallersFillingEntriesAsTheWriterSwapsLoseNoLineAndKe
   for (auto& th : threads)
     th.join();
   logging::flush();
-  std::vector<int> next(kThreads, 0);
-  std::size_t count = 0;
-  for (const auto& line : testing::read_lines(cfg.file_path)) {
-    const auto j = nlohmann::json::parse(line, nullptr, false);
-    ASSERT_TRUE(j.is_object()) << line;
-    const int t = j["t"].get<int>();
-    ASSERT_GE(t, 0);
-    ASSERT_LT(t, kThreads);
-    const auto ut = static_cast<std::size_t>(t);
-    ASSERT_EQ(j["i"].get<int>(), next[ut]) << "thread " << t;
-    ASSERT_EQ(j["thread"].get<int>(), t) << line;
-    ASSERT_EQ(j["pad"].get<std::string>(), std::string(100 + ut * 37, static_cast<char>('a' + t)));
-    ++next[ut];
-    ++count;
-  }
-  EXPECT_EQ(count, static_cast<std::size_t>(kThreads * kPerThread));
+  expect_each_threads_lines_in_order(
+      cfg.file_path, kThreads, kPerThread, [](const nlohmann::json& j, int t) {
+        const auto ut = static_cast<std::size_t>(t);
+        EXPECT_EQ(j["thread"].get<int>(), t) << j;
+        EXPECT_EQ(j["pad"].get<std::string>(),
+                  std::string(100 + ut * 37, static_cast<char>('a' + t)));
+      });
   EXPECT_EQ(logging::dropped_lines(), dropped_before);
 }
 

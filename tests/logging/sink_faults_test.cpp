@@ -149,17 +149,24 @@ TEST_F(FileSink, WarningsAreInTheFileWhenTheCallReturns) {
   EXPECT_EQ(nlohmann::json::parse(lines[1])["event"], "written_at_once");
 }
 
+// The file's lines once it has at least n of them, or what it has after 5 s: for lines that
+// reach the file without a flush.
+std::vector<std::string> lines_within_5s(const std::string& path, std::size_t n) {
+  std::vector<std::string> lines;
+  for (int i = 0; i < 100 && lines.size() < n; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    lines = testing::read_lines(path);
+  }
+  return lines;
+}
+
 TEST_F(FileSink, AQuietServicesInfoLinesReachTheFileWithoutAFlush) {
   testing::TempDir dir;
   const auto cfg = debug_to_file(dir, "quiet.log");
   configure(cfg);
   get_logger("t").info("lonely_line");
   // The writer thread takes a partly filled buffer after a quarter of a second.
-  std::vector<std::string> lines;
-  for (int i = 0; i < 100 && lines.empty(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    lines = testing::read_lines(cfg.file_path);
-  }
+  const auto lines = lines_within_5s(cfg.file_path, 1);
   ASSERT_EQ(lines.size(), 1U) << "still buffered after 5 s";
   EXPECT_EQ(nlohmann::json::parse(lines[0])["event"], "lonely_line");
 }
@@ -183,32 +190,34 @@ std::vector<long> wakeups_of_threads_named(const std::string& name) {
   return out;
 }
 
+// Logs a line and flushes, lets the writer threads named `thread` settle, and expects each to
+// wake at most once in the next 1.3 s; then the next line must still reach `path` unflushed.
+void expect_asleep_then_woken_by_a_line(const std::string& path, const std::string& thread,
+                                        std::chrono::milliseconds settle) {
+  auto log = get_logger("t");
+  log.info("before_the_quiet");
+  logging::flush();
+  std::this_thread::sleep_for(settle);
+  const auto before = wakeups_of_threads_named(thread);
+  ASSERT_FALSE(before.empty()) << "no " << thread << " thread";
+  std::this_thread::sleep_for(std::chrono::milliseconds(1300));
+  const auto after = wakeups_of_threads_named(thread);
+  ASSERT_EQ(after.size(), before.size());
+  for (std::size_t i = 0; i < after.size(); ++i)
+    EXPECT_LE(after[i] - before[i], 1) << thread << " thread " << i;
+  log.info("after_the_quiet");
+  const auto lines = lines_within_5s(path, 2);
+  ASSERT_EQ(lines.size(), 2U) << "the line after the quiet spell is still held after 5 s";
+  EXPECT_EQ(nlohmann::json::parse(lines[1])["event"], "after_the_quiet");
+}
+
 TEST_F(FileSink, AnIdleWriterThreadSleepsUntilALineComesInsteadOfPolling) {
   testing::TempDir dir;
   const auto cfg = debug_to_file(dir, "idle.log");
   configure(cfg);
-  auto log = get_logger("t");
-  log.info("before_the_quiet");
-  logging::flush();
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the writer settles
-  const auto before = wakeups_of_threads_named("o11y-log-write");
-  ASSERT_FALSE(before.empty()) << "no o11y-log-write thread";
-  std::this_thread::sleep_for(std::chrono::milliseconds(1300));
-  const auto after = wakeups_of_threads_named("o11y-log-write");
-  ASSERT_EQ(after.size(), before.size());
-  for (std::size_t i = 0; i < after.size(); ++i) {
-    // Polling every 250 ms would be 5 wake-ups.
-    EXPECT_LE(after[i] - before[i], 1) << "thread " << i;
-  }
-  // The first line after the quiet spell still reaches the file without a flush.
-  log.info("after_the_quiet");
-  std::vector<std::string> lines;
-  for (int i = 0; i < 100 && lines.size() < 2; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    lines = testing::read_lines(cfg.file_path);
-  }
-  ASSERT_EQ(lines.size(), 2U) << "still buffered after 5 s";
-  EXPECT_EQ(nlohmann::json::parse(lines[1])["event"], "after_the_quiet");
+  // Polling every 250 ms would be 5 wake-ups in the 1.3 s.
+  expect_asleep_then_woken_by_a_line(cfg.file_path, "o11y-log-write",
+                                     std::chrono::milliseconds(300));
 }
 
 TEST_F(FileSink, BuffersHandedToTheWriterThreadKeepEveryLineInOrder) {
@@ -278,25 +287,9 @@ TEST_F(AsyncLogging, AnIdleWriterThreadSleepsUntilALineComesInsteadOfPolling) {
   testing::TempDir dir;
   const auto cfg = async_to_file(dir);
   configure(cfg);
-  auto log = get_logger("a");
-  log.info("before_the_quiet");
-  logging::flush();
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // past its 200 ms of polling
-  const auto before = wakeups_of_threads_named("o11y-log-async");
-  ASSERT_EQ(before.size(), 1U);
-  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
-  const auto after = wakeups_of_threads_named("o11y-log-async");
-  ASSERT_EQ(after.size(), 1U);
-  EXPECT_LE(after[0] - before[0], 1) << "polling every 5 ms would be 200 wake-ups";
-  // The first line after the quiet spell wakes the writer: it reaches the file unflushed.
-  log.info("after_the_quiet");
-  std::vector<std::string> lines;
-  for (int i = 0; i < 100 && lines.size() < 2; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    lines = testing::read_lines(cfg.file_path);
-  }
-  ASSERT_EQ(lines.size(), 2U) << "still queued after 5 s";
-  EXPECT_EQ(nlohmann::json::parse(lines[1])["event"], "after_the_quiet");
+  // Past its 200 ms of polling; polling every 5 ms would be 260 wake-ups in the 1.3 s.
+  expect_asleep_then_woken_by_a_line(cfg.file_path, "o11y-log-async",
+                                     std::chrono::milliseconds(500));
 }
 
 // In async mode the writer thread renders a copy of the record; captures still render on the
