@@ -221,7 +221,9 @@ std::size_t deferred_size_bound(const Record& r) noexcept {
 }
 
 /// Encodes into out, which must hold deferred_size_bound(r) bytes; returns the bytes written.
-std::size_t encode_record(const Record& r, char* out) noexcept {
+/// Flattened, so that copy_run() is inlined here without being forced on the renderers, where
+/// forcing it cost the JSON line 2-3%.
+[[gnu::flatten]] std::size_t encode_record(const Record& r, char* out) noexcept {
   RecordWriter w(out);
   w.pod(r.time_ns);
   w.pod(static_cast<std::uint8_t>(r.level));

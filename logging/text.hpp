@@ -16,7 +16,7 @@ using Buffer = fmt::memory_buffer;
 /// Copies n bytes to out and returns the end: up to 16 with fixed-size (so inlined)
 /// overlapping moves, since most keys and values in a log line are that short and a memcpy
 /// call cost more than the copy.
-[[gnu::always_inline]] inline char* copy_run(char* out, const char* src, std::size_t n) noexcept {
+inline char* copy_run(char* out, const char* src, std::size_t n) noexcept {
   // n bytes as a first and a last word, which overlap: for sizeof(w) <= n <= 2 * sizeof(w).
   const auto ends = [&](auto word) {
     decltype(word) a{};
