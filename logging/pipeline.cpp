@@ -395,8 +395,9 @@ class AsyncWriter {
                             static_cast<std::uint8_t>(output), static_cast<std::uint8_t>(level)};
     size_ += need;
     ++pushed_;
-    // Waking the writer is a futex call, more than the rest of a push: wake it only for a
-    // burst. Otherwise it finds the lines on its next poll, within kPoll.
+    // Waking the writer is a futex call, more than the rest of a push: wake it only when it
+    // sleeps untimed (idle) or for a burst. Otherwise it finds the lines on its next poll,
+    // within kPoll.
     if (sleeping_) {
       sleeping_ = false;  // one wake-up is enough
       has_data_.notify_one();
