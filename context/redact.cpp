@@ -74,8 +74,7 @@ struct CacheEntry {
   std::uint64_t tail;     // NOLINT(cppcoreguidelines-pro-type-member-init)
   std::uint8_t len;       // NOLINT(cppcoreguidelines-pro-type-member-init)
   bool secret;            // NOLINT(cppcoreguidelines-pro-type-member-init)
-  bool plain;             // NOLINT(cppcoreguidelines-pro-type-member-init)
-  char key[37];           // NOLINT(*-avoid-c-arrays, cppcoreguidelines-pro-type-member-init)
+  char key[38];           // NOLINT(*-avoid-c-arrays, cppcoreguidelines-pro-type-member-init)
 };
 // 64 sets of 4 ways (16 KiB a thread). With 16 sets, the 20-odd keys of an HTTP request
 // (span attributes, log fields, labels) put 5 keys in one set, and each of those 5 missed on
@@ -109,11 +108,6 @@ std::size_t key_set(const KeyWords& w, std::size_t len) noexcept {
   std::uint64_t h = (w.head ^ (w.tail * 0x9e3779b97f4a7c15ULL) ^ len) * 0xbf58476d1ce4e5b9ULL;
   h = (h ^ (h >> 31U)) * 0x94d049bb133111ebULL;
   return static_cast<std::size_t>(h >> 58U) * kWays;  // 6 bits: one of 64 sets
-}
-
-bool is_plain(std::string_view key) noexcept {
-  return std::ranges::all_of(key,
-                             [](char c) { return c >= 0x20 && c < 0x7F && c != '"' && c != '\\'; });
 }
 
 bool is_digit(char c) noexcept {
@@ -171,7 +165,7 @@ void set_redaction(const std::vector<std::string>& keys, bool mask_values) {
 KeyTraits key_traits(std::string_view key) noexcept {
   const Rules& r = current_rules();
   if (key.size() > kMaxCachedKey)
-    return {!r.terms.empty() && compute_secret(key, r), is_plain(key), r.mask_values};
+    return {!r.terms.empty() && compute_secret(key, r), r.mask_values};
   const KeyWords w = key_words(key);
   // Set-associative, so the few keys of a line that share a set do not evict each other on
   // every call.
@@ -180,7 +174,7 @@ KeyTraits key_traits(std::string_view key) noexcept {
     const auto& e = t_cache[set + way];  // NOLINT(*-constant-array-index)
     if (e.version == r.version && e.len == key.size() && e.head == w.head && e.tail == w.tail &&
         (key.size() <= 16 || std::memcmp(e.key, key.data(), key.size()) == 0)) {
-      return {e.secret, e.plain, r.mask_values};
+      return {e.secret, r.mask_values};
     }
   }
   // Round-robin replacement within the set.
@@ -193,8 +187,7 @@ KeyTraits key_traits(std::string_view key) noexcept {
   e.len = static_cast<std::uint8_t>(key.size());
   std::memcpy(e.key, key.data(), key.size());
   e.secret = !r.terms.empty() && compute_secret(key, r);
-  e.plain = is_plain(key);
-  return {e.secret, e.plain, r.mask_values};
+  return {e.secret, r.mask_values};
 }
 
 bool mask_pii(std::string_view in, std::string& out) {

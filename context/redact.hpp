@@ -21,11 +21,10 @@ inline constexpr std::string_view kRedacted = "[REDACTED]";
 /// Thread-safe; readers never lock.
 void set_redaction(const std::vector<std::string>& keys, bool mask_values);
 
-/// What the log renderers need to know of a key, found with one lookup in a per-thread cache
-/// (a line's keys are nearly always the same few literals).
+/// What redaction needs to know of a key, found with one lookup in a per-thread cache (a
+/// line's keys are nearly always the same few literals).
 struct KeyTraits {
   bool secret = false;  ///< values under it are redacted
-  bool plain = false;   ///< printable ASCII without '"' or '\\': written as it is, unescaped
   bool mask = false;    ///< string values under it are masked for PII (masking is on)
 };
 

@@ -91,10 +91,10 @@ class ConsoleRenderer final : public Renderer {
     out.append(p.reset);
     pad(out, event_len, kEventWidth);
 
-    auto kv = [&](std::string_view k, std::string_view sfx, ValueView v, bool plain_key = false) {
+    auto kv = [&](std::string_view k, std::string_view sfx, ValueView v) {
       out.push_back(' ');
       out.append(p.key);
-      if (plain_key) {
+      if (is_plain_short(k)) {
         out.append(k);
       } else {
         append_console_escaped(out, k);

@@ -69,16 +69,15 @@ std::size_t for_each_user_field(const Record& r, const RenderLimits& limits, Vis
       return;
     }
     ++visited;
-    const KeyTraits traits = key_traits(key);
     // Bound fields, tags and log context were redacted when they were stored; a call's own
-    // fields are checked here.
+    // fields are checked here, and only they pay for the key's lookup.
     if (call_field)
-      value = redact(traits, value, masked);
+      value = redact(key_traits(key), value, masked);
     if (is_reserved_key(key) || seen.contains(key)) {
-      visit(key, suffix, value, traits.plain);
+      visit(key, suffix, value);
     } else {
       seen.add(key);
-      visit(key, std::string_view(), value, traits.plain);
+      visit(key, std::string_view(), value);
     }
   };
   for (const auto& f : r.fields)

@@ -36,8 +36,15 @@ class LineWriter {
     std::memcpy(p_, s.data(), s.size());
     p_ += s.size();
   }
-  /// raw() for the short pieces of a line (keys), copied inline.
-  void short_raw(std::string_view s) noexcept { p_ = copy_run(p_, s.data(), s.size()); }
+  /// The inside of a JSON string with no length limit (a key).
+  void key(std::string_view s) noexcept {
+    if (char* end = copy_if_plain_short(p_, s)) {
+      p_ = end;
+      return;
+    }
+    std::size_t unused = 0;
+    p_ = write_json_escaped(p_, s, static_cast<std::size_t>(-1), unused);
+  }
   void put(char c) noexcept { *p_++ = c; }
   template <class T>
   void number(T v) noexcept {
@@ -45,6 +52,13 @@ class LineWriter {
   }
   void string(std::string_view s, std::size_t max_bytes) noexcept {
     put('"');
+    if (s.size() <= max_bytes) {
+      if (char* end = copy_if_plain_short(p_, s)) {
+        p_ = end;
+        put('"');
+        return;
+      }
+    }
     std::size_t left_out = 0;
     p_ = write_json_escaped(p_, s, max_bytes, left_out);
     if (left_out > 0) {
@@ -169,17 +183,10 @@ class JsonRenderer final : public Renderer {
       w.lit(",\"exception_message\":");
       w.string(r.exception_message, max);
     }
-    const std::size_t dropped = for_each_user_field(
-        r, limits_, [&](std::string_view k, std::string_view sfx, ValueView v, bool plain_key) {
+    const std::size_t dropped =
+        for_each_user_field(r, limits_, [&](std::string_view k, std::string_view sfx, ValueView v) {
           w.lit(",\"");
-          if (plain_key) {
-            w.short_raw(k);
-          } else {
-            std::size_t unused = 0;
-            w.advance(static_cast<std::size_t>(
-                write_json_escaped(w.cursor(), k, static_cast<std::size_t>(-1), unused) -
-                w.cursor()));
-          }
+          w.key(k);
           w.raw(sfx);
           w.lit("\":");
           write_value(w, v, max);

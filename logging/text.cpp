@@ -91,19 +91,7 @@ inline std::size_t skip_plain(const unsigned char* p, std::size_t i, std::size_t
 
 #else  // portable: the same scan eight bytes at a time in a 64-bit word (SWAR)
 
-// Bits set in the top bit of every byte of x that the fast loop must stop at. Each test can
-// also flag bytes above a real hit (a borrow), never below one, so on little-endian words the
-// lowest set bit marks the first stop byte exactly.
-inline std::uint64_t stop_bits(std::uint64_t x) noexcept {
-  constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
-  constexpr std::uint64_t kHigh = 0x8080808080808080ULL;
-  const auto has_zero_byte = [](std::uint64_t v) { return (v - kOnes) & ~v & kHigh; };
-  return (x & kHigh)                           // non-ASCII
-         | ((x - kOnes * 0x20U) & ~x & kHigh)  // a byte below 0x20
-         | has_zero_byte(x ^ (kOnes * '"')) | has_zero_byte(x ^ (kOnes * '\\')) |
-         has_zero_byte(x ^ (kOnes * 0x7FU));
-}
-
+// stop_bits() (text.hpp) tests a word for the bytes kStop names.
 inline std::size_t skip_plain(const unsigned char* p, std::size_t i, std::size_t n) noexcept {
   const char* c = reinterpret_cast<const char*>(p);
   for (; i + 8 <= n; i += 8) {

@@ -39,6 +39,71 @@ inline char* copy_run(char* out, const char* src, std::size_t n) noexcept {
   return out + n;
 }
 
+/// Bits set in the top bit of every byte of x that JSON and console output cannot take as it
+/// is: C0 controls, '"', '\\', DEL and everything non-ASCII. Each test can also flag bytes
+/// above a real hit (a borrow), never below one, so the lowest set bit marks the first such
+/// byte of a little-endian word exactly.
+[[nodiscard]] inline std::uint64_t stop_bits(std::uint64_t x) noexcept {
+  constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr std::uint64_t kHigh = 0x8080808080808080ULL;
+  const auto has_zero_byte = [](std::uint64_t v) { return (v - kOnes) & ~v & kHigh; };
+  return (x & kHigh)                           // non-ASCII
+         | ((x - kOnes * 0x20U) & ~x & kHigh)  // a byte below 0x20
+         | has_zero_byte(x ^ (kOnes * '"')) | has_zero_byte(x ^ (kOnes * '\\')) |
+         has_zero_byte(x ^ (kOnes * 0x7FU));
+}
+
+/// Copies s to out unchanged when it is 1 to 16 bytes that need no escaping (most keys and
+/// short values of a log line) and returns the end; returns nullptr, writing nothing, for
+/// anything else. Inline, with fixed-size loads: the out-of-line escaper's call and set-up
+/// cost more than such a string's copy.
+[[nodiscard]] inline char* copy_if_plain_short(char* out, std::string_view s) noexcept {
+  const std::size_t n = s.size();
+  const char* src = s.data();
+  if (n >= 8 && n <= 16) {
+    std::uint64_t a = 0;
+    std::uint64_t b = 0;
+    std::memcpy(&a, src, 8);
+    std::memcpy(&b, src + n - 8, 8);
+    if (stop_bits(a) != 0 || stop_bits(b) != 0)
+      return nullptr;
+    std::memcpy(out, &a, 8);
+    std::memcpy(out + n - 8, &b, 8);
+    return out + n;
+  }
+  if (n >= 4 && n < 8) {
+    std::uint32_t a = 0;
+    std::uint32_t b = 0;
+    std::memcpy(&a, src, 4);
+    std::memcpy(&b, src + n - 4, 4);
+    // Both halves in one word; the padding above is a plain byte ('a').
+    if (stop_bits(a | (static_cast<std::uint64_t>(b) << 32U)) != 0)
+      return nullptr;
+    std::memcpy(out, &a, 4);
+    std::memcpy(out + n - 4, &b, 4);
+    return out + n;
+  }
+  if (n > 0 && n < 4) {
+    std::uint64_t w = 0x6161616161616161ULL;  // 'a' where there is no byte
+    std::memcpy(&w, src, 1);
+    std::memcpy(reinterpret_cast<char*>(&w) + 1, src + n / 2, 1);
+    std::memcpy(reinterpret_cast<char*>(&w) + 2, src + n - 1, 1);
+    if (stop_bits(w) != 0)
+      return nullptr;
+    out[0] = src[0];
+    out[n / 2] = src[n / 2];
+    out[n - 1] = src[n - 1];
+    return out + n;
+  }
+  return nullptr;
+}
+
+/// Whether s is 1 to 16 bytes that need no escaping (see copy_if_plain_short).
+[[nodiscard]] inline bool is_plain_short(std::string_view s) noexcept {
+  char scratch[16];
+  return copy_if_plain_short(scratch, s) != nullptr;
+}
+
 /// Writes s as the inside of a JSON string at out, which must have room for 6 bytes per input
 /// byte used (min(s.size(), max_bytes)). Returns the end; left_out gets the bytes not used.
 char* write_json_escaped(char* out, std::string_view s, std::size_t max_bytes,

@@ -85,5 +85,49 @@ TEST(JsonEscaper, PlainTextOfEveryLengthIsCopiedUnchanged) {
   }
 }
 
+// What the JSON and console renderers may write as it is: printable ASCII but '"' and '\\'.
+bool needs_escaping(unsigned char c) {
+  return c < 0x20 || c == '"' || c == '\\' || c >= 0x7F;
+}
+
+TEST(PlainShortCopy, CopiesEveryPlainStringOfOneToSixteenBytesAndWritesNothingPast) {
+  for (std::size_t len = 1; len <= 16; ++len) {
+    const auto value = plain(len);
+    std::string out(32, '#');
+    const char* end = copy_if_plain_short(out.data(), value);
+    ASSERT_NE(end, nullptr) << "length " << len;
+    EXPECT_EQ(end, out.data() + len);
+    EXPECT_EQ(out, value + std::string(32 - len, '#')) << "length " << len;
+    EXPECT_TRUE(is_plain_short(value));
+  }
+}
+
+TEST(PlainShortCopy, RefusesEveryByteThatNeedsEscapingAtEveryPlace) {
+  for (std::size_t len = 1; len <= 16; ++len) {
+    for (std::size_t at = 0; at < len; ++at) {
+      for (unsigned c = 0; c < 256; ++c) {
+        auto value = plain(len);
+        value[at] = static_cast<char>(c);
+        std::string out(32, '#');
+        const char* end = copy_if_plain_short(out.data(), value);
+        if (needs_escaping(static_cast<unsigned char>(c))) {
+          ASSERT_EQ(end, nullptr) << "byte " << c << " at " << at << " of " << len;
+          ASSERT_EQ(out, std::string(32, '#')) << "wrote a refused string";
+          ASSERT_FALSE(is_plain_short(value));
+        } else {
+          ASSERT_EQ(std::string(out.data(), len), value) << "byte " << c << " at " << at;
+        }
+      }
+    }
+  }
+}
+
+TEST(PlainShortCopy, LeavesEmptyAndLongerStringsToTheEscaper) {
+  char out[64];
+  EXPECT_EQ(copy_if_plain_short(out, std::string_view()), nullptr);
+  for (std::size_t len = 17; len <= 40; ++len)
+    EXPECT_EQ(copy_if_plain_short(out, plain(len)), nullptr) << "length " << len;
+}
+
 }  // namespace
 }  // namespace o11y::detail
