@@ -4,10 +4,6 @@
 #include <chrono>
 #include <cstring>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
 #include "context/utf8.hpp"
 #include "context/words.hpp"
 
@@ -27,16 +23,7 @@ constexpr auto kStop = [] {
 
 #if defined(__SSE2__) && !defined(O11Y_PORTABLE_SCAN)
 
-// One bit per byte of v that the fast loop must stop at (see kStop): four compares cover all of
-// them, since bytes from 0x80 up are negative as signed bytes and so "below 0x20".
-inline unsigned stop_mask(__m128i v) noexcept {
-  const __m128i low = _mm_cmplt_epi8(v, _mm_set1_epi8(0x20));
-  const __m128i quote = _mm_cmpeq_epi8(v, _mm_set1_epi8('"'));
-  const __m128i slash = _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'));
-  const __m128i del = _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7F));
-  return static_cast<unsigned>(
-      _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(low, quote), _mm_or_si128(slash, del))));
-}
+// stop_mask() (text.hpp) tests 16 bytes for the bytes kStop names.
 
 // The end of the run of plain bytes starting at i, 16 bytes at a time. What is left (the whole
 // of most keys and values in a log line) is read as one vector of two overlapping pieces, never
