@@ -13,6 +13,21 @@ namespace o11y::detail {
 /// One log event, stamped on the calling thread and passed whole to every renderer. It only
 /// borrows: it must not outlive the log call.
 struct Record {
+  Record() = default;
+  /// Every member given (no exception), so that nothing is cleared first.
+  Record(std::uint64_t time, Level lvl, std::string_view logger_name, std::string_view event_name,
+         std::span<const Field> call_fields, const Attributes* bound_fields, const Frame* context,
+         std::string_view file_name, std::uint32_t lineno) noexcept
+      : time_ns(time),
+        level(lvl),
+        logger(logger_name),
+        event(event_name),
+        fields(call_fields),
+        bound(bound_fields),
+        frame(context),
+        file(file_name),
+        line(lineno) {}
+
   std::uint64_t time_ns = 0;  ///< Unix time
   Level level = Level::Info;
   std::string_view logger;

@@ -10,6 +10,8 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "support/logging_fixture.hpp"
 
@@ -49,6 +51,33 @@ TEST_F(Logs, InfoWritesOneJsonLineWithTheDocumentedFieldsInOrder) {
     ASSERT_NE(at, std::string::npos) << key << " out of order in " << lines[0];
     pos = at;
   }
+}
+
+// The base name is remembered per thread for the last file seen; lines that alternate
+// between files, and another thread's lines, must still each name their own.
+TEST_F(Logs, EachLineNamesItsOwnFileWhenCallsAlternateBetweenFiles) {
+  auto log = get_logger("files");
+  using Loc = Logger::Loc;
+  const std::vector<std::pair<Loc, std::string>> sites = {
+      {Loc::current("src/orders/views.cpp", 10), "views.cpp"},
+      {Loc::current("/opt/lib/payments.cpp", 20), "payments.cpp"},
+      {Loc::current("src/orders/views.cpp", 11), "views.cpp"},
+      {Loc::current("main.cpp", 30), "main.cpp"},
+      {Loc::current("src/orders/views.cpp", 12), "views.cpp"}};
+  for (const auto& [loc, file] : sites)
+    log.info("here", {}, loc);
+  std::thread([&] { log.info("there", {}, Loc::current("worker/jobs.cpp", 40)); }).join();
+  log.info("back", {}, sites[1].first);
+
+  const auto lines = capture_.lines();
+  ASSERT_EQ(lines.size(), sites.size() + 2);
+  for (std::size_t i = 0; i < sites.size(); ++i) {
+    const auto j = nlohmann::json::parse(lines[i]);
+    EXPECT_EQ(j["filename"], sites[i].second) << lines[i];
+    EXPECT_EQ(j["lineno"], sites[i].first.line()) << lines[i];
+  }
+  EXPECT_EQ(nlohmann::json::parse(lines[sites.size()])["filename"], "jobs.cpp");
+  EXPECT_EQ(nlohmann::json::parse(lines.back())["filename"], "payments.cpp");
 }
 
 TEST_F(Logs, TimestampIsUtcIsoWithMicroseconds) {
