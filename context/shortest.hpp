@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "context/words.hpp"
+
 namespace o11y::detail {
 
 /// Room write_shortest() may use.
@@ -61,22 +63,21 @@ inline char* write_shortest(char* out, double d) noexcept {
       // "d.ddd" take at most as many bytes as "de-03" and "d.ddde+00".
       if (d < 0)
         *out++ = '-';
+      // Copied with copy_run(): GCC made the byte loops two memcpy calls, which cost more
+      // than the digits.
       if (k == 0 || s > k) {
         const unsigned int_digits = s - k;
-        for (unsigned i = 0; i < int_digits; ++i)
-          *out++ = p[i];
+        out = copy_run(out, p, int_digits);
         if (k > 0) {
           *out++ = '.';
-          for (unsigned i = int_digits; i < s; ++i)
-            *out++ = p[i];
+          out = copy_run(out, p + int_digits, k);
         }
       } else {
         *out++ = '0';
         *out++ = '.';
         for (unsigned i = s; i < k; ++i)
           *out++ = '0';
-        for (unsigned i = 0; i < s; ++i)
-          *out++ = p[i];
+        out = copy_run(out, p, s);
       }
       return out;
     }

@@ -71,4 +71,30 @@ namespace o11y::detail {
   return load_u64(a.data() + n - 8) == load_u64(b.data() + n - 8);
 }
 
+/// Copies n bytes to out and returns the end: up to 16 with fixed-size (so inlined)
+/// overlapping moves, since most keys and values in a log line are that short and a memcpy
+/// call cost more than the copy.
+inline char* copy_run(char* out, const char* src, std::size_t n) noexcept {
+  // n bytes as a first and a last word, which overlap: for sizeof(w) <= n <= 2 * sizeof(w).
+  const auto ends = [&](auto word) {
+    decltype(word) a{};
+    decltype(word) b{};
+    std::memcpy(&a, src, sizeof a);
+    std::memcpy(&b, src + n - sizeof b, sizeof b);
+    std::memcpy(out, &a, sizeof a);
+    std::memcpy(out + n - sizeof b, &b, sizeof b);
+  };
+  if (n >= 8 && n <= 16) {
+    ends(std::uint64_t{});
+  } else if (n >= 4 && n < 8) {
+    ends(std::uint32_t{});
+  } else if (n < 4) {
+    for (std::size_t k = 0; k < n; ++k)
+      out[k] = src[k];
+  } else {
+    std::memcpy(out, src, n);
+  }
+  return out + n;
+}
+
 }  // namespace o11y::detail

@@ -266,10 +266,10 @@ std::size_t append_console_escaped(Buffer& out, std::string_view s, std::size_t 
   });
 }
 
-void append_utc_timestamp(Buffer& out, std::uint64_t unix_ns, bool micros) {
+char* write_utc_timestamp(char* out, std::uint64_t unix_ns, bool micros) noexcept {
   struct Cache {
     std::uint64_t second = ~std::uint64_t{0};
-    char text[19] = {};
+    char text[kTimestampDateBytes] = {};
   };
   thread_local Cache t_cache;
   const std::uint64_t second = unix_ns / 1'000'000'000ULL;
@@ -297,17 +297,24 @@ void append_utc_timestamp(Buffer& out, std::uint64_t unix_ns, bool micros) {
     put2(t + 17, rem % 60);
     t_cache.second = second;
   }
-  out.append(t_cache.text, t_cache.text + sizeof t_cache.text);
+  std::memcpy(out, t_cache.text, sizeof t_cache.text);  // a fixed size: inlined, no call
+  out += sizeof t_cache.text;
   if (micros) {
     auto us = static_cast<unsigned>((unix_ns / 1000) % 1'000'000);
-    char frac[7];
-    frac[0] = '.';
+    out[0] = '.';
     for (int i = 6; i >= 1; --i) {
-      frac[i] = static_cast<char>('0' + us % 10);
+      out[i] = static_cast<char>('0' + us % 10);
       us /= 10;
     }
-    out.append(frac, frac + 7);
+    out += 7;
   }
+  return out;
+}
+
+void append_utc_timestamp(Buffer& out, std::uint64_t unix_ns, bool micros) {
+  char text[kTimestampBytes];
+  const char* end = write_utc_timestamp(text, unix_ns, micros);
+  out.append(text, end);
 }
 
 }  // namespace o11y::detail

@@ -12,36 +12,11 @@
 #endif
 
 #include "context/shortest.hpp"
+#include "context/words.hpp"
 
 namespace o11y::detail {
 
 using Buffer = fmt::memory_buffer;
-
-/// Copies n bytes to out and returns the end: up to 16 with fixed-size (so inlined)
-/// overlapping moves, since most keys and values in a log line are that short and a memcpy
-/// call cost more than the copy.
-inline char* copy_run(char* out, const char* src, std::size_t n) noexcept {
-  // n bytes as a first and a last word, which overlap: for sizeof(w) <= n <= 2 * sizeof(w).
-  const auto ends = [&](auto word) {
-    decltype(word) a{};
-    decltype(word) b{};
-    std::memcpy(&a, src, sizeof a);
-    std::memcpy(&b, src + n - sizeof b, sizeof b);
-    std::memcpy(out, &a, sizeof a);
-    std::memcpy(out + n - sizeof b, &b, sizeof b);
-  };
-  if (n >= 8 && n <= 16) {
-    ends(std::uint64_t{});
-  } else if (n >= 4 && n < 8) {
-    ends(std::uint32_t{});
-  } else if (n < 4) {
-    for (std::size_t k = 0; k < n; ++k)
-      out[k] = src[k];
-  } else {
-    std::memcpy(out, src, n);
-  }
-  return out + n;
-}
 
 /// Bits set in the top bit of every byte of x that JSON and console output cannot take as it
 /// is: C0 controls, '"', '\\', DEL and everything non-ASCII. Each test can also flag bytes
@@ -147,8 +122,16 @@ std::size_t append_json_escaped(Buffer& out, std::string_view s,
 std::size_t append_console_escaped(Buffer& out, std::string_view s,
                                    std::size_t max_bytes = static_cast<std::size_t>(-1));
 
-/// Appends "YYYY-MM-DDTHH:MM:SS" (UTC) and, when micros, ".ffffff". The date part is cached
-/// per thread and recomputed only when the second changes.
+/// Bytes of "YYYY-MM-DDTHH:MM:SS", and with ".ffffff".
+inline constexpr std::size_t kTimestampDateBytes = 19;
+inline constexpr std::size_t kTimestampBytes = kTimestampDateBytes + 7;
+
+/// Writes "YYYY-MM-DDTHH:MM:SS" (UTC) and, when micros, ".ffffff" at out (room for
+/// kTimestampBytes) and returns the end. The date part is cached per thread and recomputed only
+/// when the second changes.
+char* write_utc_timestamp(char* out, std::uint64_t unix_ns, bool micros) noexcept;
+
+/// write_utc_timestamp() appended to a buffer.
 void append_utc_timestamp(Buffer& out, std::uint64_t unix_ns, bool micros);
 
 /// Appends a number in its shortest round-trip form (no locale, no allocation).
