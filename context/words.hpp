@@ -88,10 +88,13 @@ inline char* copy_run(char* out, const char* src, std::size_t n) noexcept {
     ends(std::uint64_t{});
   } else if (n >= 4 && n < 8) {
     ends(std::uint32_t{});
-  } else if (n < 4) {
-    for (std::size_t k = 0; k < n; ++k)
-      out[k] = src[k];
-  } else {
+  } else if (n > 0 && n < 4) {
+    // Three stores that cover 1 to 3 bytes. A byte loop here became `rep movsb`, slow to start,
+    // where GCC inlined this into the console renderer: a third of its field time.
+    out[0] = src[0];
+    out[n / 2] = src[n / 2];
+    out[n - 1] = src[n - 1];
+  } else if (n > 16) {
     std::memcpy(out, src, n);
   }
   return out + n;

@@ -9,8 +9,11 @@ namespace {
 
 // ANSI SGR sequences; empty strings when colours are off.
 struct Palette {
-  std::string_view reset, dim, bold, key, value, level;
+  std::string_view reset, dim, bold, key, value;
 };
+// Constants rather than a Palette built per line, which GCC cleared with `rep stos` first.
+constexpr Palette kColours{"\x1b[0m", "\x1b[2m", "\x1b[1m", "\x1b[36m", "\x1b[35m"};
+constexpr Palette kNoColours{};
 
 std::string_view level_colour(Level l) noexcept {
   switch (l) {
@@ -71,14 +74,12 @@ class ConsoleRenderer final : public Renderer {
   ConsoleRenderer(bool colors, RenderLimits limits) : colors_(colors), limits_(limits) {}
 
   void render(const Record& r, Buffer& out) const override {
-    const Palette p = colors_ ? Palette{"\x1b[0m",  "\x1b[2m",  "\x1b[1m",
-                                        "\x1b[36m", "\x1b[35m", level_colour(r.level)}
-                              : Palette{};
+    const Palette& p = colors_ ? kColours : kNoColours;
     out.append(p.dim);
     append_utc_timestamp(out, r.time_ns, false);
     out.append(p.reset);
     out.append(std::string_view(" ["));
-    out.append(p.level);
+    out.append(colors_ ? level_colour(r.level) : std::string_view());
     const auto level = to_string(r.level);
     out.append(level);
     out.append(p.reset);
