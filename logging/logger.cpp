@@ -1,4 +1,6 @@
+#include <algorithm>
 #include <cstdlib>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -223,12 +225,18 @@ void log_request(const Logger& logger, std::string_view method, std::string_view
   const Level level = level_for_status(status);
   if (!logger.enabled(level))
     return;
+  const Field base[] = {{"method", method},
+                        {"path", path},
+                        {"route", route},
+                        {"status", status},
+                        {"duration_ms", duration_ms}};
+  if (extra.empty()) {  // the usual case, without clearing the 37-field array below
+    logger.log(level, "request_finished", std::span<const Field>(base), loc);
+    return;
+  }
   constexpr std::size_t kMaxExtra = 32;
-  Field fields[5 + kMaxExtra] = {{"method", method},
-                                 {"path", path},
-                                 {"route", route},
-                                 {"status", status},
-                                 {"duration_ms", duration_ms}};
+  Field fields[5 + kMaxExtra];
+  std::copy(std::begin(base), std::end(base), fields);
   const std::size_t n = extra.size() < kMaxExtra ? extra.size() : kMaxExtra;
   for (std::size_t i = 0; i < n; ++i)
     fields[5 + i] = extra[i];

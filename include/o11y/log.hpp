@@ -145,7 +145,8 @@ void flush() noexcept;
 }
 
 /// Writes the request line the HTTP integration emits ("request_finished" with method, path,
-/// route, status and duration_ms), at the level its status calls for.
+/// route, status and duration_ms, then the first 32 of `extra`), at the level its status calls
+/// for.
 void log_request(const Logger& logger, std::string_view method, std::string_view path,
                  std::string_view route, int status, double duration_ms,
                  std::span<const Field> extra = {},

@@ -260,6 +260,30 @@ TEST_F(Logs, RequestLinesTakeTheirLevelFromTheStatus) {
   EXPECT_EQ(r[2]["level"], "error");
 }
 
+TEST_F(Logs, RequestLinesCarryTheFirst32ExtraFieldsAfterTheirOwn) {
+  auto log = get_logger("http");
+  const Field two[] = {{"user", "u-7"}, {"cache", "hit"}};
+  logging::log_request(log, "GET", "/orders/7", "/orders/{id}", 200, 1.5, two);
+  std::vector<std::string> keys;
+  std::vector<Field> many;
+  for (int i = 0; i < 40; ++i)
+    keys.push_back("extra_" + std::to_string(i));
+  for (int i = 0; i < 40; ++i)
+    many.push_back({keys[static_cast<std::size_t>(i)], i});
+  logging::log_request(log, "GET", "/orders/8", "/orders/{id}", 200, 2.5, many);
+
+  const auto r = records();
+  ASSERT_EQ(r.size(), 2U);
+  EXPECT_EQ(r[0]["route"], "/orders/{id}");
+  EXPECT_EQ(r[0]["user"], "u-7");
+  EXPECT_EQ(r[0]["cache"], "hit");
+  EXPECT_EQ(r[1]["status"], 200);
+  EXPECT_DOUBLE_EQ(r[1]["duration_ms"].get<double>(), 2.5);
+  EXPECT_EQ(r[1]["extra_0"], 0);
+  EXPECT_EQ(r[1]["extra_31"], 31);
+  EXPECT_FALSE(r[1].contains("extra_32"));
+}
+
 TEST_F(Logs, CaptureFindsLinesByEvent) {
   auto log = get_logger("t");
   log.info("wanted", {{"n", 1}});
