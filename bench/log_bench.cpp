@@ -4,7 +4,8 @@
 //   (c) o11y JSON, sync, null sink                     (d) o11y JSON, sync, file
 //   (e) o11y console, null sink                        (f) o11y async, file: caller side
 //       (callers outrunning the writer, and the writer     (g) o11y with the level disabled, and
-//       keeping up), the backend's lines/s                     raw spdlog with its level disabled
+//       keeping up), the backend's lines/s                     raw spdlog with its level disabled,
+//                                                               and o11y behind an enabled() check
 //   (h) stdout that is a pipe drained by a reader: raw spdlog's stdout sink and o11y JSON
 // Each reports allocs_per_op: heap allocations per log call in steady state.
 #include <benchmark/benchmark.h>
@@ -201,6 +202,25 @@ void BM_g_O11yLevelDisabled(benchmark::State& state) {
   o11y_example(state);
 }
 BENCHMARK(BM_g_O11yLevelDisabled)->Threads(1)->Threads(2);
+
+// (g) with the caller's own enabled() check in front, for hot loops: the braced field list is
+// then built only when the line is written. Not a replacement for the row above, which is
+// what the plain call costs.
+void BM_g_O11yLevelDisabledEnabledGuard(benchmark::State& state) {
+  if (state.thread_index() == 0)
+    configure(false, false, false, "warning");
+  ExampleContext ctx;
+  auto log = o11y::get_logger("orders.views");
+  const auto before = g_allocs.load();
+  for (auto _ : state) {
+    if (log.enabled(o11y::Level::Info)) {
+      log.info("order_placed",
+               {{"order_id", 123}, {"amount", 49.99}, {"currency", "EUR"}, {"items", 3}});
+    }
+  }
+  report_allocs(state, before);
+}
+BENCHMARK(BM_g_O11yLevelDisabledEnabledGuard)->Threads(1)->Threads(2);
 
 // The peer for (g): spdlog's own check in front of the same eight values.
 void BM_g_RawSpdlogLevelDisabled(benchmark::State& state) {
