@@ -8,13 +8,17 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
+#include <memory>
 #include <o11y/config.hpp>
+#include <o11y/export.hpp>
 #include <o11y/http.hpp>
 #include <o11y/log.hpp>
 #include <o11y/trace.hpp>
+#include <string>
 
 #include "alloc_counter.hpp"
 #include "discarding_exporter.hpp"
+#include "src/otlp.hpp"
 
 namespace {
 
@@ -67,6 +71,39 @@ void BM_RequestScope(benchmark::State& state) {
 
 // 0: spans end with no processor; 1: through a batch processor whose exporter discards.
 BENCHMARK(BM_RequestScope)->Arg(0)->Arg(1)->MinTime(1.0)->Threads(1)->Threads(2);
+
+// The export thread's share: encoding a full batch (512) of these requests' server spans, per
+// span. 0: OTLP/JSON, 1: protobuf.
+void BM_OtlpEncodeHttpServerSpan(benchmark::State& state) {
+  configure(false);
+  auto memory = std::make_shared<o11y::InMemorySpanProcessor>();
+  o11y::add_span_processor(memory);
+  const o11y::http::ServerOptions options;
+  constexpr int kBatch = 512;
+  for (int i = 0; i < kBatch; ++i)
+    request(options);
+  o11y::remove_span_processor(memory);
+  const auto spans = memory->spans();
+  const bool json = state.range(0) == 0;
+  std::size_t bytes = 0;
+  o11y::detail::Buffer reused;  // as the exporter encodes JSON: into one buffer kept for good
+  for (auto _ : state) {
+    if (json) {
+      o11y::otlp::encode_json_to(spans, reused);
+      bytes = reused.size();
+      benchmark::DoNotOptimize(reused.data());
+    } else {
+      const std::string body = o11y::otlp::encode_protobuf(spans);
+      bytes = body.size();
+      benchmark::DoNotOptimize(body.data());
+    }
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * kBatch);
+  state.counters["bytes_per_span"] = static_cast<double>(bytes) / kBatch;
+  o11y::shutdown();
+  std::remove("/tmp/o11y_request_bench.log");
+}
+BENCHMARK(BM_OtlpEncodeHttpServerSpan)->Arg(0)->Arg(1)->MinTime(1.0);
 
 }  // namespace
 

@@ -67,8 +67,28 @@ using detail::Buffer;
 void put(Buffer& out, std::string_view s) {
   out.append(s.data(), s.data() + s.size());
 }
+// The keys and punctuation of the encoding, copied with a fixed size (inlined): appending
+// them through put() made a memcpy call each, over 40% of encoding a span.
+template <std::size_t N>
+void put(Buffer& out, const char (&literal)[N]) {
+  const std::size_t old = out.size();
+  out.resize(old + N - 1);
+  std::memcpy(out.data() + old, literal, N - 1);
+}
 
 void put_string(Buffer& out, std::string_view s) {
+  const std::size_t old = out.size();
+  if (s.size() <= 16) {  // most keys and values: copied inline when they need no escaping
+    out.resize(old + 18);
+    char* p = out.data() + old;
+    *p++ = '"';
+    if (char* end = detail::copy_if_plain_short(p, s)) {
+      *end++ = '"';
+      out.resize(static_cast<std::size_t>(end - out.data()));
+      return;
+    }
+    out.resize(old);
+  }
   out.push_back('"');
   detail::append_json_escaped(out, s);  // invalid UTF-8 replaced, never thrown on
   out.push_back('"');
