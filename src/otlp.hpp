@@ -16,5 +16,7 @@ namespace o11y::otlp {
 /// a fresh one grew by reallocation, was copied once more into a std::string and page-faulted
 /// its way to 500 KB per batch, most of the export thread's time.
 void encode_json_to(SpanBatch spans, detail::Buffer& out);
+/// encode_protobuf() into `out` (cleared first), for the same reason.
+void encode_protobuf_to(SpanBatch spans, detail::Buffer& out);
 
 }  // namespace o11y::otlp

@@ -119,16 +119,15 @@ class OtlpHttpExporter final : public SpanExporter {
   ExportResult export_spans(SpanBatch spans, Clock::time_point deadline) noexcept override {
     if (stopped_.load(std::memory_order_relaxed))
       return ExportResult::Failure;
-    std::string body;  // protobuf, or gzip's output
+    std::string body;  // gzip's output
     std::string_view payload;
     try {
       if (options_.encoding == OtlpEncoding::Json) {
-        otlp::encode_json_to(spans, json_);
-        payload = std::string_view(json_.data(), json_.size());
+        otlp::encode_json_to(spans, encoded_);
       } else {
-        body = otlp::encode_protobuf(spans);
-        payload = body;
+        otlp::encode_protobuf_to(spans, encoded_);
       }
+      payload = std::string_view(encoded_.data(), encoded_.size());
       if (options_.gzip) {
         body = gzip(payload);
         payload = body;
@@ -276,8 +275,8 @@ class OtlpHttpExporter final : public SpanExporter {
   OtlpOptions options_;
   CURL* curl_ = nullptr;
   curl_slist* headers_ = nullptr;
-  /// The JSON body, reused by every batch (export_spans runs on one thread at a time).
-  detail::Buffer json_;
+  /// The encoded body, reused by every batch (export_spans runs on one thread at a time).
+  detail::Buffer encoded_;
   std::atomic<bool> stopped_{false};
   struct Sleeper {
     std::mutex mu;

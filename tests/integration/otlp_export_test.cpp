@@ -190,6 +190,42 @@ TEST_F(OtlpExport, NodeDecodesEveryEncodingWithIdsParentsKindsAndAttributes) {
   }
 }
 
+// A full batch: its nested messages are far over 16 KiB, so the protobuf lengths take three
+// bytes and every enclosing message's body is moved after it is written.
+TEST_F(OtlpExport, NodeDecodesAFullBatchOfLargeSpansInEitherEncoding) {
+  constexpr int kSpans = 300;
+  const std::string payload(300, 'x');
+  for (const auto encoding : {OtlpEncoding::Json, OtlpEncoding::Protobuf}) {
+    auto p = std::make_shared<BatchSpanProcessor>(
+        make_otlp_http_exporter({.endpoint = receiver_.url(), .encoding = encoding}),
+        BatchOptions{.schedule_delay = 1h});
+    add_span_processor(p);
+    for (int i = 0; i < kSpans; ++i) {
+      auto span = start_span("bulk-" + std::to_string(i));
+      span.set_attribute("payload", payload);
+      span.set_attribute("index", std::int64_t{i});
+    }
+    EXPECT_TRUE(p->force_flush(10s));
+    remove_span_processor(p);
+    p->shutdown();
+  }
+  const auto requests = receiver_.requests();
+  ASSERT_EQ(requests.size(), 2U) << receiver_.log();
+  for (const auto& r : requests) {
+    ASSERT_FALSE(r.contains("error")) << r.dump().substr(0, 2000);
+    const auto spans = spans_by_name({r});
+    ASSERT_EQ(spans.size(), static_cast<std::size_t>(kSpans)) << r["encoding"];
+    for (int i = 0; i < kSpans; i += 37) {
+      const auto it = spans.find("bulk-" + std::to_string(i));
+      ASSERT_NE(it, spans.end()) << i;
+      EXPECT_EQ(attr(it->second["attributes"], "payload")["stringValue"], payload);
+      EXPECT_EQ(attr(it->second["attributes"], "index")["intValue"], std::to_string(i));
+      EXPECT_EQ(attr(it->second["resource"]["attributes"], "service.name")["stringValue"],
+                "checkout");
+    }
+  }
+}
+
 TEST_F(OtlpExport, ForkedChildExportsOnlyItsOwnSpansAndTheParentKeepsWorking) {
   auto p = std::make_shared<BatchSpanProcessor>(
       make_otlp_http_exporter({.endpoint = receiver_.url()}), BatchOptions{.schedule_delay = 1h});
