@@ -2,7 +2,9 @@
 // on loopback (one thread, 8 keep-alive connections), sampling 1.0, spans exported in batches
 // to a collector stand-in that answers at once. Logs go to a file, as a service's would.
 //
-// Run: build/release/bench/o11y_http_bench [seconds]   (needs wrk: apt-get install wrk)
+// Run: build/release/bench/o11y_http_bench [seconds] [export|logs|tracing|protobuf]
+//   (needs wrk: apt-get install wrk). The second argument takes one part away, or with
+//   `protobuf` exports OTLP/protobuf instead of the default OTLP/JSON.
 #include <httplib.h>
 #include <pthread.h>
 #include <sys/resource.h>
@@ -152,7 +154,8 @@ int main(int argc, char** argv) {
   cfg.tracing.otlp_endpoint = "http://127.0.0.1:" + std::to_string(c.port()) + "/v1/traces";
   cfg.logging.format = o11y::LogFormat::Json;
   cfg.logging.file_path = "/tmp/o11y_http_bench.log";
-  // An optional second argument takes one part away, to see where the overhead goes.
+  // An optional second argument takes one part away, to see where the overhead goes, or
+  // switches the export to protobuf.
   const std::string without = argc > 2 ? argv[2] : "";
   if (without == "export")
     cfg.tracing.exporter = "none";
