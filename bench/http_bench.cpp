@@ -2,9 +2,9 @@
 // on loopback (one thread, 8 keep-alive connections), sampling 1.0, spans exported in batches
 // to a collector stand-in that answers at once. Logs go to a file, as a service's would.
 //
-// Run: build/release/bench/o11y_http_bench [seconds] [export|logs|tracing|protobuf]
+// Run: build/release/bench/o11y_http_bench [seconds] [export|logs|tracing|json]
 //   (needs wrk: apt-get install wrk). The second argument takes one part away, or with
-//   `protobuf` exports OTLP/protobuf instead of the default OTLP/JSON.
+//   `json` exports OTLP/JSON instead of the default OTLP/protobuf.
 #include <httplib.h>
 #include <pthread.h>
 #include <sys/resource.h>
@@ -155,7 +155,7 @@ int main(int argc, char** argv) {
   cfg.logging.format = o11y::LogFormat::Json;
   cfg.logging.file_path = "/tmp/o11y_http_bench.log";
   // An optional second argument takes one part away, to see where the overhead goes, or
-  // switches the export to protobuf.
+  // switches the export to JSON.
   const std::string without = argc > 2 ? argv[2] : "";
   if (without == "export")
     cfg.tracing.exporter = "none";
@@ -163,8 +163,8 @@ int main(int argc, char** argv) {
     cfg.logging.level = "error";
   if (without == "tracing")
     cfg.tracing.enabled = false;
-  if (without == "protobuf")
-    cfg.tracing.otlp_encoding = o11y::OtlpEncoding::Protobuf;
+  if (without == "json")
+    cfg.tracing.otlp_encoding = o11y::OtlpEncoding::Json;
   o11y::init(cfg);
 
   // Both with TCP_NODELAY: without it, cpp-httplib's two writes per response meet delayed

@@ -59,7 +59,7 @@ struct TracingConfig {
   std::string otlp_endpoint;
   std::map<std::string, std::string> otlp_headers;
   bool otlp_gzip = false;
-  OtlpEncoding otlp_encoding = OtlpEncoding::Json;
+  OtlpEncoding otlp_encoding = OtlpEncoding::Protobuf;
   std::chrono::milliseconds otlp_timeout{10000};
   BatchOptions batch;
 };

@@ -85,7 +85,8 @@ class BatchSpanProcessor final : public SpanProcessor {
   std::shared_ptr<Impl> impl_;
 };
 
-/// How the OTLP exporter encodes a request.
+/// How the OTLP exporter encodes a request. Protobuf by default, as OpenTelemetry SDKs default
+/// to http/protobuf: a third of JSON's bytes, and the cheaper of the two to export.
 enum class OtlpEncoding : std::uint8_t {
   Json,      ///< OTLP/JSON (application/json)
   Protobuf,  ///< OTLP binary protobuf (application/x-protobuf)
@@ -99,7 +100,7 @@ struct OtlpOptions {
   /// The full URL spans are POSTed to.
   std::string endpoint = "http://127.0.0.1:4318/v1/traces";
   std::map<std::string, std::string> headers = {};
-  OtlpEncoding encoding = OtlpEncoding::Json;
+  OtlpEncoding encoding = OtlpEncoding::Protobuf;
   bool gzip = false;
   /// One attempt's limit; retries stop at the batch processor's deadline too.
   std::chrono::milliseconds timeout{10000};

@@ -141,7 +141,7 @@ TEST_F(ConfigEnv, MalformedExportSettingsAreReportedWithoutEchoingHeaders) {
   const auto t = Config::with_environment({}).tracing;
   const auto err = ::testing::internal::GetCapturedStderr();
   EXPECT_EQ(t.exporter, "");
-  EXPECT_EQ(t.otlp_encoding, OtlpEncoding::Json);
+  EXPECT_EQ(t.otlp_encoding, OtlpEncoding::Protobuf);  // the default kept
   EXPECT_EQ(t.batch.max_queue_size, 2048U);
   EXPECT_EQ(t.otlp_headers.at("authorization"), "secret-token");  // the good pair is kept
   EXPECT_NE(err.find("OTEL_TRACES_EXPORTER=\"zipkin\""), std::string::npos) << err;

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <o11y/config.hpp>
 #include <o11y/export.hpp>
 #include <o11y/metrics.hpp>
 #include <o11y/trace.hpp>
@@ -294,7 +295,8 @@ class Collector {
 
 TEST(OtlpHttpExporter, EachBatchIsSentAloneThoughTheBodyBufferIsReused) {
   Collector collector;
-  auto exporter = make_otlp_http_exporter({.endpoint = collector.url()});
+  auto exporter =
+      make_otlp_http_exporter({.endpoint = collector.url(), .encoding = OtlpEncoding::Json});
   std::vector<std::shared_ptr<const SpanData>> big;
   for (int i = 0; i < 50; ++i)
     big.push_back(make_span("big_" + std::to_string(i)));
@@ -310,8 +312,10 @@ TEST(OtlpHttpExporter, EachBatchIsSentAloneThoughTheBodyBufferIsReused) {
 
 TEST(OtlpHttpExporter, PostsJsonWithConfiguredHeadersAndGzip) {
   Collector collector;
-  auto exporter = make_otlp_http_exporter(
-      {.endpoint = collector.url(), .headers = {{"x-tenant", "acme"}}, .gzip = true});
+  auto exporter = make_otlp_http_exporter({.endpoint = collector.url(),
+                                           .headers = {{"x-tenant", "acme"}},
+                                           .encoding = OtlpEncoding::Json,
+                                           .gzip = true});
   const std::vector spans{make_span("a")};
   ASSERT_EQ(exporter->export_spans(spans, Clock::now() + 5s), ExportResult::Success);
   const auto reqs = collector.requests();
@@ -322,6 +326,20 @@ TEST(OtlpHttpExporter, PostsJsonWithConfiguredHeadersAndGzip) {
   // cpp-httplib (built with zlib) inflates a gzip request body before the handler sees it; the
   // Node receiver test checks the compressed bytes themselves.
   EXPECT_EQ(reqs[0].body, otlp::encode_json(spans));
+}
+
+// OTLP/protobuf unless told otherwise, as the OpenTelemetry SDKs default to http/protobuf.
+TEST(OtlpHttpExporter, PostsProtobufByDefaultAsOpenTelemetrySdksDo) {
+  EXPECT_EQ(OtlpOptions{}.encoding, OtlpEncoding::Protobuf);
+  EXPECT_EQ(Config{}.tracing.otlp_encoding, OtlpEncoding::Protobuf);
+  Collector collector;
+  auto exporter = make_otlp_http_exporter({.endpoint = collector.url()});
+  const std::vector spans{make_span("a")};
+  ASSERT_EQ(exporter->export_spans(spans, Clock::now() + 5s), ExportResult::Success);
+  const auto reqs = collector.requests();
+  ASSERT_EQ(reqs.size(), 1U);
+  EXPECT_EQ(reqs[0].get_header_value("Content-Type"), "application/x-protobuf");
+  EXPECT_EQ(reqs[0].body, otlp::encode_protobuf(spans));
 }
 
 TEST(OtlpHttpExporter, RetriesUnavailableThenSucceeds) {

@@ -291,10 +291,12 @@ TEST(Tool, CheckSendsATestSpanTheCollectorReceives) {
   httplib::Server collector;
   std::string body;
   std::mutex mu;
+  std::string content_type;
   collector.Post("/v1/traces", [&](const httplib::Request& req, httplib::Response& res) {
     std::lock_guard lock(mu);
     body = req.body;
-    res.set_content("{}", "application/json");
+    content_type = req.get_header_value("Content-Type");
+    res.set_content("", "application/x-protobuf");
   });
   std::string out;
   int rc = 0;
@@ -314,9 +316,14 @@ TEST(Tool, CheckSendsATestSpanTheCollectorReceives) {
   const auto at = detail.find("trace id ");
   ASSERT_NE(at, std::string::npos) << detail;
   const auto trace_id = detail.substr(at + 9, 32);
+  // OTLP/protobuf, the default: the trace id travels as its 16 raw bytes.
+  std::string raw_id;
+  for (std::size_t i = 0; i + 1 < trace_id.size(); i += 2)
+    raw_id.push_back(static_cast<char>(std::stoi(trace_id.substr(i, 2), nullptr, 16)));
   std::lock_guard lock(mu);
-  EXPECT_NE(body.find(trace_id), std::string::npos) << body;
-  EXPECT_NE(body.find("\"checked\""), std::string::npos) << "the service name travels with it";
+  EXPECT_EQ(content_type, "application/x-protobuf");
+  EXPECT_NE(body.find(raw_id), std::string::npos) << "the test span's trace id is in the body";
+  EXPECT_NE(body.find("checked"), std::string::npos) << "the service name travels with it";
 }
 
 }  // namespace

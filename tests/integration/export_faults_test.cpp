@@ -63,6 +63,7 @@ TEST(ExportFaults, CallersNeverWaitDropsAreCountedAndExportRecovers) {
   const int port = testing::free_port();
   BatchSpanProcessor p(make_otlp_http_exporter(
                            {.endpoint = "http://127.0.0.1:" + std::to_string(port) + "/v1/traces",
+                            .encoding = OtlpEncoding::Json,  // the stand-in counts JSON spans
                             .timeout = 300ms,
                             .max_retries = 2,
                             .initial_backoff = 20ms}),
