@@ -55,55 +55,36 @@ using Buffer = fmt::memory_buffer;
 #endif
 }
 
-/// Copies s to out unchanged when it is 1 to 16 bytes that need no escaping (most keys and
-/// short values of a log line) and returns the end; returns nullptr, writing nothing, for
-/// anything else. Inline, with fixed-size loads: the out-of-line escaper's call and set-up
-/// cost more than such a string's copy.
-[[nodiscard]] inline char* copy_if_plain_short(char* out, std::string_view s) noexcept {
+/// Whether s is 1 to 16 bytes that need no escaping (most keys and short values of a log
+/// line), read as two overlapping words with fixed-size (so inlined) loads.
+[[nodiscard]] inline bool is_plain_short(std::string_view s) noexcept {
   const std::size_t n = s.size();
   const char* src = s.data();
-  if (n >= 8 && n <= 16) {
-    std::uint64_t a = 0;
-    std::uint64_t b = 0;
-    std::memcpy(&a, src, 8);
-    std::memcpy(&b, src + n - 8, 8);
-    if (!words_plain(a, b))
-      return nullptr;
-    std::memcpy(out, &a, 8);
-    std::memcpy(out + n - 8, &b, 8);
-    return out + n;
-  }
+  if (n >= 8 && n <= 16)
+    return words_plain(load_u64(src), load_u64(src + n - 8));
   if (n >= 4 && n < 8) {
     std::uint32_t a = 0;
     std::uint32_t b = 0;
     std::memcpy(&a, src, 4);
     std::memcpy(&b, src + n - 4, 4);
     constexpr std::uint64_t kPad = 0x6161616100000000ULL;  // the upper halves as plain bytes
-    if (!words_plain(a | kPad, b | kPad))
-      return nullptr;
-    std::memcpy(out, &a, 4);
-    std::memcpy(out + n - 4, &b, 4);
-    return out + n;
+    return words_plain(a | kPad, b | kPad);
   }
   if (n > 0 && n < 4) {
     std::uint64_t w = 0x6161616161616161ULL;  // 'a' where there is no byte
     std::memcpy(&w, src, 1);
     std::memcpy(reinterpret_cast<char*>(&w) + 1, src + n / 2, 1);
     std::memcpy(reinterpret_cast<char*>(&w) + 2, src + n - 1, 1);
-    if (!words_plain(w, w))
-      return nullptr;
-    out[0] = src[0];
-    out[n / 2] = src[n / 2];
-    out[n - 1] = src[n - 1];
-    return out + n;
+    return words_plain(w, w);
   }
-  return nullptr;
+  return false;
 }
 
-/// Whether s is 1 to 16 bytes that need no escaping (see copy_if_plain_short).
-[[nodiscard]] inline bool is_plain_short(std::string_view s) noexcept {
-  char scratch[16];
-  return copy_if_plain_short(scratch, s) != nullptr;
+/// Copies s to out unchanged when is_plain_short(s) and returns the end; returns nullptr,
+/// writing nothing, for anything else. Inline: the out-of-line escaper's call and set-up cost
+/// more than such a string's copy.
+[[nodiscard]] inline char* copy_if_plain_short(char* out, std::string_view s) noexcept {
+  return is_plain_short(s) ? copy_run(out, s.data(), s.size()) : nullptr;
 }
 
 /// Writes s as the inside of a JSON string at out, which must have room for 6 bytes per input

@@ -268,13 +268,7 @@ class Pb {
  public:
   explicit Pb(Buffer& out) : out_(out) {}
 
-  void varint(std::uint64_t v) {
-    char* p = grow(10);
-    for (; v >= 0x80; v >>= 7)
-      *p++ = static_cast<char>((v & 0x7f) | 0x80);
-    *p++ = static_cast<char>(v);
-    shrink_to(p);
-  }
+  void varint(std::uint64_t v) { shrink_to(put_varint(grow(kMaxVarint), v)); }
   void tag(std::uint32_t field, Wire w) {
     varint((std::uint64_t{field} << 3) | static_cast<unsigned>(w));
   }
@@ -308,11 +302,7 @@ class Pb {
   void bytes(std::uint32_t field, std::string_view b) {
     tag(field, Wire::Len);
     varint(b.size());
-    if (b.size() <= 16) {
-      shrink_to(detail::copy_run(grow(b.size()), b.data(), b.size()));
-    } else {
-      out_.append(b.data(), b.data() + b.size());
-    }
+    (void)detail::copy_run(grow(b.size()), b.data(), b.size());
   }
   void string(std::uint32_t field, std::string_view s) {
     if (!s.empty())
@@ -328,23 +318,26 @@ class Pb {
     const std::size_t at = out_.size();
     out_.push_back('\0');
     body(*this);
-    std::uint64_t n = out_.size() - at - 1;
+    const std::size_t n = out_.size() - at - 1;
     if (n < 0x80) {
       out_[at] = static_cast<char>(n);
       return;
     }
-    char length[10];
-    std::size_t k = 0;
-    for (; n >= 0x80; n >>= 7)
-      length[k++] = static_cast<char>((n & 0x7f) | 0x80);
-    length[k++] = static_cast<char>(n);
-    const std::size_t body_size = out_.size() - at - 1;
+    char length[kMaxVarint];
+    const auto k = static_cast<std::size_t>(put_varint(length, n) - length);
     out_.resize(out_.size() + k - 1);
-    std::memmove(out_.data() + at + k, out_.data() + at + 1, body_size);
+    std::memmove(out_.data() + at + k, out_.data() + at + 1, n);
     std::memcpy(out_.data() + at, length, k);
   }
 
  private:
+  static constexpr std::size_t kMaxVarint = 10;
+  static char* put_varint(char* p, std::uint64_t v) noexcept {
+    for (; v >= 0x80; v >>= 7)
+      *p++ = static_cast<char>((v & 0x7f) | 0x80);
+    *p++ = static_cast<char>(v);
+    return p;
+  }
   // Room for n more bytes; shrink_to() then sets the end actually written.
   char* grow(std::size_t n) {
     const std::size_t at = out_.size();
