@@ -2,14 +2,18 @@
 // on loopback (one thread, 8 keep-alive connections), sampling 1.0, spans exported in batches
 // to a collector stand-in that answers at once. Logs go to a file, as a service's would.
 //
-// Run: build/release/bench/o11y_http_bench [seconds] [export|logs|tracing|json]
+// Run: build/release/bench/o11y_http_bench [seconds] [full|export|logs|tracing|json|aa] [rounds]
 //   (needs wrk: apt-get install wrk). The second argument takes one part away, or with
-//   `json` exports OTLP/JSON instead of the default OTLP/protobuf.
+//   `json` exports OTLP/JSON instead of the default OTLP/protobuf; `full` leaves everything in;
+//   `aa` leaves the second server uninstrumented too, to show the harness's own bias.
+//   With several rounds, the two servers take turns going first, and a summary follows.
 #include <httplib.h>
 #include <pthread.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -22,6 +26,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "support/serving.hpp"
 
@@ -95,37 +100,77 @@ double cpu_seconds() {
   return secs(ru.ru_utime) + secs(ru.ru_stime);
 }
 
+/// One wrk run's readings.
+struct Run {
+  double requests = 0;
+  double seconds = 0;
+  double cpu = 0;     ///< this process's CPU seconds
+  double p99_ms = 0;  ///< wrk's 99th percentile latency
+};
+
+// wrk prints latencies as 123.45us, 1.23ms or 1.23s.
+double to_ms(const char* s) {
+  char* end = nullptr;
+  const double v = std::strtod(s, &end);
+  if (std::strncmp(end, "us", 2) == 0)
+    return v / 1e3;
+  if (std::strncmp(end, "ms", 2) == 0)
+    return v;
+  return v * 1e3;
+}
+
 // Prints wrk's throughput and latency, and this process's CPU time per request: the servers,
 // the exporter and the collector stand-in all run here, so it is everything instrumentation
 // costs, and it is steadier than throughput on a 2-core machine that wrk shares.
-int run_wrk(const char* who, int port, int seconds) {
+Run run_wrk(const char* who, int port, int seconds) {
   const std::string cmd = "wrk -t1 -c8 -d" + std::to_string(seconds) +
                           "s --latency http://127.0.0.1:" + std::to_string(port) +
                           "/orders/42 | grep -E 'Requests/sec|99%|50%|requests in'";
   std::fprintf(g_results, "--- %s\n", who);
+  Run run;
   const double cpu_before = cpu_seconds();
   const auto threads_before = thread_cpu();
+  const auto wall_before = std::chrono::steady_clock::now();
   FILE* p = ::popen(cmd.c_str(), "r");  // NOLINT(cert-env33-c): a benchmark driving wrk
   if (p == nullptr)
-    return 1;
+    return run;
   char line[256];
-  double requests = 0;
   while (std::fgets(line, sizeof line, p) != nullptr) {
     if (std::strstr(line, "requests in") != nullptr) {
-      requests = std::strtod(line, nullptr);
+      run.requests = std::strtod(line, nullptr);
       continue;
     }
+    if (const char* at = std::strstr(line, "99%"))
+      run.p99_ms = to_ms(at + 3 + std::strspn(at + 3, " "));
     std::fputs(line, g_results);
   }
-  const int rc = ::pclose(p);
-  if (requests > 0) {
+  if (::pclose(p) != 0)
+    run.requests = 0;
+  run.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_before).count();
+  run.cpu = cpu_seconds() - cpu_before;
+  if (run.requests > 0) {
     std::fprintf(g_results, "CPU per request: %.1f us (%.0f requests)\n",
-                 (cpu_seconds() - cpu_before) * 1e6 / requests, requests);
-    print_thread_split(threads_before, requests);
+                 run.cpu * 1e6 / run.requests, run.requests);
+    print_thread_split(threads_before, run.requests);
   }
   std::fflush(g_results);
-  return rc;
+  return run;
 }
+
+/// Sums of one server's runs.
+struct Total {
+  double requests = 0;
+  double seconds = 0;
+  double cpu = 0;
+  double worst_p99_ms = 0;
+  void add(const Run& r) {
+    requests += r.requests;
+    seconds += r.seconds;
+    cpu += r.cpu;
+    worst_p99_ms = std::max(worst_p99_ms, r.p99_ms);
+  }
+};
 
 }  // namespace
 
@@ -157,6 +202,13 @@ int main(int argc, char** argv) {
   // An optional second argument takes one part away, to see where the overhead goes, or
   // switches the export to JSON.
   const std::string without = argc > 2 ? argv[2] : "";
+  const int rounds = argc > 3 ? std::max(1, std::atoi(argv[3])) : 1;
+  if (!without.empty() && without != "full" && without != "export" && without != "logs" &&
+      without != "tracing" && without != "json" && without != "aa") {
+    std::fprintf(stderr,
+                 "usage: o11y_http_bench [seconds] [full|export|logs|tracing|json|aa] [rounds]\n");
+    return 2;
+  }
   if (without == "export")
     cfg.tracing.exporter = "none";
   if (without == "logs")
@@ -167,28 +219,72 @@ int main(int argc, char** argv) {
     cfg.tracing.otlp_encoding = o11y::OtlpEncoding::Json;
   o11y::init(cfg);
 
-  // Both with TCP_NODELAY: without it, cpp-httplib's two writes per response meet delayed
-  // ACKs and every request takes 40 ms whatever the handler does.
-  httplib::Server plain;
-  plain.set_tcp_nodelay(true);
-  plain.Get(R"(/orders/(\d+))", [](const httplib::Request& req, httplib::Response& res) {
-    name_thread("plain-server");
-    handler(req, res);
-  });
-  httplib::Server instrumented;
-  instrumented.set_tcp_nodelay(true);
-  o11y::http::instrument(instrumented);
-  instrumented.Get(R"(/orders/(\d+))",
-                   o11y::http::route("/orders/{id}", [](const auto& req, auto& res) {
-                     name_thread("instr-server");
-                     handler(req, res);
-                   }));
-
-  const o11y::testing::Serving a(plain);
-  const o11y::testing::Serving b(instrumented);
-  int rc = run_wrk("uninstrumented cpp-httplib handler", a.port(), seconds);
-  rc |= run_wrk("instrumented (span, log line, 2 metrics, sampling 1.0, OTLP export)", b.port(),
-                seconds);
+  // Each run stands up its server alone and takes it down after: measured with both servers
+  // up for the whole run, two identical uninstrumented servers (`aa`) read 1-21% apart, the
+  // second one always slower, which would have been charged to the instrumentation.
+  const bool aa = without == "aa";
+  const auto measure = [&](bool instrument, const char* who) {
+    httplib::Server server;
+    // TCP_NODELAY: without it, cpp-httplib's two writes per response meet delayed ACKs and
+    // every request takes 40 ms whatever the handler does.
+    server.set_tcp_nodelay(true);
+    if (instrument && !aa) {
+      o11y::http::instrument(server);
+      server.Get(R"(/orders/(\d+))",
+                 o11y::http::route("/orders/{id}", [](const auto& req, auto& res) {
+                   name_thread("instr-server");
+                   handler(req, res);
+                 }));
+    } else {
+      // With `aa`, the second server is uninstrumented too: the harness's own bias.
+      server.Get(R"(/orders/(\d+))",
+                 [instrument](const httplib::Request& req, httplib::Response& res) {
+                   name_thread(instrument ? "instr-server" : "plain-server");
+                   handler(req, res);
+                 });
+    }
+    const o11y::testing::Serving serving(server);
+    return run_wrk(who, serving.port(), seconds);
+  };
+  // Rounds alternate the order (plain first, then instrumented first, ...): on a shared VM
+  // whose speed drifts over minutes, the server always run second would pay for the drift.
+  const char* const kPlain = "uninstrumented cpp-httplib handler";
+  const char* const kInstr = "instrumented (span, log line, 2 metrics, sampling 1.0, OTLP export)";
+  Total plain_total;
+  Total instr_total;
+  std::vector<double> below;  // each round's throughput shortfall, in percent
+  bool ok = true;
+  for (int round = 0; round < rounds; ++round) {
+    Run p;
+    Run i;
+    if (round % 2 == 0) {
+      p = measure(false, kPlain);
+      i = measure(true, kInstr);
+    } else {
+      i = measure(true, kInstr);
+      p = measure(false, kPlain);
+    }
+    ok = ok && p.requests > 0 && i.requests > 0;
+    if (!ok)
+      break;
+    plain_total.add(p);
+    instr_total.add(i);
+    below.push_back(100.0 * (1.0 - (i.requests / i.seconds) / (p.requests / p.seconds)));
+    std::fprintf(g_results, "round %d: instrumented %.1f%% below\n", round + 1, below.back());
+  }
+  if (ok && rounds > 1) {
+    std::sort(below.begin(), below.end());
+    const double plain_rps = plain_total.requests / plain_total.seconds;
+    const double instr_rps = instr_total.requests / instr_total.seconds;
+    std::fprintf(g_results,
+                 "=== %d rounds of %d s: uninstrumented %.0f req/s, %.1f us CPU a request, worst "
+                 "p99 %.2f ms; instrumented %.0f req/s, %.1f us CPU a request, worst p99 %.2f ms; "
+                 "%.1f%% below overall, rounds %.1f%% to %.1f%%, median %.1f%%\n",
+                 rounds, seconds, plain_rps, plain_total.cpu * 1e6 / plain_total.requests,
+                 plain_total.worst_p99_ms, instr_rps, instr_total.cpu * 1e6 / instr_total.requests,
+                 instr_total.worst_p99_ms, 100.0 * (1.0 - instr_rps / plain_rps), below.front(),
+                 below.back(), below[below.size() / 2]);
+  }
   o11y::shutdown();
   // The overhead only counts if the work was done: spans exported (not dropped), lines written.
   const auto exported =
@@ -206,5 +302,5 @@ int main(int argc, char** argv) {
   std::fprintf(g_results, "spans exported %.0f, dropped %.0f; log lines written %zu\n", exported,
                dropped, lines);
   std::remove("/tmp/o11y_http_bench.log");
-  return rc == 0 ? 0 : 1;
+  return ok ? 0 : 1;
 }
