@@ -86,7 +86,11 @@ const void* current_slot() noexcept {
 }
 
 bool upsert_user(Attributes& attrs, std::string_view key, ValueView value, std::size_t max_count) {
-  const KeyTraits traits = key_traits(key);
+  return upsert_redacted(attrs, key, key_traits(key), value, max_count);
+}
+
+bool upsert_redacted(Attributes& attrs, std::string_view key, KeyTraits traits, ValueView value,
+                     std::size_t max_count) {
   if (!traits.secret && !traits.mask) [[likely]]
     return upsert(attrs, key, value, max_count);
   std::string scratch;

@@ -190,6 +190,19 @@ KeyTraits key_traits(std::string_view key) noexcept {
   return {e.secret, r.mask_values};
 }
 
+KeyTraits KnownKey::traits() const noexcept {
+  const Rules& r = current_rules();
+  const std::uint64_t c = cached_.load(std::memory_order_relaxed);
+  if (c >> 2U == r.version) [[likely]]
+    return {(c & 2U) != 0, (c & 1U) != 0};
+  // Threads racing here store the same value for the same version; a thread that read older
+  // rules may store after a newer one, which the next call sees and repairs.
+  const KeyTraits t{!r.terms.empty() && compute_secret(key_, r), r.mask_values};
+  cached_.store(r.version << 2U | (t.secret ? 2U : 0U) | (t.mask ? 1U : 0U),
+                std::memory_order_relaxed);
+  return t;
+}
+
 bool mask_pii(std::string_view in, std::string& out) {
   bool changed = false;
   out.clear();

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,6 +32,29 @@ struct KeyTraits {
 
 /// The traits of a key. Thread-safe, no allocation.
 [[nodiscard]] KeyTraits key_traits(std::string_view key) noexcept;
+
+/// A key the library writes itself on every request (the HTTP semantic-convention attributes),
+/// with its traits kept beside it for all threads. A lookup in the per-thread cache reads up to
+/// four cache lines, and in a server, where the kernel and other threads run between two
+/// requests, they are misses; this reads one line shared by every thread. The rules still
+/// apply: the traits are worked out again whenever set_redaction() replaced them.
+/// Thread-safe, never throws; define it with static storage duration.
+class KnownKey {
+ public:
+  constexpr explicit KnownKey(std::string_view key) noexcept : key_(key) {}
+  [[nodiscard]] std::string_view key() const noexcept { return key_; }
+  [[nodiscard]] KeyTraits traits() const noexcept;
+
+ private:
+  std::string_view key_;
+  /// The rules' version shifted left by 2, then `secret` and `mask`; 0 before the first use.
+  mutable std::atomic<std::uint64_t> cached_{0};
+};
+
+/// upsert() (frame.hpp) of a value redacted as `traits` say: what upsert_user() does once it
+/// has looked the key up.
+bool upsert_redacted(Attributes& attrs, std::string_view key, KeyTraits traits, ValueView value,
+                     std::size_t max_count);
 
 /// Whether values under this key are redacted. Thread-safe, no allocation.
 [[nodiscard]] inline bool is_secret_key(std::string_view key) noexcept {

@@ -149,6 +149,15 @@ void Span::set_attribute(std::string_view key, ValueView value) noexcept {
   });
 }
 
+void detail::SpanAccess::set_attribute(Span& span, const KnownKey& key, ValueView value) noexcept {
+  with_live_span(span.state_, "could not set a span attribute", [&](detail::SpanState& st) {
+    if (!detail::upsert_redacted(st.data.attributes, key.key(), key.traits(), value,
+                                 detail::kMaxSpanAttributes)) {
+      ++st.data.dropped_attributes;
+    }
+  });
+}
+
 void Span::set_attributes(std::initializer_list<Field> attributes) noexcept {
   with_live_span(state_, "could not set span attributes", [&](detail::SpanState& st) {
     for (const auto& f : attributes) {

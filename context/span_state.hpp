@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "context/frame.hpp"
+#include "context/redact.hpp"
 #include "context/spin_lock.hpp"
 #include "o11y/trace.hpp"
 
@@ -38,6 +39,12 @@ struct SpanBlock {
 
   SpanState state;
   Frame frame;  ///< frame.span is &state; frame.span_owner stays null (no cycle)
+};
+
+/// What the library's own instrumentation may do to a Span beyond its public methods.
+struct SpanAccess {
+  /// Span::set_attribute() with a key whose traits are cached beside it. Never throws.
+  static void set_attribute(Span& span, const KnownKey& key, ValueView value) noexcept;
 };
 
 }  // namespace o11y::detail

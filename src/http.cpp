@@ -6,6 +6,7 @@
 #include <string>
 
 #include "context/internal_error.hpp"
+#include "context/span_state.hpp"
 #include "logging/text.hpp"
 #include "o11y/log.hpp"
 #include "o11y/metrics.hpp"
@@ -15,6 +16,25 @@ namespace o11y::http {
 namespace {
 
 thread_local RequestScope* t_current = nullptr;  // NOLINT(*-avoid-non-const-global-*)
+
+// The semantic-convention keys every request sets, their redaction traits cached beside them
+// (see detail::KnownKey).
+const detail::KnownKey kMethod{"http.request.method"};
+const detail::KnownKey kMethodOriginal{"http.request.method_original"};
+const detail::KnownKey kUrlPath{"url.path"};
+const detail::KnownKey kUrlScheme{"url.scheme"};
+const detail::KnownKey kRoute{"http.route"};
+const detail::KnownKey kServerAddress{"server.address"};
+const detail::KnownKey kServerPort{"server.port"};
+const detail::KnownKey kClientAddress{"client.address"};
+const detail::KnownKey kUserAgent{"user_agent.original"};
+const detail::KnownKey kStatusCode{"http.response.status_code"};
+const detail::KnownKey kUrlFull{"url.full"};
+const detail::KnownKey kErrorType{"error.type"};
+
+void set(Span& span, const detail::KnownKey& key, ValueView value) noexcept {
+  detail::SpanAccess::set_attribute(span, key, value);
+}
 
 Counter requests_total() {
   static const Counter c =
@@ -80,21 +100,21 @@ RequestScope::RequestScope(const RequestInfo& info, const ServerOptions& options
   o11y::detail::Buffer name;
   span_ = start_span(span_name(name, method_, route_),
                      {.kind = SpanKind::Server, .parent = parent_from(info)});
-  span_.set_attribute("http.request.method", method_);
+  set(span_, kMethod, method_);
   if (method_ == "_OTHER")
-    span_.set_attribute("http.request.method_original", info.method);
-  span_.set_attribute("url.path", info.path);
-  span_.set_attribute("url.scheme", info.scheme);
+    set(span_, kMethodOriginal, info.method);
+  set(span_, kUrlPath, info.path);
+  set(span_, kUrlScheme, info.scheme);
   if (!route_.empty())
-    span_.set_attribute("http.route", route_);
+    set(span_, kRoute, route_);
   if (!info.server_address.empty())
-    span_.set_attribute("server.address", info.server_address);
+    set(span_, kServerAddress, info.server_address);
   if (info.server_port > 0)
-    span_.set_attribute("server.port", info.server_port);
+    set(span_, kServerPort, info.server_port);
   if (!info.client_address.empty())
-    span_.set_attribute("client.address", info.client_address);
+    set(span_, kClientAddress, info.client_address);
   if (!info.user_agent.empty())
-    span_.set_attribute("user_agent.original", info.user_agent);
+    set(span_, kUserAgent, info.user_agent);
   if (options.request_hook) {
     try {
       options.request_hook(span_, info);
@@ -117,7 +137,7 @@ void RequestScope::set_route(std::string_view route) noexcept {
     route_ = route;
     o11y::detail::Buffer name;
     span_.update_name(span_name(name, method_, route_));
-    span_.set_attribute("http.route", route_);
+    set(span_, kRoute, route_);
   } catch (...) {
     detail::report_internal_error("http", "could not set the route");
   }
@@ -150,7 +170,7 @@ void RequestScope::finish(int status) noexcept {
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
     if (status > 0)
-      span_.set_attribute("http.response.status_code", status);
+      set(span_, kStatusCode, status);
     // Server spans: 5xx is the server's fault, 4xx the client's (not an error here).
     if (status >= 500 || status <= 0 || failed_)
       span_.set_status(StatusCode::Error, status > 0 ? std::string_view{} : "no response");
@@ -191,12 +211,12 @@ ClientScope::ClientScope(std::string_view method, std::string_view url,
                          std::string_view server_address, int server_port) {
   const auto m = normalize_method(method);
   span_ = start_span(m, {.kind = SpanKind::Client});
-  span_.set_attribute("http.request.method", m);
-  span_.set_attribute("url.full", url);
+  set(span_, kMethod, m);
+  set(span_, kUrlFull, url);
   if (!server_address.empty())
-    span_.set_attribute("server.address", server_address);
+    set(span_, kServerAddress, server_address);
   if (server_port > 0)
-    span_.set_attribute("server.port", server_port);
+    set(span_, kServerPort, server_port);
   propagation::inject(span_.context(), headers_);
 }
 
@@ -209,7 +229,7 @@ void ClientScope::finish(int status) noexcept {
   if (finished_)
     return;
   finished_ = true;
-  span_.set_attribute("http.response.status_code", status);
+  set(span_, kStatusCode, status);
   if (status >= 400)
     span_.set_status(StatusCode::Error);
   span_.end();
@@ -219,7 +239,7 @@ void ClientScope::fail(std::string_view error) noexcept {
   if (finished_)
     return;
   finished_ = true;
-  span_.set_attribute("error.type", error);
+  set(span_, kErrorType, error);
   span_.set_status(StatusCode::Error, error);
   span_.end();
 }

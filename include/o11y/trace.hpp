@@ -131,6 +131,7 @@ struct SpanOptions {
 
 namespace detail {
 struct SpanState;
+struct SpanAccess;
 }  // namespace detail
 
 /// An RAII span: started by start_span, it is the current span of its thread until it ends
@@ -170,6 +171,7 @@ class Span {
 
  private:
   friend Span start_span(std::string_view, SpanOptions) noexcept;
+  friend struct detail::SpanAccess;
   explicit Span(std::shared_ptr<detail::SpanState> state) noexcept : state_(std::move(state)) {}
   std::shared_ptr<detail::SpanState> state_;
 };

@@ -1,14 +1,18 @@
 // The cpp-httplib integration with a real server and client on 127.0.0.1.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <o11y/config.hpp>
 #include <o11y/http/httplib.hpp>
 #include <o11y/log.hpp>
 #include <o11y/metrics.hpp>
 #include <o11y/propagation.hpp>
+#include <optional>
 #include <thread>
 
+#include "context/redact.hpp"
 #include "support/process.hpp"
 #include "support/serving.hpp"
 #include "support/span_fixture.hpp"
@@ -340,6 +344,32 @@ TEST_F(Http, AQueueMessageCarriesOneTraceFromProducerToConsumer) {
 
 namespace o11y {
 namespace {
+
+TEST_F(Http, RedactionRulesReachTheAttributesTheAdapterSetsAndFollowEachChange) {
+  // The adapter's own keys keep their redaction traits beside them, across threads: a cache
+  // that missed a change of rules would leak, or go on hiding, a value.
+  const http::ServerOptions options;
+  const auto user_agent_of = [&](const std::string& route) -> std::optional<Value> {
+    {
+      http::RequestScope scope({.method = "GET", .path = route, .user_agent = "curl/8.1"}, options);
+      http::set_route(route);
+      scope.finish(200);
+    }
+    const auto span = spans_->find("GET " + route);
+    if (span == nullptr)
+      return std::nullopt;
+    const auto* attr = find_attr(span->attributes, "user_agent.original");
+    return attr != nullptr ? std::optional<Value>(*attr) : std::nullopt;
+  };
+  EXPECT_EQ(user_agent_of("/before"), Value("curl/8.1"));
+  detail::set_redaction({"user_agent"}, false);
+  EXPECT_EQ(user_agent_of("/secret"), Value(std::string(detail::kRedacted)));
+  std::thread other(
+      [&] { EXPECT_EQ(user_agent_of("/other-thread"), Value(std::string(detail::kRedacted))); });
+  other.join();
+  detail::set_redaction(RedactionConfig{}.keys, false);
+  EXPECT_EQ(user_agent_of("/after"), Value("curl/8.1"));
+}
 
 TEST_F(Http, CredentialsInRequestHeadersReachNeitherSpansNorLogs) {
   logging::LogCapture capture;
