@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
 
 #include "context/internal_error.hpp"
@@ -48,6 +51,43 @@ Histogram request_duration() {
       histogram("http_request_duration_seconds", "Time to serve an HTTP request, in seconds.",
                 {"method", "route"});
   return h;
+}
+
+/// The two metric series of one (method, route, status), kept per thread. A labelled add()
+/// names, hashes and looks up its label values in the family's table on every request; on a
+/// server thread, where the kernel and other threads ran since its last request, those reads
+/// are cache misses (some 30 lines for the two metrics, callgrind's cache model counts).
+struct RequestSeries {
+  std::string method;
+  std::string route;
+  int status = -1;  ///< -1: empty slot
+  std::optional<Counter::Child> requests;
+  std::optional<Histogram::Child> duration;
+};
+
+RequestSeries& request_series(std::string_view method, std::string_view route, int status) {
+  constexpr unsigned kSlotBits = 3;  // 8: a thread serves a few routes; more only costs misses
+  thread_local std::array<RequestSeries, std::size_t{1} << kSlotBits> t_slots;
+  // Every part mixed into the top bits, which pick the slot.
+  const std::uint64_t h =
+      (std::uint64_t{std::hash<std::string_view>{}(route)} ^
+       static_cast<std::uint64_t>(status) << 32U ^
+       std::uint64_t{method.empty() ? 0U : static_cast<unsigned char>(method[0])} << 48U ^
+       method.size()) *
+      0x9e3779b97f4a7c15ULL;
+  auto& slot = t_slots[h >> (64U - kSlotBits)];
+  if (slot.status == status && slot.route == route && slot.method == method) [[likely]]
+    return slot;
+  // Looked up before the slot changes, so a throw (a label limit) leaves it as it was.
+  const auto status_text = status > 0 ? std::to_string(status) : std::string("0");
+  auto requests = requests_total().labels({method, route, status_text});
+  auto duration = request_duration().labels({method, route});
+  slot.method.assign(method);
+  slot.route.assign(route);
+  slot.status = status;
+  slot.requests = requests;
+  slot.duration = duration;
+  return slot;
 }
 
 Logger& request_logger() {
@@ -182,9 +222,9 @@ void RequestScope::finish(int status) noexcept {
       }
     }
     if (options_->record_metrics) {
-      const auto status_text = status > 0 ? std::to_string(status) : std::string("0");
-      requests_total().add(1, {{"method", method_}, {"route", route_}, {"status", status_text}});
-      request_duration().record(seconds, {{"method", method_}, {"route", route_}});
+      const auto& series = request_series(method_, route_, status > 0 ? status : 0);
+      series.requests->add();
+      series.duration->record(seconds);
     }
     if (options_->log_requests) {
       // Written while the span is current, so the line carries its trace and span ids.

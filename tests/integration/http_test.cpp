@@ -371,6 +371,43 @@ TEST_F(Http, RedactionRulesReachTheAttributesTheAdapterSetsAndFollowEachChange) 
   EXPECT_EQ(user_agent_of("/after"), Value("curl/8.1"));
 }
 
+TEST_F(Http, RequestMetricsCountEveryMethodRouteAndStatusApartOnOneThread) {
+  // More routes than a thread keeps series for, interleaved, so that series are found again,
+  // replaced and looked up afresh in every order.
+  const http::ServerOptions options;
+  std::vector<std::string> routes;
+  for (int r = 0; r < 20; ++r)
+    routes.push_back("/alternating/" + std::to_string(r));
+  constexpr int kRounds = 3;
+  const std::array<int, 3> statuses = {200, 404, 503};
+  for (int round = 0; round < kRounds; ++round) {
+    for (const auto& route : routes) {
+      for (const int status : statuses) {
+        for (const char* method : {"GET", "POST"}) {
+          http::RequestScope scope({.method = method, .path = route}, options);
+          http::set_route(route);
+          scope.finish(status);
+        }
+      }
+    }
+  }
+  const auto requests = counter("http_requests_total", "", {"method", "route", "status"});
+  const auto duration = histogram("http_request_duration_seconds", "", {"method", "route"});
+  for (const auto& route : routes) {
+    for (const char* method : {"GET", "POST"}) {
+      for (const int status : statuses) {
+        EXPECT_EQ(requests.value(
+                      {{"method", method}, {"route", route}, {"status", std::to_string(status)}}),
+                  kRounds)
+            << method << " " << route << " " << status;
+      }
+      EXPECT_EQ(duration.count({{"method", method}, {"route", route}}),
+                static_cast<std::uint64_t>(kRounds) * statuses.size())
+          << method << " " << route;
+    }
+  }
+}
+
 TEST_F(Http, CredentialsInRequestHeadersReachNeitherSpansNorLogs) {
   logging::LogCapture capture;
   TestServer server([](httplib::Server& s) {
