@@ -175,12 +175,15 @@ void LineSink::write_now(std::unique_lock<std::mutex>& lock) {
 }
 
 void LineSink::log(const spdlog::details::log_msg& msg) {
+  write({msg.payload.data(), msg.payload.size()}, msg.level >= spdlog::level::warn);
+}
+
+void LineSink::write(std::string_view line, bool at_once) {
   std::unique_lock lock(mu_);
   if (abandoned_)
     return;
   if (fd_ < 0 && owns_fd_)
     open();  // a failed rotation: try again
-  const auto& line = msg.payload;
   if (owns_fd_ && size_ > 0 && size_ + line.size() > max_bytes_)
     rotate(lock, line.size());
   current_.bytes.insert(current_.bytes.end(), line.begin(), line.end());
@@ -188,7 +191,7 @@ void LineSink::log(const spdlog::details::log_msg& msg) {
   size_ += line.size();
   if (sleeping_ && current_.lines == 1)
     has_work_.notify_one();  // the first line after a quiet spell: start the kMaxDelay clock
-  if (msg.level >= spdlog::level::warn) {
+  if (at_once) {
     write_now(lock);
   } else if (current_.bytes.size() >= kBufferBytes) {
     if (!background_) {

@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -49,6 +50,9 @@ class LineSink final : public spdlog::sinks::sink {
   LineSink& operator=(LineSink&&) = delete;
 
   void log(const spdlog::details::log_msg& msg) override;
+  /// What log() does with a message's payload, for callers that have no log_msg: appends the
+  /// line, and with `at_once` (warnings and worse) writes everything buffered before returning.
+  void write(std::string_view line, bool at_once);
   void flush() override;
   void set_pattern(const std::string& /*pattern*/) override {}
   void set_formatter(std::unique_ptr<spdlog::formatter> /*formatter*/) override {}

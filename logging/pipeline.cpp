@@ -71,8 +71,14 @@ class RenderedLines {
 };
 
 struct Output {
+  Output(std::size_t r, std::shared_ptr<spdlog::sinks::sink> s, bool q = false)
+      : renderer(r), sink(std::move(s)), lines(dynamic_cast<LineSink*>(sink.get())), queued(q) {}
   std::size_t renderer = kJson;
   std::shared_ptr<spdlog::sinks::sink> sink;
+  /// `sink` when it is ours: written directly, without building spdlog's log_msg, whose
+  /// constructor reads spdlog's thread-local thread id (a __tls_get_addr call into the shared
+  /// library, and several cache misses on a server thread).
+  LineSink* lines = nullptr;
   bool queued = false;  ///< written by the async writer (its outputs are the first ones)
 };
 
@@ -96,6 +102,10 @@ spdlog::level::level_enum spdlog_level(Level l) noexcept {
 
 void write_to_sink(const Output& out, std::string_view bytes, Level level) noexcept {
   try {
+    if (out.lines != nullptr) {
+      out.lines->write(bytes, level >= Level::Warning);
+      return;
+    }
     // A fixed time point: our renderers stamp the time, so spdlog need not read the clock.
     const spdlog::details::log_msg msg(spdlog::log_clock::time_point{}, spdlog::source_loc{},
                                        spdlog::string_view_t(), spdlog_level(level),
@@ -681,13 +691,14 @@ void build_and_publish(const LoggingSetup& setup,
   state->renderers[kConsole] = make_console_renderer(colors);
   if (setup.stdout_enabled && setup.stdout_is_terminal) {
     // Someone is reading: every line is written as it is logged.
-    state->outputs.push_back({console ? kConsole : kJson,
-                              with_passthrough(std::make_shared<spdlog::sinks::stdout_sink_mt>())});
+    state->outputs.emplace_back(
+        console ? kConsole : kJson,
+        with_passthrough(std::make_shared<spdlog::sinks::stdout_sink_mt>()));
   } else if (setup.stdout_enabled) {
     // A pipe or a file, read by a collector: lines in large writes, as for a log file.
     auto out = std::make_shared<LineSink>(STDOUT_FILENO, "stdout", !cfg.async);
     state->line_sinks.push_back(out);
-    state->outputs.push_back({console ? kConsole : kJson, std::move(out)});
+    state->outputs.emplace_back(console ? kConsole : kJson, std::move(out));
   }
   if (!cfg.file_path.empty()) {
     try {
@@ -696,16 +707,16 @@ void build_and_publish(const LoggingSetup& setup,
           std::make_shared<LineSink>(cfg.file_path, std::max<std::size_t>(cfg.file_max_bytes, 1024),
                                      std::max<std::size_t>(cfg.file_max_files, 1), !cfg.async);
       state->line_sinks.push_back(file);
-      state->outputs.push_back({kJson, std::move(file)});
+      state->outputs.emplace_back(kJson, std::move(file));
     } catch (const std::exception& e) {
       report_internal_error("logging",
                             std::string("log file not opened, continuing without it: ") + e.what());
     }
   }
   for (const auto& s : setup.extra_json_sinks)
-    state->outputs.push_back({kJson, with_passthrough(s)});
+    state->outputs.emplace_back(kJson, with_passthrough(s));
   for (const auto& s : setup.extra_console_sinks) {
-    state->outputs.push_back({kConsole, with_passthrough(s)});
+    state->outputs.emplace_back(kConsole, with_passthrough(s));
   }
   // Captures are written synchronously even in async mode, so a test sees its line at once.
   if (cfg.async) {
@@ -716,7 +727,7 @@ void build_and_publish(const LoggingSetup& setup,
                                                  cfg.async_queue_bytes, cfg.async_drop_when_full);
   }
   for (const auto& s : capture_sinks)
-    state->outputs.push_back({kJson, s, false});
+    state->outputs.emplace_back(kJson, s, false);
   state->configured = true;
 
   std::shared_ptr<const LoggingState> old = published().snapshot();
