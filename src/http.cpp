@@ -22,18 +22,18 @@ thread_local RequestScope* t_current = nullptr;  // NOLINT(*-avoid-non-const-glo
 
 // The semantic-convention keys every request sets, their redaction traits cached beside them
 // (see detail::KnownKey).
-const detail::KnownKey kMethod{"http.request.method"};
-const detail::KnownKey kMethodOriginal{"http.request.method_original"};
-const detail::KnownKey kUrlPath{"url.path"};
-const detail::KnownKey kUrlScheme{"url.scheme"};
-const detail::KnownKey kRoute{"http.route"};
-const detail::KnownKey kServerAddress{"server.address"};
-const detail::KnownKey kServerPort{"server.port"};
-const detail::KnownKey kClientAddress{"client.address"};
-const detail::KnownKey kUserAgent{"user_agent.original"};
-const detail::KnownKey kStatusCode{"http.response.status_code"};
-const detail::KnownKey kUrlFull{"url.full"};
-const detail::KnownKey kErrorType{"error.type"};
+constinit const detail::KnownKey kMethod{"http.request.method"};
+constinit const detail::KnownKey kMethodOriginal{"http.request.method_original"};
+constinit const detail::KnownKey kUrlPath{"url.path"};
+constinit const detail::KnownKey kUrlScheme{"url.scheme"};
+constinit const detail::KnownKey kRoute{"http.route"};
+constinit const detail::KnownKey kServerAddress{"server.address"};
+constinit const detail::KnownKey kServerPort{"server.port"};
+constinit const detail::KnownKey kClientAddress{"client.address"};
+constinit const detail::KnownKey kUserAgent{"user_agent.original"};
+constinit const detail::KnownKey kStatusCode{"http.response.status_code"};
+constinit const detail::KnownKey kUrlFull{"url.full"};
+constinit const detail::KnownKey kErrorType{"error.type"};
 
 void set(Span& span, const detail::KnownKey& key, ValueView value) noexcept {
   detail::SpanAccess::set_attribute(span, key, value);
