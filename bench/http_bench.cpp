@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -276,14 +277,26 @@ int main(int argc, char** argv) {
     std::sort(below.begin(), below.end());
     const double plain_rps = plain_total.requests / plain_total.seconds;
     const double instr_rps = instr_total.requests / instr_total.seconds;
+    // The rounds' mean with two standard errors: single rounds on a shared 2-core VM spread by
+    // tens of percent, so one number without its uncertainty says little.
+    double mean = 0;
+    for (const double b : below)
+      mean += b;
+    mean /= static_cast<double>(below.size());
+    double var = 0;
+    for (const double b : below)
+      var += (b - mean) * (b - mean);
+    var /= static_cast<double>(below.size() - 1);
+    const double two_se = 2.0 * std::sqrt(var / static_cast<double>(below.size()));
     std::fprintf(g_results,
                  "=== %d rounds of %d s: uninstrumented %.0f req/s, %.1f us CPU a request, worst "
                  "p99 %.2f ms; instrumented %.0f req/s, %.1f us CPU a request, worst p99 %.2f ms; "
-                 "%.1f%% below overall, rounds %.1f%% to %.1f%%, median %.1f%%\n",
+                 "%.1f%% below overall; rounds %.1f%% to %.1f%%, median %.1f%%, mean %.1f%% +- "
+                 "%.1f%% (2 standard errors)\n",
                  rounds, seconds, plain_rps, plain_total.cpu * 1e6 / plain_total.requests,
                  plain_total.worst_p99_ms, instr_rps, instr_total.cpu * 1e6 / instr_total.requests,
                  instr_total.worst_p99_ms, 100.0 * (1.0 - instr_rps / plain_rps), below.front(),
-                 below.back(), below[below.size() / 2]);
+                 below.back(), below[below.size() / 2], mean, two_se);
   }
   o11y::shutdown();
   // The overhead only counts if the work was done: spans exported (not dropped), lines written.
