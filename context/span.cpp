@@ -4,6 +4,7 @@
 
 #include "context/frame.hpp"
 #include "context/internal_error.hpp"
+#include "context/redact.hpp"
 #include "context/span_state.hpp"
 #include "context/sys.hpp"
 #include "context/tick_clock.hpp"
@@ -15,6 +16,12 @@ namespace o11y {
 detail::SpanBlock::SpanBlock() noexcept = default;
 
 namespace {
+
+// Sets one attribute on a recording span's data, counting it as dropped past the limit.
+void add_attribute(SpanData& d, std::string_view key, detail::KeyTraits traits, ValueView value) {
+  if (!detail::upsert_redacted(d.attributes, key, traits, value, detail::kMaxSpanAttributes))
+    ++d.dropped_attributes;
+}
 
 bool span_ended(detail::SpanState* s) {
   std::lock_guard lock(s->mu);
@@ -106,10 +113,7 @@ Span start_span(std::string_view name, SpanOptions options) noexcept {
       // request's instructions). 12 of 72 bytes still come from malloc's per-thread cache.
       d.attributes.reserve(cur.tags.size() + 12);
       for (const auto& t : cur.tags) {
-        if (!detail::upsert_user(d.attributes, t.key, ValueView(t.value),
-                                 detail::kMaxSpanAttributes)) {
-          ++d.dropped_attributes;
-        }
+        add_attribute(d, t.key, detail::key_traits(t.key), ValueView(t.value));
       }
     }
 
@@ -143,27 +147,20 @@ Span& Span::operator=(Span&& other) noexcept {
 
 void Span::set_attribute(std::string_view key, ValueView value) noexcept {
   with_live_span(state_, "could not set a span attribute", [&](detail::SpanState& st) {
-    if (!detail::upsert_user(st.data.attributes, key, value, detail::kMaxSpanAttributes)) {
-      ++st.data.dropped_attributes;
-    }
+    add_attribute(st.data, key, detail::key_traits(key), value);
   });
 }
 
 void detail::SpanAccess::set_attribute(Span& span, const KnownKey& key, ValueView value) noexcept {
   with_live_span(span.state_, "could not set a span attribute", [&](detail::SpanState& st) {
-    if (!detail::upsert_redacted(st.data.attributes, key.key(), key.traits(), value,
-                                 detail::kMaxSpanAttributes)) {
-      ++st.data.dropped_attributes;
-    }
+    add_attribute(st.data, key.key(), key.traits(), value);
   });
 }
 
 void Span::set_attributes(std::initializer_list<Field> attributes) noexcept {
   with_live_span(state_, "could not set span attributes", [&](detail::SpanState& st) {
     for (const auto& f : attributes) {
-      if (!detail::upsert_user(st.data.attributes, f.key, f.value, detail::kMaxSpanAttributes)) {
-        ++st.data.dropped_attributes;
-      }
+      add_attribute(st.data, f.key, detail::key_traits(f.key), f.value);
     }
   });
 }

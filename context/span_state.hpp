@@ -4,7 +4,6 @@
 #include <memory>
 
 #include "context/frame.hpp"
-#include "context/redact.hpp"
 #include "context/spin_lock.hpp"
 #include "o11y/trace.hpp"
 
@@ -40,6 +39,8 @@ struct SpanBlock {
   SpanState state;
   Frame frame;  ///< frame.span is &state; frame.span_owner stays null (no cycle)
 };
+
+class KnownKey;
 
 /// What the library's own instrumentation may do to a Span beyond its public methods.
 struct SpanAccess {

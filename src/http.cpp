@@ -9,6 +9,7 @@
 #include <string>
 
 #include "context/internal_error.hpp"
+#include "context/redact.hpp"
 #include "context/span_state.hpp"
 #include "logging/text.hpp"
 #include "o11y/log.hpp"
@@ -65,6 +66,7 @@ struct RequestSeries {
   std::optional<Histogram::Child> duration;
 };
 
+// `status` is 0 for a request that got no response, as its label says.
 RequestSeries& request_series(std::string_view method, std::string_view route, int status) {
   constexpr unsigned kSlotBits = 3;  // 8: a thread serves a few routes; more only costs misses
   thread_local std::array<RequestSeries, std::size_t{1} << kSlotBits> t_slots;
@@ -79,7 +81,7 @@ RequestSeries& request_series(std::string_view method, std::string_view route, i
   if (slot.status == status && slot.route == route && slot.method == method) [[likely]]
     return slot;
   // Looked up before the slot changes, so a throw (a label limit) leaves it as it was.
-  const auto status_text = status > 0 ? std::to_string(status) : std::string("0");
+  const auto status_text = std::to_string(status);
   auto requests = requests_total().labels({method, route, status_text});
   auto duration = request_duration().labels({method, route});
   slot.method.assign(method);
