@@ -7,6 +7,7 @@
 #include "context/internal_error.hpp"
 #include "context/redact.hpp"
 #include "context/span_state.hpp"
+#include "context/thread_instance.hpp"
 #include "context/words.hpp"
 
 namespace o11y {
@@ -16,7 +17,8 @@ namespace {
 // The one definition of the current frame. Keeping it in this .cpp (not a header) gives every
 // translation unit and shared object the same slot.
 // Clears t_frame when the thread's slot is destroyed, so nothing reads a freed frame
-// through it from a later thread_local destructor.
+// through it from a later thread_local destructor. Once it is gone, this thread's context
+// stays empty: calls from later destructors still log and make spans, without context.
 struct CurrentSlot {
   std::shared_ptr<const Frame> frame;
   CurrentSlot() = default;
@@ -31,7 +33,14 @@ struct CurrentSlot {
     frame = std::move(next);
   }
 };
-thread_local CurrentSlot t_current;  // NOLINT(*-avoid-non-const-global-*)
+CurrentSlot* slot() noexcept {
+  return thread_instance<CurrentSlot>();
+}
+
+const std::shared_ptr<const Frame>& no_frame() noexcept {
+  static const std::shared_ptr<const Frame> kNone;
+  return kNone;
+}
 
 const Frame& empty_frame() noexcept {
   static const Frame kEmpty;
@@ -42,9 +51,12 @@ const Frame& empty_frame() noexcept {
 template <class Change>
 void modify_current(Change&& change) noexcept {
   try {
-    auto next = std::make_shared<Frame>(derive_frame(t_current.frame));
+    auto* const current = slot();
+    if (current == nullptr)
+      return;
+    auto next = std::make_shared<Frame>(derive_frame(current->frame));
     std::forward<Change>(change)(*next);
-    t_current.set(std::move(next));
+    current->set(std::move(next));
   } catch (const std::exception& e) {
     report_internal_error("context", e.what());
   } catch (...) {
@@ -68,21 +80,26 @@ void add_to_span(SpanState* span, std::string_view key, ValueView value) {
 thread_local constinit const Frame* t_frame = nullptr;  // NOLINT(*-avoid-non-const-global-*)
 
 const Frame& current_frame() noexcept {
-  return t_current.frame ? *t_current.frame : empty_frame();
+  const auto* const current = slot();
+  return current != nullptr && current->frame ? *current->frame : empty_frame();
 }
 
 const std::shared_ptr<const Frame>& current_frame_ptr() noexcept {
-  return t_current.frame;
+  const auto* const current = slot();
+  return current != nullptr ? current->frame : no_frame();
 }
 
 std::shared_ptr<const Frame> exchange_current_frame(std::shared_ptr<const Frame> frame) noexcept {
-  auto previous = std::move(t_current.frame);
-  t_current.set(std::move(frame));
+  auto* const current = slot();
+  if (current == nullptr)
+    return {};  // `frame` is released here: nothing can be current any more
+  auto previous = std::move(current->frame);
+  current->set(std::move(frame));
   return previous;
 }
 
 const void* current_slot() noexcept {
-  return &t_current;
+  return slot();
 }
 
 bool upsert_user(Attributes& attrs, std::string_view key, ValueView value, std::size_t max_count) {

@@ -4,6 +4,9 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <vector>
+
+#include "context/thread_instance.hpp"
 
 namespace o11y::detail {
 
@@ -18,14 +21,16 @@ class Published {
   Published() : state_(std::make_shared<const T>()) {}
 
   [[nodiscard]] const T& get() noexcept {
-    thread_local Cache t_cache;
+    auto* const cache = thread_instance<Cache, Tag>();
+    if (cache == nullptr) [[unlikely]]
+      return get_after_thread_exit();
     const auto v = version_.load(std::memory_order_acquire);
-    if (v != t_cache.version) {
+    if (v != cache->version) {
       std::lock_guard lock(mu_);
-      t_cache.state = state_;
-      t_cache.version = version_.load(std::memory_order_relaxed);
+      cache->state = state_;
+      cache->version = version_.load(std::memory_order_relaxed);
     }
-    return *t_cache.state;
+    return *cache->state;
   }
 
   /// A strong reference to the current state, for work that outlives one get().
@@ -49,8 +54,23 @@ class Published {
     std::uint64_t version = 0;
     std::shared_ptr<const T> state;
   };
+
+  // For a thread_local destructor that runs after this thread's cache was destroyed. With no
+  // cache to hold the state, the state is kept here for ever, so the reference stays valid:
+  // one per change of the state that such a call saw, a handful in a process's life.
+  const T& get_after_thread_exit() noexcept {
+    std::lock_guard lock(mu_);
+    try {
+      if (kept_.empty() || kept_.back() != state_)
+        kept_.push_back(state_);
+    } catch (...) {  // out of memory: the current state, valid until the next update()
+    }
+    return *state_;
+  }
+
   mutable std::mutex mu_;
   std::shared_ptr<const T> state_;
+  std::vector<std::shared_ptr<const T>> kept_;  // guarded by mu_
   std::atomic<std::uint64_t> version_{1};
 };
 

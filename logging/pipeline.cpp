@@ -23,6 +23,7 @@
 #include "context/published.hpp"
 #include "context/span_state.hpp"
 #include "context/sys.hpp"
+#include "context/thread_instance.hpp"
 #include "logging/line_sink.hpp"
 #include "logging/renderer.hpp"
 
@@ -837,8 +838,18 @@ void dispatch(const Record& record) noexcept {
       state = &published().get();
     }
     const LoggingState& st = *state;
-    thread_local Buffer t_buffers[kRendererCount];
-    RenderedLines lines(record, st.renderers, t_buffers);
+    // The thread's buffers, or, from a destructor that runs after they were destroyed at
+    // thread exit, buffers of this call's own.
+    struct Buffers {
+      Buffer b[kRendererCount];  // NOLINT(*-avoid-c-arrays)
+    };
+    std::unique_ptr<Buffers> late;
+    auto* buffers = thread_instance<Buffers>();
+    if (buffers == nullptr) [[unlikely]] {
+      late = std::make_unique<Buffers>();
+      buffers = late.get();
+    }
+    RenderedLines lines(record, st.renderers, buffers->b);
     // One copy of the record for every queued output; the writer renders it.
     // Queued outputs come first, so the first one says whether there are any.
     const bool any_queued = st.async && !st.outputs.empty() && st.outputs.front().queued;

@@ -11,6 +11,7 @@
 #include "context/internal_error.hpp"
 #include "context/redact.hpp"
 #include "context/span_state.hpp"
+#include "context/thread_instance.hpp"
 #include "logging/text.hpp"
 #include "o11y/log.hpp"
 #include "o11y/metrics.hpp"
@@ -66,10 +67,21 @@ struct RequestSeries {
   std::optional<Histogram::Child> duration;
 };
 
+struct RequestMetrics {
+  Counter::Child requests;
+  Histogram::Child duration;
+};
+
+constexpr unsigned kSlotBits = 3;  // 8: a thread serves a few routes; more only costs misses
+using SeriesSlots = std::array<RequestSeries, std::size_t{1} << kSlotBits>;
+
 // `status` is 0 for a request that got no response, as its label says.
-RequestSeries& request_series(std::string_view method, std::string_view route, int status) {
-  constexpr unsigned kSlotBits = 3;  // 8: a thread serves a few routes; more only costs misses
-  thread_local std::array<RequestSeries, std::size_t{1} << kSlotBits> t_slots;
+RequestMetrics request_series(std::string_view method, std::string_view route, int status) {
+  auto* const slots = detail::thread_instance<SeriesSlots>();
+  if (slots == nullptr) [[unlikely]] {  // a thread_local destructor at thread exit
+    return {requests_total().labels({method, route, std::to_string(status)}),
+            request_duration().labels({method, route})};
+  }
   // Every part mixed into the top bits, which pick the slot.
   const std::uint64_t h =
       (std::uint64_t{std::hash<std::string_view>{}(route)} ^
@@ -77,9 +89,9 @@ RequestSeries& request_series(std::string_view method, std::string_view route, i
        std::uint64_t{method.empty() ? 0U : static_cast<unsigned char>(method[0])} << 48U ^
        method.size()) *
       0x9e3779b97f4a7c15ULL;
-  auto& slot = t_slots[h >> (64U - kSlotBits)];
+  auto& slot = (*slots)[h >> (64U - kSlotBits)];
   if (slot.status == status && slot.route == route && slot.method == method) [[likely]]
-    return slot;
+    return {*slot.requests, *slot.duration};
   // Looked up before the slot changes, so a throw (a label limit) leaves it as it was.
   const auto status_text = std::to_string(status);
   auto requests = requests_total().labels({method, route, status_text});
@@ -89,7 +101,7 @@ RequestSeries& request_series(std::string_view method, std::string_view route, i
   slot.status = status;
   slot.requests = requests;
   slot.duration = duration;
-  return slot;
+  return {requests, duration};
 }
 
 Logger& request_logger() {
@@ -224,9 +236,9 @@ void RequestScope::finish(int status) noexcept {
       }
     }
     if (options_->record_metrics) {
-      const auto& series = request_series(method_, route_, status > 0 ? status : 0);
-      series.requests->add();
-      series.duration->record(seconds);
+      const auto series = request_series(method_, route_, status > 0 ? status : 0);
+      series.requests.add();
+      series.duration.record(seconds);
     }
     if (options_->log_requests) {
       // Written while the span is current, so the line carries its trace and span ids.
