@@ -106,10 +106,8 @@ bool upsert_user(Attributes& attrs, std::string_view key, ValueView value, std::
   return upsert_redacted(attrs, key, key_traits(key), value, max_count);
 }
 
-bool upsert_redacted(Attributes& attrs, std::string_view key, KeyTraits traits, ValueView value,
-                     std::size_t max_count) {
-  if (!traits.secret && !traits.mask) [[likely]]
-    return upsert(attrs, key, value, max_count);
+bool upsert_masked(Attributes& attrs, std::string_view key, KeyTraits traits, ValueView value,
+                   std::size_t max_count) {
   std::string scratch;
   return upsert(attrs, key, redact(traits, value, scratch), max_count);
 }

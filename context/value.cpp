@@ -39,20 +39,6 @@ Value::Value(ValueView v)
         return Storage(std::in_place_type<typename decltype(alt)::type>, payload);
       })) {}
 
-Value& Value::assign(ValueView v) {
-  with_alternative(v, [this](auto alt, auto payload) {
-    using T = typename decltype(alt)::type;
-    if constexpr (std::is_same_v<T, std::string>) {
-      if (auto* s = std::get_if<std::string>(&v_)) {
-        s->assign(payload);  // keeps its buffer; safe when v views *s
-        return;
-      }
-    }
-    v_.emplace<T>(payload);
-  });
-  return *this;
-}
-
 std::string Value::to_string() const {
   return std::visit(
       [](const auto& x) -> std::string {

@@ -143,6 +143,36 @@ inline ValueView::ValueView(const Value& v) noexcept {
       v.storage());
 }
 
+// Inline: every span attribute, tag and log-context entry is stored through it, and out of line
+// a fifth of its instructions were its own call frame.
+inline Value& Value::assign(ValueView v) {
+  switch (v.kind()) {
+    case ValueView::Kind::Null:
+      v_.emplace<std::monostate>();
+      break;
+    case ValueView::Kind::Bool:
+      v_.emplace<bool>(v.as_bool());
+      break;
+    case ValueView::Kind::Int:
+      v_.emplace<std::int64_t>(v.as_int());
+      break;
+    case ValueView::Kind::Uint:
+      v_.emplace<std::uint64_t>(v.as_uint());
+      break;
+    case ValueView::Kind::Double:
+      v_.emplace<double>(v.as_double());
+      break;
+    case ValueView::Kind::String:
+      if (auto* s = std::get_if<std::string>(&v_)) {
+        s->assign(v.as_string());  // keeps its buffer; safe when v views *s
+      } else {
+        v_.emplace<std::string>(v.as_string());
+      }
+      break;
+  }
+  return *this;
+}
+
 /// A borrowed key and value, the element of `{{"order_id", 123}, {"amount", 49.99}}`.
 ///
 /// Like std::string_view it refers to caller storage and is meant for call arguments only.
