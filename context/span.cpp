@@ -22,11 +22,12 @@ namespace o11y {
 
 namespace {
 
-// Recycling. A span took two allocations and two frees (the block and its attribute list):
-// some 350 of a span's 2,400 instructions, and malloc's code and bins in a cold request's
-// cache. Each thread keeps up to kPooled cleared blocks; a block released on a thread whose
-// pool is full, or gone (thread exit), is deleted. The batch processor hands exported spans
-// back to the threads that make spans, one per span, so those threads' pools stay stocked.
+// Recycling. A span took two allocations and two frees (the block and its attribute list),
+// and malloc's code and bins in a cold request's cache. Clearing a block and using it again
+// cost a span with 4 attributes 2,159 instructions instead of 2,392 (callgrind). Each thread
+// keeps up to kPooled cleared blocks; a block released on a thread whose pool is full, or gone
+// (thread exit), is deleted. The batch processor hands exported spans back to the threads
+// that make spans, one per span, so those threads' pools stay stocked.
 
 constexpr std::size_t kPooled = 32;
 // Buffers kept past a block's clear(): enough for any usual span, bounded against a span that
