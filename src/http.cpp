@@ -55,21 +55,26 @@ Histogram request_duration() {
   return h;
 }
 
-/// The two metric series of one (method, route, status), kept per thread. A labelled add()
-/// names, hashes and looks up its label values in the family's table on every request; on a
-/// server thread, where the kernel and other threads ran since its last request, those reads
-/// are cache misses (some 30 lines for the two metrics, callgrind's cache model counts).
+/// The two metric series of one (method, route, status).
+struct RequestMetrics {
+  Counter::Child requests;
+  Histogram::Child duration;
+};
+
+RequestMetrics look_up_series(std::string_view method, std::string_view route, int status) {
+  return {requests_total().labels({method, route, std::to_string(status)}),
+          request_duration().labels({method, route})};
+}
+
+/// RequestMetrics kept per thread. A labelled add() names, hashes and looks up its label
+/// values in the family's table on every request; on a server thread, where the kernel and
+/// other threads ran since its last request, those reads are cache misses (some 30 lines for
+/// the two metrics, callgrind's cache model counts).
 struct RequestSeries {
   std::string method;
   std::string route;
   int status = -1;  ///< -1: empty slot
-  std::optional<Counter::Child> requests;
-  std::optional<Histogram::Child> duration;
-};
-
-struct RequestMetrics {
-  Counter::Child requests;
-  Histogram::Child duration;
+  std::optional<RequestMetrics> metrics;
 };
 
 constexpr unsigned kSlotBits = 3;  // 8: a thread serves a few routes; more only costs misses
@@ -78,10 +83,8 @@ using SeriesSlots = std::array<RequestSeries, std::size_t{1} << kSlotBits>;
 // `status` is 0 for a request that got no response, as its label says.
 RequestMetrics request_series(std::string_view method, std::string_view route, int status) {
   auto* const slots = detail::thread_instance<SeriesSlots>();
-  if (slots == nullptr) [[unlikely]] {  // a thread_local destructor at thread exit
-    return {requests_total().labels({method, route, std::to_string(status)}),
-            request_duration().labels({method, route})};
-  }
+  if (slots == nullptr) [[unlikely]]  // a thread_local destructor at thread exit
+    return look_up_series(method, route, status);
   // Every part mixed into the top bits, which pick the slot.
   const std::uint64_t h =
       (std::uint64_t{std::hash<std::string_view>{}(route)} ^
@@ -91,17 +94,14 @@ RequestMetrics request_series(std::string_view method, std::string_view route, i
       0x9e3779b97f4a7c15ULL;
   auto& slot = (*slots)[h >> (64U - kSlotBits)];
   if (slot.status == status && slot.route == route && slot.method == method) [[likely]]
-    return {*slot.requests, *slot.duration};
+    return *slot.metrics;
   // Looked up before the slot changes, so a throw (a label limit) leaves it as it was.
-  const auto status_text = std::to_string(status);
-  auto requests = requests_total().labels({method, route, status_text});
-  auto duration = request_duration().labels({method, route});
+  const auto metrics = look_up_series(method, route, status);
   slot.method.assign(method);
   slot.route.assign(route);
   slot.status = status;
-  slot.requests = requests;
-  slot.duration = duration;
-  return {requests, duration};
+  slot.metrics = metrics;
+  return metrics;
 }
 
 Logger& request_logger() {
