@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <functional>
 #include <memory>
+#include <o11y/http.hpp>
 #include <o11y/o11y.hpp>
 #include <string>
 #include <thread>
@@ -112,6 +113,32 @@ TEST(ThreadExit, MetricsRecordedInAThreadLocalDestructorCount) {
               return c.labels({"late"}).value() == 1.0;
             }),
             0);
+}
+
+// The HTTP adapter keeps each thread's metric series, with the routes as strings; from a
+// destructor after they are gone it looks the series up directly. The routes are too long to
+// be stored inline, so a destroyed slot would point at freed memory.
+TEST(ThreadExit, ARequestFinishedInAThreadLocalDestructorIsCountedAndLogged) {
+  EXPECT_EQ(
+      in_child([] {
+        logging::LogCapture capture;
+        const http::ServerOptions options;
+        const auto served = [&options](const std::string& route) {
+          http::RequestScope request({.method = "GET", .path = "/exit", .route = route}, options);
+          request.finish(200);
+        };
+        run_thread(
+            [&] {
+              for (int i = 0; i < 16; ++i)  // every slot holds a long route
+                served("/early/orders/{order_id}/part/" + std::to_string(i));
+            },
+            [&] { served("/late/orders/{order_id}/items"); });
+        const auto requests = counter("http_requests_total", "", {"method", "route", "status"});
+        return requests.labels({"GET", "/early/orders/{order_id}/part/3", "200"}).value() == 1.0 &&
+               requests.labels({"GET", "/late/orders/{order_id}/items", "200"}).value() == 1.0 &&
+               capture.lines().size() == 17;
+      }),
+      0);
 }
 
 }  // namespace
