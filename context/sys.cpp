@@ -4,10 +4,13 @@
 #include <pthread.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <ctime>
 #include <memory>
+#include <mutex>
 #include <system_error>
+#include <utility>
 
 namespace o11y::detail {
 
@@ -37,6 +40,27 @@ std::string errno_text(int err) {
 
 void name_this_thread(const char* name) noexcept {
   (void)::pthread_setname_np(::pthread_self(), name);
+}
+
+std::thread start_thread(const char* name, std::function<void()> body) {
+  struct Handshake {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool running = false;
+  } hs;
+  std::thread thread([&hs, name, body = std::move(body)] {
+    name_this_thread(name);
+    {
+      // Notified under the lock: hs is on the starter's stack, gone once it sees `running`.
+      const std::lock_guard lock(hs.mu);
+      hs.running = true;
+      hs.cv.notify_one();
+    }
+    body();
+  });
+  std::unique_lock lock(hs.mu);
+  hs.cv.wait(lock, [&hs] { return hs.running; });
+  return thread;
 }
 
 }  // namespace o11y::detail

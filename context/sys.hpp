@@ -3,7 +3,9 @@
 // Small system helpers every module needs; one definition each.
 
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <thread>
 
 namespace o11y::detail {
 
@@ -20,6 +22,16 @@ namespace o11y::detail {
 /// Names the calling thread ("o11y-export"), as `top -H`, gdb and perf show it; at most 15
 /// characters. Failure is ignored: the name is a convenience.
 void name_this_thread(const char* name) noexcept;
+
+/// Starts a thread that names itself `name` (as name_this_thread) and runs `body`; returns once
+/// the thread has come through its start-up and entered `body`. A thread's start-up allocates
+/// (glibc's pthread_getattr_np under ASan), and ASan's allocator before LLVM 18 (GCC 12 and
+/// 13's libasan, clang 14's) takes no lock around fork(): a process that forked while one of
+/// our threads was still starting, as a pre-fork master does right after init(), left the
+/// child holding an allocator lock nobody would release, and the child hung on its first
+/// malloc. So `body` should block before it allocates, or the window is only moved. Throws
+/// std::system_error when no thread can be started.
+[[nodiscard]] std::thread start_thread(const char* name, std::function<void()> body);
 
 /// The text for an errno value. Thread-safe, unlike strerror.
 [[nodiscard]] std::string errno_text(int err);

@@ -43,10 +43,7 @@ void LineSink::start() {
   handed_.bytes.reserve(kBufferBytes + kBufferBytes / 4);
   if (background_) {
     try {
-      thread_ = std::thread([this] {
-        name_this_thread("o11y-log-write");
-        run();
-      });
+      thread_ = start_thread("o11y-log-write", [this] { run(); });
     } catch (...) {
       if (owns_fd_)
         (void)::close(fd_);

@@ -446,10 +446,7 @@ class AsyncWriter {
 
  private:
   void start() {
-    thread_ = std::make_unique<std::thread>([this] {
-      name_this_thread("o11y-log-async");
-      run();
-    });
+    thread_ = std::make_unique<std::thread>(start_thread("o11y-log-async", [this] { run(); }));
   }
 
   void stop() noexcept {

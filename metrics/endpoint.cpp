@@ -151,10 +151,7 @@ Endpoint serve(std::string_view address, const EndpointOptions& options) {
     throw std::runtime_error("serve: cannot listen on " + std::string(address));
   }
   httplib::Server* server = &impl->server;
-  impl->thread = std::thread([server] {
-    detail::name_this_thread("o11y-metrics");
-    server->listen_after_bind();
-  });
+  impl->thread = detail::start_thread("o11y-metrics", [server] { server->listen_after_bind(); });
   return Endpoint(std::move(impl));
 }
 

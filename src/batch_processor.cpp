@@ -95,10 +95,14 @@ struct BatchSpanProcessor::Impl : std::enable_shared_from_this<BatchSpanProcesso
   void start_thread_locked(Queue& q) {
     // The thread shares ownership: a processor destroyed without shutdown() leaves it to
     // finish exporting what was queued (see ~BatchSpanProcessor).
-    q.thread = std::thread([self = shared_from_this(), &q] {
-      detail::name_this_thread("o11y-export");
-      self->run(q);
-    });
+    // The batch buffer is allocated here: the thread must not allocate before it blocks (see
+    // start_thread), and it blocks on q.mu, which this thread holds.
+    std::vector<std::shared_ptr<const SpanData>> batch;
+    batch.reserve(options.max_queue_size);
+    q.thread = detail::start_thread(
+        "o11y-export", [self = shared_from_this(), &q, b = std::move(batch)]() mutable {
+          self->run(q, std::move(b));
+        });
     q.thread_started = true;
   }
 
@@ -130,9 +134,7 @@ struct BatchSpanProcessor::Impl : std::enable_shared_from_this<BatchSpanProcesso
     batch.clear();  // what was not handed back is freed here
   }
 
-  void run(Queue& q) {
-    std::vector<std::shared_ptr<const SpanData>> batch;
-    batch.reserve(options.max_queue_size);
+  void run(Queue& q, std::vector<std::shared_ptr<const SpanData>> batch) {
     std::unique_lock lock(q.mu);
     for (;;) {
       q.wake.wait_for(lock, options.schedule_delay, [&] {

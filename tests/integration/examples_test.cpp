@@ -181,8 +181,10 @@ TEST(PreforkWorkers, PrometheusSeesEveryRequestThroughAWorkerKillAndTheToolReads
   ASSERT_TRUE(prometheus.started());
 
   httplib::Client cli("127.0.0.1", port);
-  for (int i = 0; i < 10; ++i)
-    ASSERT_TRUE(cli.Get("/orders/" + std::to_string(i)));
+  for (int i = 0; i < 10; ++i) {
+    const auto res = cli.Get("/orders/" + std::to_string(i));
+    ASSERT_TRUE(res) << httplib::to_string(res.error()) << "\n" << slurp(dir.file("prefork.log"));
+  }
   ASSERT_TRUE(
       testing::wait_until([&] { return prometheus.scalar("sum(orders_viewed_total)") == 10; }, 60s))
       << "Prometheus never saw the first 10 requests";
@@ -195,7 +197,8 @@ TEST(PreforkWorkers, PrometheusSeesEveryRequestThroughAWorkerKillAndTheToolReads
       10s));
   for (int i = 0; i < 5; ++i) {
     httplib::Client c("127.0.0.1", port);  // new connections: the dead worker's are gone
-    ASSERT_TRUE(c.Get("/orders/" + std::to_string(i)));
+    const auto res = c.Get("/orders/" + std::to_string(i));
+    ASSERT_TRUE(res) << httplib::to_string(res.error()) << "\n" << slurp(dir.file("prefork.log"));
   }
   ASSERT_TRUE(
       testing::wait_until([&] { return prometheus.scalar("sum(orders_viewed_total)") == 15; }, 60s))
