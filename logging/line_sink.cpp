@@ -53,7 +53,7 @@ void LineSink::start() {
 }
 
 LineSink::~LineSink() {
-  if (abandoned_)
+  if (abandoned_.load(std::memory_order_relaxed))
     return;
   {
     std::unique_lock lock(mu_);
@@ -68,7 +68,7 @@ LineSink::~LineSink() {
 }
 
 void LineSink::abandon() noexcept {
-  abandoned_ = true;
+  abandoned_.store(true, std::memory_order_relaxed);
   if (owns_fd_ && fd_ >= 0)
     (void)::close(fd_);
   fd_ = -1;
@@ -176,9 +176,10 @@ void LineSink::log(const spdlog::details::log_msg& msg) {
 }
 
 void LineSink::write(std::string_view line, bool at_once) {
-  std::unique_lock lock(mu_);
-  if (abandoned_)
+  // Tested before the lock: in a fork()ed child the parent's writer thread may have held it.
+  if (abandoned_.load(std::memory_order_relaxed))
     return;
+  std::unique_lock lock(mu_);
   if (fd_ < 0 && owns_fd_)
     open();  // a failed rotation: try again
   if (owns_fd_ && size_ > 0 && size_ + line.size() > max_bytes_)
@@ -202,9 +203,13 @@ void LineSink::write(std::string_view line, bool at_once) {
 }
 
 void LineSink::flush() {
+  // Tested before the lock, as in write(): a child rebuilding its logging after fork() flushes
+  // the state it replaces, and the parent's writer thread may have held the lock at the fork
+  // (it does from waking until it waits again), so locking first hung the child for ever.
+  if (abandoned_.load(std::memory_order_relaxed))
+    return;
   std::unique_lock lock(mu_);
-  if (!abandoned_)
-    write_now(lock);
+  write_now(lock);
 }
 
 void LineSink::run() noexcept {

@@ -2,6 +2,7 @@
 
 #include <spdlog/sinks/sink.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -102,7 +103,8 @@ class LineSink final : public spdlog::sinks::sink {
   bool busy_ = false;      ///< the writer thread holds handed_
   bool sleeping_ = false;  ///< the writer thread waits, untimed, for a first line
   bool stop_ = false;
-  bool abandoned_ = false;
+  /// Set in a fork()ed child, by its only thread; tested before mu_ is taken.
+  std::atomic<bool> abandoned_{false};
   std::thread thread_;
 };
 

@@ -233,10 +233,10 @@ TEST_F(OtlpExport, ForkedChildExportsOnlyItsOwnSpansAndTheParentKeepsWorking) {
   // Queued in the parent, export thread running, nothing sent yet when fork() happens.
   for (int i = 0; i < 3; ++i)
     (void)start_span("parent-pending-" + std::to_string(i));
-  // Let the export thread reach its wait first. glibc's malloc is fork-safe, but GCC 12's
-  // ASan allocator takes no locks around fork(): a fork while that thread is still allocating
-  // its startup state left the child's allocator locked (seen here, ASan builds only).
-  std::this_thread::sleep_for(200ms);
+  // The fork comes at once, while the export thread has only just started: glibc's malloc is
+  // fork-safe, but GCC 12's ASan allocator takes no lock around fork(), and a fork while that
+  // thread was still in its start-up left the child's allocator locked (seen here before the
+  // library's threads were started with a hand-shake, ASan builds only).
   const pid_t child = ::fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
