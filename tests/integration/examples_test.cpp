@@ -180,11 +180,17 @@ TEST(PreforkWorkers, PrometheusSeesEveryRequestThroughAWorkerKillAndTheToolReads
   testing::PrometheusServer prometheus(dir, metrics_port);
   ASSERT_TRUE(prometheus.started());
 
+  // A request that got no answer reports why, with what the server logged.
+  const auto view_order = [&](httplib::Client& c, int i) -> ::testing::AssertionResult {
+    const auto res = c.Get("/orders/" + std::to_string(i));
+    if (res)
+      return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << httplib::to_string(res.error()) << "\n"
+                                         << slurp(dir.file("prefork.log"));
+  };
   httplib::Client cli("127.0.0.1", port);
-  for (int i = 0; i < 10; ++i) {
-    const auto res = cli.Get("/orders/" + std::to_string(i));
-    ASSERT_TRUE(res) << httplib::to_string(res.error()) << "\n" << slurp(dir.file("prefork.log"));
-  }
+  for (int i = 0; i < 10; ++i)
+    ASSERT_TRUE(view_order(cli, i));
   ASSERT_TRUE(
       testing::wait_until([&] { return prometheus.scalar("sum(orders_viewed_total)") == 10; }, 60s))
       << "Prometheus never saw the first 10 requests";
@@ -197,8 +203,7 @@ TEST(PreforkWorkers, PrometheusSeesEveryRequestThroughAWorkerKillAndTheToolReads
       10s));
   for (int i = 0; i < 5; ++i) {
     httplib::Client c("127.0.0.1", port);  // new connections: the dead worker's are gone
-    const auto res = c.Get("/orders/" + std::to_string(i));
-    ASSERT_TRUE(res) << httplib::to_string(res.error()) << "\n" << slurp(dir.file("prefork.log"));
+    ASSERT_TRUE(view_order(c, i));
   }
   ASSERT_TRUE(
       testing::wait_until([&] { return prometheus.scalar("sum(orders_viewed_total)") == 15; }, 60s))

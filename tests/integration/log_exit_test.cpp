@@ -151,7 +151,6 @@ TEST_P(LogAtExit, AChildForkedWhileAnotherThreadLogsLogsAndNoLineIsLostOrDoubled
     }
   });
   constexpr int kForks = 20;
-  int hung = 0;
   for (int i = 0; i < kForks; ++i) {
     while (written.load() < 100L * (i + 1))
       std::this_thread::yield();
@@ -161,16 +160,13 @@ TEST_P(LogAtExit, AChildForkedWhileAnotherThreadLogsLogsAndNoLineIsLostOrDoubled
       // Not exit(): LeakSanitizer would report what the busy thread, which is not here, held.
       ::_exit(0);
     });
-    EXPECT_EQ(status, 0) << "fork " << i;
-    if (status == kHung) {
-      ++hung;
+    EXPECT_EQ(status, 0) << "fork " << i << "; " << kHung << " means the child hung";
+    if (status == kHung)
       break;  // one is enough: each costs 10 s
-    }
   }
   stop = true;
   busy.join();
   logging::flush();
-  EXPECT_EQ(hung, 0) << "children hung in their first log call";
   std::vector<int> seen(static_cast<std::size_t>(written.load()), 0);
   int child = 0;
   for (const auto& l : testing::read_lines(path)) {
