@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "context/frame.hpp"
+#include "context/prefetch.hpp"
 #include "context/spin_lock.hpp"
 #include "o11y/trace.hpp"
 
@@ -48,6 +49,14 @@ struct SpanBlock {
   /// Where the shared_ptr control block of this block lives: no allocation for it either.
   alignas(std::max_align_t) std::byte control[48]{};  // NOLINT(*-avoid-c-arrays)
 };
+
+/// Fetches for writing the lines of the block a finished span lives in (prefetch.hpp): the
+/// producer that releases it clears every part of the block, then starts its next span there.
+/// A span the library started is its block's first bytes (span_test.cpp checks the layout);
+/// for SpanData made elsewhere, the lines past it are fetched for nothing. Never faults.
+inline void prefetch_block_for_write(const SpanData& d) noexcept {
+  prefetch_for_write(&d, sizeof(SpanBlock));
+}
 
 class KnownKey;
 

@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "context/internal_error.hpp"
+#include "context/prefetch.hpp"
+#include "context/span_state.hpp"
 #include "context/sys.hpp"
 #include "o11y/export.hpp"
 #include "o11y/metrics.hpp"
@@ -29,6 +31,30 @@ Counter exported_counter() {
   static const Counter c =
       counter("o11y_spans_exported_total", "Finished spans the exporter accepted.");
   return c;
+}
+
+// A producer fetches the memory of the spans it will release next for writing, in two stages:
+// a span's block 16 releases ahead, then its attribute array 8 ahead. The array is found
+// through the block, and reading that pointer before the block's line is here would wait for
+// it. At a few hundred ns a span, the lines have microseconds to arrive. Measured, export
+// thread encoding every batch (bench/export_bench.cpp, 8 interleaved repetitions): 884 ns a
+// span without, 482 with the span and its attributes fetched together 8 ahead, 346 with only
+// SpanData in the first stage, 240 with the whole block.
+constexpr std::size_t kFetchBlockAhead = 16;
+constexpr std::size_t kFetchAttributesAhead = 8;
+
+// `spent` is popped from the back.
+void prefetch_for_reuse(const std::vector<std::shared_ptr<const SpanData>>& spent) noexcept {
+  const std::size_t n = spent.size();
+  if (n > kFetchBlockAhead) {
+    const auto& entry = spent[n - 1 - kFetchBlockAhead];
+    detail::prefetch_for_write(&entry, sizeof entry);  // emptied when the span is taken
+    detail::prefetch_block_for_write(*entry);
+  }
+  if (n > kFetchAttributesAhead) {
+    const auto& attributes = spent[n - 1 - kFetchAttributesAhead]->attributes;
+    detail::prefetch_for_write(attributes.data(), attributes.size() * sizeof(Attribute));
+  }
 }
 
 }  // namespace
@@ -292,7 +318,9 @@ BatchSpanProcessor::~BatchSpanProcessor() {
 
 void BatchSpanProcessor::on_end(std::shared_ptr<const SpanData> span) noexcept {
   auto& impl = *impl_;
-  if (impl.shut_down.load(std::memory_order_relaxed))
+  // A null span (a processor fed by hand) would crash the export thread, or this thread when
+  // its memory is fetched for reuse.
+  if (span == nullptr || impl.shut_down.load(std::memory_order_relaxed))
     return;
   auto& q = *impl.queue;
   const auto drop = [&impl] {
@@ -320,6 +348,7 @@ void BatchSpanProcessor::on_end(std::shared_ptr<const SpanData> span) noexcept {
     if (!q.spent.empty()) {
       spent = std::move(q.spent.back());
       q.spent.pop_back();
+      prefetch_for_reuse(q.spent);
     }
     // Wake the thread only for a full batch; otherwise it wakes on its schedule, so a steady
     // trickle of spans costs no system call per span.

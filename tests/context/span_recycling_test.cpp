@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "context/span_state.hpp"
 #include "support/span_fixture.hpp"
 
 namespace o11y {
@@ -153,6 +154,14 @@ TEST_F(SpanRecycling, ASpanReleasedAfterItsThreadsPoolIsGoneIsStillExportedAndFr
   ASSERT_EQ(seen.size(), 40U * 40U + 1U);
   EXPECT_EQ(seen.back().data.name, "outlives_the_pool");
   EXPECT_EQ(*find_attr(seen.back().data.attributes, "k"), Value(1));
+}
+
+// The batch processor fetches a finished span's whole block for writing from the span's
+// address (detail::prefetch_block_for_write): that is only the block if SpanData is its first
+// member.
+TEST(SpanBlock, ASpansDataIsItsFirstBytes) {
+  const auto block = std::make_unique<detail::SpanBlock>();
+  EXPECT_EQ(static_cast<const void*>(&block->state.data), static_cast<const void*>(block.get()));
 }
 
 }  // namespace
