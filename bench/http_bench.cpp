@@ -200,6 +200,8 @@ int main(int argc, char** argv) {
   cfg.tracing.otlp_endpoint = "http://127.0.0.1:" + std::to_string(c.port()) + "/v1/traces";
   cfg.logging.format = o11y::LogFormat::Json;
   cfg.logging.file_path = "/tmp/o11y_http_bench.log";
+  // Rotated at 100 MB as usual, but no generation deleted, so that every line can be counted.
+  cfg.logging.file_max_files = 1000;
   // An optional second argument takes one part away, to see where the overhead goes, or
   // switches the export to JSON.
   const std::string without = argc > 2 ? argv[2] : "";
@@ -306,14 +308,20 @@ int main(int argc, char** argv) {
       o11y::counter("o11y_spans_dropped_total", "", {"reason"}).value({{"reason", "queue_full"}}) +
       o11y::counter("o11y_spans_dropped_total", "", {"reason"})
           .value({{"reason", "export_failed"}});
+  // The live file and its rotated generations, /tmp/o11y_http_bench.N.log.
   std::size_t lines = 0;
-  if (FILE* f = std::fopen("/tmp/o11y_http_bench.log", "r")) {
+  for (int n = 0;; ++n) {
+    const std::string path =
+        n == 0 ? "/tmp/o11y_http_bench.log" : "/tmp/o11y_http_bench." + std::to_string(n) + ".log";
+    FILE* f = std::fopen(path.c_str(), "r");
+    if (f == nullptr)
+      break;
     for (int ch = 0; (ch = std::fgetc(f)) != EOF;)
       lines += ch == '\n' ? 1 : 0;
     std::fclose(f);
+    std::remove(path.c_str());
   }
   std::fprintf(g_results, "spans exported %.0f, dropped %.0f; log lines written %zu\n", exported,
                dropped, lines);
-  std::remove("/tmp/o11y_http_bench.log");
   return ok ? 0 : 1;
 }
