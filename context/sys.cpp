@@ -2,6 +2,7 @@
 
 #include <cxxabi.h>
 #include <pthread.h>
+#include <signal.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -48,6 +49,22 @@ std::thread start_thread(const char* name, std::function<void()> body) {
     std::condition_variable cv;
     bool running = false;
   } hs;
+  // The thread is created with every asynchronous signal blocked, inherited from this mask:
+  // blocking it from inside the thread would leave a window. A signal sent to the process goes
+  // to some thread that does not block it; a service that blocks SIGTERM and takes it with
+  // sigwait on a thread of its own, after init() started ours, otherwise had the kernel pick
+  // one of ours now and then, and die by the default action with its buffered logs unwritten.
+  // Faults stay unblocked: they are raised by the faulting thread and must reach its handler.
+  sigset_t quiet;
+  sigset_t previous;
+  sigfillset(&quiet);
+  for (const int fault : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT})
+    sigdelset(&quiet, fault);
+  (void)::pthread_sigmask(SIG_BLOCK, &quiet, &previous);
+  struct Restore {
+    const sigset_t* mask;
+    ~Restore() { (void)::pthread_sigmask(SIG_SETMASK, mask, nullptr); }
+  } restore{&previous};
   std::thread thread([&hs, name, body = std::move(body)] {
     name_this_thread(name);
     {

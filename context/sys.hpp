@@ -29,7 +29,9 @@ void name_this_thread(const char* name) noexcept;
 /// 13's libasan, clang 14's) takes no lock around fork(): a process that forked while one of
 /// our threads was still starting, as a pre-fork master does right after init(), left the
 /// child holding an allocator lock nobody would release, and the child hung on its first
-/// malloc. So `body` should block before it allocates, or the window is only moved. Throws
+/// malloc. So `body` should block before it allocates, or the window is only moved. The thread
+/// starts with every asynchronous signal blocked (faults excepted), so that a signal sent to the
+/// process is never taken, or its default action run, by a thread of ours. Throws
 /// std::system_error when no thread can be started.
 [[nodiscard]] std::thread start_thread(const char* name, std::function<void()> body);
 

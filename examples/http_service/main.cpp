@@ -69,6 +69,14 @@ int main(int argc, char** argv) {
     return 2;
   }
   g_self = "http://127.0.0.1:" + std::to_string(port);
+  // SIGINT/SIGTERM stop the server from a thread that waits for them. Blocked before any
+  // thread starts, so every thread inherits the mask.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+
   o11y::Config cfg;
   cfg.service_name = "http_service";
   o11y::init(cfg);
@@ -80,12 +88,6 @@ int main(int argc, char** argv) {
   server.Get(R"(/inventory/(\d+))", o11y::http::route("/inventory/{id}", inventory));
   server.Get("/metrics", o11y::http::metrics_handler());
 
-  // SIGINT/SIGTERM stop the server from a thread that waits for them.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
   std::thread([&server, set] {
     int sig = 0;
     sigwait(&set, &sig);

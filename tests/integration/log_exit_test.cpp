@@ -242,6 +242,37 @@ TEST_P(LogAtExit, AWorkerThatReconfiguresLoggingAfterForkGoesOnLogging) {
   EXPECT_EQ(nlohmann::json::parse(lines[0])["event"], "child_line");
 }
 
+TEST_P(LogAtExit, ASigtermTakenBySigwaitOnAThreadOfTheServiceEndsItWithEveryLineWritten) {
+  // The pattern of a service stopped by signal: logging (and its threads) started first, then
+  // SIGTERM blocked and taken by sigwait on a thread of the service's own. The kernel gives a
+  // signal sent to the process to any thread that does not block it; were one of the
+  // library's, SIGTERM's default action would end the process there, its lines unwritten.
+  testing::TempDir dir;
+  const auto path = dir.file("signal.log");
+  constexpr int kSignals = 20;
+  ASSERT_EQ(run_child([&] {
+              configure_file(path, GetParam());
+              sigset_t term;
+              sigemptyset(&term);
+              sigaddset(&term, SIGTERM);
+              (void)::pthread_sigmask(SIG_BLOCK, &term, nullptr);
+              for (int i = 0; i < kSignals; ++i) {
+                get_logger("signal").info("before_signal", {{"i", i}});
+                std::thread taker([&term] {
+                  int sig = 0;
+                  (void)::sigwait(&term, &sig);
+                });
+                (void)::kill(::getpid(), SIGTERM);
+                taker.join();
+              }
+              get_logger("signal").info("stopped");
+            }),
+            0);
+  const auto lines = testing::read_lines(path);
+  ASSERT_EQ(lines.size(), std::size_t{kSignals} + 1);
+  EXPECT_EQ(nlohmann::json::parse(lines.back())["event"], "stopped");
+}
+
 INSTANTIATE_TEST_SUITE_P(SyncAndAsync, LogAtExit, ::testing::Bool(),
                          [](const auto& p) { return p.param ? "Async" : "Sync"; });
 

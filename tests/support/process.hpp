@@ -42,17 +42,28 @@ class Process {
       pid_ = -1;
     posix_spawn_file_actions_destroy(&actions);
   }
-  ~Process() {
+  ~Process() { (void)stop(); }
+
+  /// Sends SIGTERM, and SIGKILL after 5 s; returns the exit status, 128 + the signal that
+  /// ended the process, or -1 when there was no process (never started, or already stopped).
+  int stop() {
     if (pid_ <= 0)
-      return;
-    ::kill(pid_, SIGTERM);
-    for (int i = 0; i < 50; ++i) {
-      if (::waitpid(pid_, nullptr, WNOHANG) == pid_)
-        return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      return -1;
+    const pid_t pid = pid_;
+    pid_ = -1;
+    ::kill(pid, SIGTERM);
+    int status = 0;
+    bool ended = false;
+    for (int i = 0; i < 50 && !ended; ++i) {
+      ended = ::waitpid(pid, &status, WNOHANG) == pid;
+      if (!ended)
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
+    if (!ended) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+    }
+    return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
   }
   Process(const Process&) = delete;
   Process& operator=(const Process&) = delete;
