@@ -2,10 +2,10 @@
 
 #include <cxxabi.h>
 #include <pthread.h>
-#include <signal.h>
 
 #include <chrono>
 #include <condition_variable>
+#include <csignal>
 #include <cstdlib>
 #include <ctime>
 #include <memory>
