@@ -52,8 +52,8 @@ struct SpanBlock {
 
 /// Fetches for writing the lines of the block a finished span lives in (prefetch.hpp): the
 /// producer that releases it clears every part of the block, then starts its next span there.
-/// A span the library started is its block's first bytes (span_test.cpp checks the layout);
-/// for SpanData made elsewhere, the lines past it are fetched for nothing. Never faults.
+/// A span the library started is its block's first bytes (span_recycling_test.cpp checks the
+/// layout); for SpanData made elsewhere, the lines past it are fetched for nothing. Never faults.
 inline void prefetch_block_for_write(const SpanData& d) noexcept {
   prefetch_for_write(&d, sizeof(SpanBlock));
 }
