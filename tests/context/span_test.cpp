@@ -169,8 +169,10 @@ TEST_F(SpanLifecycle, StartEndAndEventTimesAgreeWithTheSystemAndSteadyClocks) {
 }
 
 TEST_F(SpanLifecycle, ASpanEndedOnAnotherThreadHasItsTrueDuration) {
-  auto span = start_span("handed_over");
+  // The steady clock is read first so that it brackets the span: read after start_span(),
+  // a preemption between the two (CI's 2 loaded cores) made the span look too long.
   const auto steady_before = std::chrono::steady_clock::now();
+  auto span = start_span("handed_over");
   std::thread other([s = std::move(span)]() mutable {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     s.end();

@@ -286,6 +286,12 @@ TEST(Multiprocess, AWorkerKilledMidStreamLeavesExactlyWhatItCompleted) {
         done->fetch_add(1, std::memory_order_release);
       }
     });
+    // Kill it mid-stream, not before it began: on CI's two loaded cores a child has been seen
+    // not to run at all in the first 20 ms.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (done->load(std::memory_order_acquire) == 0 &&
+           std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
     std::this_thread::sleep_for(std::chrono::milliseconds(20 + 15 * round));
     ::kill(pid, SIGKILL);
     wait_for(pid);
