@@ -288,10 +288,8 @@ TEST(Multiprocess, AWorkerKilledMidStreamLeavesExactlyWhatItCompleted) {
     });
     // Kill it mid-stream, not before it began: on CI's two loaded cores a child has been seen
     // not to run at all in the first 20 ms.
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (done->load(std::memory_order_acquire) == 0 &&
-           std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    testing::wait_until([&] { return done->load(std::memory_order_acquire) > 0; },
+                        std::chrono::seconds(10));
     std::this_thread::sleep_for(std::chrono::milliseconds(20 + 15 * round));
     ::kill(pid, SIGKILL);
     wait_for(pid);
