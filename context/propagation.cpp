@@ -10,9 +10,7 @@ namespace {
 // W3C Trace Context, section 3 (Level 2): field sizes and limits.
 constexpr std::size_t kTraceparentV0Size = 55;  // 2 + 1 + 32 + 1 + 16 + 1 + 2
 constexpr std::size_t kMaxTracestateMembers = 32;
-constexpr std::size_t kMaxSimpleKey = 256;
-constexpr std::size_t kMaxTenantId = 241;
-constexpr std::size_t kMaxSystemId = 14;
+constexpr std::size_t kMaxKey = 256;
 constexpr std::size_t kMaxValue = 256;
 
 bool is_ows(char c) noexcept {
@@ -49,24 +47,16 @@ bool is_digit(char c) noexcept {
   return c >= '0' && c <= '9';
 }
 bool is_keychar(char c) noexcept {
-  return is_lcalpha(c) || is_digit(c) || c == '_' || c == '-' || c == '*' || c == '/';
+  return is_lcalpha(c) || is_digit(c) || c == '_' || c == '-' || c == '*' || c == '/' || c == '@';
 }
 
-bool all_keychars(std::string_view s) noexcept {
-  return std::all_of(s.begin(), s.end(), is_keychar);
-}
-
+// The key grammar of the current W3C test suite (which the spec's later revision follows):
+// a lowercase letter or digit, then up to 255 of [a-z0-9_*/@-]. A vendor key's '@' is an
+// ordinary key character here: the older tenant/system split (241 + 14 characters, one '@')
+// rejected keys such as "foo@" and "t@" + 15 characters that the suite requires us to carry.
 bool valid_key(std::string_view key) noexcept {
-  const auto at = key.find('@');
-  if (at == std::string_view::npos) {
-    return !key.empty() && key.size() <= kMaxSimpleKey && is_lcalpha(key[0]) && all_keychars(key);
-  }
-  const auto tenant = key.substr(0, at);
-  const auto system = key.substr(at + 1);
-  return !tenant.empty() && tenant.size() <= kMaxTenantId &&
-         (is_lcalpha(tenant[0]) || is_digit(tenant[0])) && all_keychars(tenant) &&
-         !system.empty() && system.size() <= kMaxSystemId && is_lcalpha(system[0]) &&
-         all_keychars(system);
+  return !key.empty() && key.size() <= kMaxKey && (is_lcalpha(key[0]) || is_digit(key[0])) &&
+         std::all_of(key.begin() + 1, key.end(), is_keychar);
 }
 
 bool is_nblk_chr(char c) noexcept {
@@ -97,10 +87,10 @@ std::string parse_tracestate(std::string_view header) {
     const auto value = member.substr(eq + 1);
     if (!valid_key(key) || !valid_value(value))
       return {};
-    for (const auto& m : members) {
-      if (m.first == key)
-        return {};  // duplicate keys make the whole header invalid
-    }
+    // A repeated key keeps its first value: the spec lets a vendor pass duplicates on or
+    // drop them, and dropping keeps the header valid for the next hop.
+    if (std::any_of(members.begin(), members.end(), [&](const auto& m) { return m.first == key; }))
+      continue;
     if (members.size() == kMaxTracestateMembers)
       return {};
     members.emplace_back(key, value);

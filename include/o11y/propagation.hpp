@@ -15,9 +15,9 @@ inline constexpr std::string_view kTraceparent = "traceparent";
 inline constexpr std::string_view kTracestate = "tracestate";
 
 /// Parses header values. An invalid traceparent gives an invalid SpanContext (a new trace
-/// starts); an invalid tracestate (a bad member, a duplicate key, more than 32 members) is
-/// discarded whole, as the W3C test suite requires. `tracestate` may be several header values
-/// already joined with ','. Never throws.
+/// starts); an invalid tracestate (a bad member, more than 32 members) is discarded whole, as
+/// the W3C test suite requires, and a repeated key keeps its first value. `tracestate` may be
+/// several header values already joined with ','. Never throws.
 [[nodiscard]] SpanContext extract_values(std::string_view traceparent, std::string_view tracestate,
                                          int traceparent_count = 1) noexcept;
 

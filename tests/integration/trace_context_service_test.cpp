@@ -3,12 +3,14 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <filesystem>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
 
 #include "support/process.hpp"
 #include "support/serving.hpp"
+#include "support/temp_dir.hpp"
 
 namespace o11y {
 namespace {
@@ -127,6 +129,29 @@ TEST_F(TraceContextService, AcceptsAFutureVersionWithExtraFields) {
   ASSERT_EQ(tp.size(), 1U);
   EXPECT_EQ(tp[0].substr(0, 3), "00-");  // we send the version we speak
   EXPECT_EQ(tp[0].substr(3, 32), kTraceId);
+}
+
+// The official W3C Trace Context suite (shared/peers, run unchanged from a scratch copy) against
+// the example service, at the strict level: every one of its tests must pass.
+TEST(W3cTraceContextSuite, PassesEveryTestAtLevelTwo) {
+  const std::string suite = O11Y_W3C_SUITE_DIR;
+  ASSERT_TRUE(std::filesystem::exists(suite + "/test.py")) << "missing " << suite;
+  testing::TempDir scratch;
+  std::filesystem::copy(suite, scratch.path() / "test", std::filesystem::copy_options::recursive);
+  const int port = testing::free_port();
+  testing::Process service({O11Y_TRACE_CONTEXT_SERVICE, std::to_string(port)},
+                           scratch.file("service.log"));
+  const std::string base = "http://127.0.0.1:" + std::to_string(port);
+  ASSERT_TRUE(
+      testing::wait_until([&] { return static_cast<bool>(httplib::Client(base).Get("/")); }, 20s));
+  std::string out;
+  const int rc = testing::run(
+      "cd " + scratch.file("test") + " && SPEC_LEVEL=2 HARNESS_HOST=127.0.0.1 HARNESS_PORT=" +
+          std::to_string(testing::free_port()) + " /usr/bin/python3 -B test.py " + base + "/test",
+      out);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("Ran 41 tests"), std::string::npos) << out;
+  EXPECT_NE(out.find("\nOK"), std::string::npos) << out;
 }
 
 }  // namespace
