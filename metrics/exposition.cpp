@@ -2,14 +2,19 @@
 // prometheus-cpp's serializer is ~5x slower here and has neither OpenMetrics nor exemplars.
 #include <zlib.h>
 
+#include <atomic>
 #include <charconv>
 #include <cmath>
 #include <iterator>
+#include <map>
 #include <mutex>
+#include <set>
 #include <string>
 
+#include "context/internal_error.hpp"
 #include "context/shortest.hpp"
 #include "context/utf8.hpp"
+#include "metrics/exposed_names.hpp"
 #include "metrics/family.hpp"
 #include "metrics/foreign.hpp"
 #include "metrics/mp_format.hpp"
@@ -295,20 +300,24 @@ ForeignSources& foreign_sources() {
   return *s;
 }
 
+// One unlabelled family the library renders itself.
+void put_single(std::string& out, Format fmt, std::string_view base, const char* type,
+                const char* help, double v, bool counter) {
+  const bool om = fmt == Format::OpenMetrics;
+  const std::string sample = std::string(base) + (counter ? "_total" : "");
+  const std::string& header = (counter && om) ? std::string(base) : sample;
+  out += "# HELP " + header + " " + help + "\n# TYPE " + header + " " + type + "\n";
+  out += sample + " ";
+  put_number(out, v);
+  out.push_back('\n');
+}
+
 void render_process(std::string& out, Format fmt) {
   const auto p = read_process_metrics();
   if (!p)
     return;
-  const bool om = fmt == Format::OpenMetrics;
   auto one = [&](std::string_view base, const char* type, const char* help, double v,
-                 bool counter) {
-    const std::string sample = std::string(base) + (counter ? "_total" : "");
-    const std::string& header = (counter && om) ? std::string(base) : sample;
-    out += "# HELP " + header + " " + help + "\n# TYPE " + header + " " + type + "\n";
-    out += sample + " ";
-    put_number(out, v);
-    out.push_back('\n');
-  };
+                 bool counter) { put_single(out, fmt, base, type, help, v, counter); };
   one("process_cpu_seconds", "counter", "Total user and system CPU time spent in seconds.",
       p->cpu_seconds, true);
   one("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.",
@@ -321,7 +330,98 @@ void render_process(std::string& out, Format fmt) {
   one("process_max_fds", "gauge", "Maximum number of open file descriptors.", p->max_fds, false);
 }
 
+ExposedKind exposed_kind(ForeignFamily::Kind k) noexcept {
+  using Kind = ForeignFamily::Kind;
+  switch (k) {
+    case Kind::Counter:
+      return ExposedKind::Counter;
+    case Kind::Gauge:
+      return ExposedKind::Gauge;
+    case Kind::Summary:
+      return ExposedKind::Summary;
+    case Kind::Histogram:
+      return ExposedKind::Histogram;
+    case Kind::Untyped:
+      break;
+  }
+  return ExposedKind::Untyped;
+}
+
+// Another library's families join ours only where their names are free: the registry refuses
+// a clashing declaration of ours, but cannot see into a prometheus-cpp Registry.
+void render_foreign_checked(std::string& out, const std::vector<const Family*>& ours, Format fmt) {
+  auto foreign = collect_foreign();
+  if (foreign.empty())
+    return;
+  struct Owner {
+    ExposedKind kind;
+    std::string declared;
+    std::string base;
+  };
+  std::map<std::string, Owner, std::less<>> taken;
+  auto take = [&](ExposedKind kind, const std::string& declared, const std::string& base) {
+    for (const auto& n : ExposedNames(kind, base))
+      taken.try_emplace(n, Owner{kind, declared, base});
+  };
+  for (const auto& lib : kLibraryFamilies)
+    take(lib.kind, std::string(lib.base), std::string(lib.base));
+  for (const Family* f : ours)
+    take(exposed_kind(f->type), f->name, f->base_name);
+  for (const auto& f : foreign) {
+    const auto kind = exposed_kind(f.kind);
+    std::string base = f.name;
+    if (kind == ExposedKind::Counter && base.size() > 6 && base.ends_with("_total"))
+      base.resize(base.size() - 6);
+    const Owner* clash = nullptr;
+    std::string at;
+    for (const auto& n : ExposedNames(kind, base)) {
+      if (auto it = taken.find(n); it != taken.end()) {
+        clash = &it->second;
+        at = n;
+        break;
+      }
+    }
+    if (clash != nullptr) {
+      skip_clashing_family("prometheus-cpp family " + ExposedNames::describe(kind, f.name, base) +
+                           " left out of the scrape: \"" + at + "\" is already exposed by " +
+                           ExposedNames::describe(clash->kind, clash->declared, clash->base));
+      continue;
+    }
+    take(kind, f.name, base);
+    render_foreign(out, f, fmt);
+  }
+}
+
 }  // namespace
+
+namespace {
+struct SkippedFamilies {
+  std::atomic<std::uint64_t> count{0};
+  std::mutex mu;
+  std::set<std::string, std::less<>> reported;
+};
+SkippedFamilies& skipped_families() {
+  static auto* s = new SkippedFamilies();  // NOLINT: lives as long as any scrape
+  return *s;
+}
+}  // namespace
+
+void skip_clashing_family(const std::string& why) noexcept {
+  auto& s = skipped_families();
+  s.count.fetch_add(1, std::memory_order_relaxed);
+  try {
+    std::lock_guard lock(s.mu);
+    if (!s.reported.insert(why).second)
+      return;
+  } catch (...) {
+    return;  // out of memory: counted, not reported
+  }
+  report_internal_error("metrics", why);
+}
+
+std::uint64_t families_skipped() noexcept {
+  return skipped_families().count.load(std::memory_order_relaxed);
+}
 
 std::string render_families(const std::vector<const Family*>& families, metrics::Format fmt,
                             bool with_extras) {
@@ -331,8 +431,9 @@ std::string render_families(const std::vector<const Family*>& families, metrics:
     render_family(out, *f, fmt);
   if (with_extras) {
     render_process(out, fmt);
-    for (const auto& f : collect_foreign())
-      render_foreign(out, f, fmt);
+    render_foreign_checked(out, families, fmt);
+    put_single(out, fmt, "o11y_metric_families_skipped", "counter", kSkippedFamiliesHelp,
+               static_cast<double>(families_skipped()), true);
   }
   if (fmt == metrics::Format::OpenMetrics)
     out += "# EOF\n";

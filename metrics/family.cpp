@@ -16,6 +16,7 @@
 #include "context/internal_error.hpp"
 #include "context/span_state.hpp"
 #include "context/sys.hpp"
+#include "metrics/exposed_names.hpp"
 #include "metrics/mp_writer.hpp"
 
 namespace o11y {
@@ -84,7 +85,37 @@ class HeapValueStore final : public ValueStore {
 };
 
 struct Registry {
+  /// Who holds an exposed name: a declared family or one the library renders itself.
+  struct Claim {
+    ExposedKind kind;
+    std::string declared;
+    std::string base;
+  };
+
+  Registry() {
+    for (const auto& lib : kLibraryFamilies) {
+      const std::string declared =
+          std::string(lib.base) + (lib.kind == ExposedKind::Counter ? "_total" : "");
+      claim(lib.kind, declared, std::string(lib.base));
+    }
+  }
+  void claim(ExposedKind kind, const std::string& declared, const std::string& base) {
+    for (const auto& n : ExposedNames(kind, base))
+      claimed.try_emplace(n, Claim{kind, declared, base});
+  }
+  /// The claim one of these names already has, or null.
+  [[nodiscard]] const Claim* clash(const ExposedNames& names, std::string* at) const {
+    for (const auto& n : names) {
+      if (auto it = claimed.find(n); it != claimed.end()) {
+        *at = n;
+        return &it->second;
+      }
+    }
+    return nullptr;
+  }
+
   std::mutex mu;
+  std::map<std::string, Claim, std::less<>> claimed;
   std::map<std::string, std::unique_ptr<Family>, std::less<>> by_name;
   std::vector<const Family*> in_order;
   HeapValueStore heap;
@@ -231,10 +262,23 @@ Family* declare(MetricType type, std::string_view name, std::string_view help,
   if (auto it = r.by_name.find(base); it != r.by_name.end()) {
     const Family& f = *it->second;
     if (f.type != type || f.label_names != labels || f.buckets != buckets || f.unit != unit) {
-      fail(name, "is already declared with another type, labels, buckets or unit (labels: " +
-                     declared_list(f) + ")");
+      fail(name, "is already declared as " +
+                     ExposedNames::describe(exposed_kind(f.type), f.name, f.base_name) +
+                     " with another type, labels, buckets or unit (labels: " + declared_list(f) +
+                     ")");
     }
     return it->second.get();
+  }
+  // Two families must never share a name in a scrape: one validating scraper would then drop
+  // every metric of the service, not just these two.
+  const ExposedNames names(exposed_kind(type), base);
+  std::string at;
+  if (const auto* other = r.clash(names, &at)) {
+    fail(name, "as " + ExposedNames::describe(exposed_kind(type), name, base) + " would expose \"" +
+                   at + "\", which " +
+                   ExposedNames::describe(other->kind, other->declared, other->base) +
+                   " already exposes; a scrape holding both is rejected whole by promtool and "
+                   "prometheus_client. Rename one of them");
   }
   auto f = std::make_unique<Family>();
   f->name = std::string(name);
@@ -247,6 +291,7 @@ Family* declare(MetricType type, std::string_view name, std::string_view help,
   f->buckets = std::move(buckets);
   f->store = r.store();
   Family* raw = f.get();
+  r.claim(exposed_kind(type), raw->name, base);
   r.by_name.emplace(base, std::move(f));
   r.in_order.push_back(raw);
   return raw;

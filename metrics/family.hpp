@@ -14,11 +14,18 @@
 #include <vector>
 
 #include "context/words.hpp"
+#include "metrics/exposed_names.hpp"
 #include "o11y/metrics.hpp"
 
 namespace o11y::detail {
 
 enum class MetricType : std::uint8_t { Counter, Gauge, Histogram };
+
+[[nodiscard]] inline ExposedKind exposed_kind(MetricType t) noexcept {
+  return t == MetricType::Counter ? ExposedKind::Counter
+         : t == MetricType::Gauge ? ExposedKind::Gauge
+                                  : ExposedKind::Histogram;
+}
 
 /// A value cell: a double kept as its bits in a 64-bit atomic, so that a value store may place
 /// cells in memory shared between processes (where std::atomic<double> is not guaranteed).

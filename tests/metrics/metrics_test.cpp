@@ -204,6 +204,51 @@ TEST(MetricDeclaration, SameShapeReturnsTheSameFamilyOtherShapeThrows) {
   EXPECT_THROW((void)gauge("t_shared", "h", {"k"}), MetricError);  // same family name, other type
 }
 
+TEST(MetricDeclaration, AGaugeNamedLikeACountersSampleIsRefusedNamingBoth) {
+  (void)counter("t_clash_payments_processed_total", "Payments");
+  const auto msg =
+      error_of([] { (void)gauge("t_clash_payments_processed_total", "Also payments"); });
+  EXPECT_TRUE(contains(msg, "gauge \"t_clash_payments_processed_total\"")) << msg;
+  EXPECT_TRUE(contains(msg, "counter \"t_clash_payments_processed_total\"")) << msg;
+  EXPECT_TRUE(contains(msg, "OpenMetrics family t_clash_payments_processed")) << msg;
+  // The registry still holds only the counter, and the exposition stays one family per name.
+  const auto text = render_text();
+  EXPECT_EQ(text.find("# HELP t_clash_payments_processed_total "),
+            text.rfind("# HELP t_clash_payments_processed_total "));
+}
+
+TEST(MetricDeclaration, EverySampleNameOfAHistogramIsTaken) {
+  (void)histogram("t_clash_latency_seconds", "Latency");
+  for (const char* taken : {"t_clash_latency_seconds_count", "t_clash_latency_seconds_sum",
+                            "t_clash_latency_seconds_bucket", "t_clash_latency_seconds_created"}) {
+    EXPECT_THROW((void)gauge(taken, "h"), MetricError) << taken;
+    EXPECT_THROW((void)counter(taken, "h"), MetricError) << taken;
+  }
+  // A histogram whose own family name is another histogram's sample name.
+  (void)histogram("t_clash_size", "Sizes");
+  EXPECT_THROW((void)histogram("t_clash_size_bucket", "h"), MetricError);
+  // Declared first, the gauge keeps its name and the histogram is the one refused.
+  (void)gauge("t_clash_queue_sum", "h");
+  const auto msg = error_of([] { (void)histogram("t_clash_queue", "h"); });
+  EXPECT_TRUE(contains(msg, "\"t_clash_queue_sum\"")) << msg;
+}
+
+TEST(MetricDeclaration, ACounterWithAndWithoutTotalIsOneFamilyButItsCreatedNameIsTaken) {
+  auto a = counter("t_clash_jobs", "Jobs");
+  auto b = counter("t_clash_jobs_total", "Jobs");
+  a.add(2);
+  EXPECT_DOUBLE_EQ(b.value(), 2.0);
+  EXPECT_THROW((void)gauge("t_clash_jobs", "h"), MetricError);
+  EXPECT_THROW((void)gauge("t_clash_jobs_created", "h"), MetricError);
+}
+
+TEST(MetricDeclaration, NamesTheLibraryRendersItselfAreTaken) {
+  EXPECT_THROW((void)gauge("process_open_fds", "h"), MetricError);
+  EXPECT_THROW((void)gauge("process_cpu_seconds_total", "h"), MetricError);
+  EXPECT_THROW((void)counter("o11y_metric_families_skipped_total", "h"), MetricError);
+  EXPECT_THROW((void)gauge("o11y_multiproc_files", "h"), MetricError);
+}
+
 TEST(MetricDeclaration, UnitMustEndTheName) {
   EXPECT_NO_THROW((void)counter("t_sent_bytes_total", "h", {}, "bytes"));
   EXPECT_TRUE(contains(error_of([] { (void)gauge("t_size", "h", {}, GaugeMode::All, "bytes"); }),

@@ -80,3 +80,52 @@ TEST(PrometheusInterop, AnExistingRegistryIsExposedThroughRenderWhileItLives) {
 
 }  // namespace
 }  // namespace o11y
+
+namespace o11y {
+namespace {
+
+TEST(PrometheusInterop, AnExposedFamilyWhoseNameClashesIsLeftOutCountedAndReportedOnce) {
+  auto ours = counter("interop_clash_orders_total", "Ours");
+  ours.add(5);
+  auto registry = std::make_shared<prometheus::Registry>();
+  // A gauge named like our counter's sample, and a summary whose _count our family does not use.
+  prometheus::BuildGauge()
+      .Name("interop_clash_orders_total")
+      .Help("Theirs")
+      .Register(*registry)
+      .Add({})
+      .Set(99);
+  prometheus::BuildGauge()
+      .Name("interop_clash_free")
+      .Help("No clash")
+      .Register(*registry)
+      .Add({})
+      .Set(1);
+  metrics::expose(registry);
+
+  ::testing::internal::CaptureStderr();
+  const auto text = metrics::render(metrics::Format::Text);
+  const auto again = metrics::render(metrics::Format::OpenMetrics);
+  const auto err = ::testing::internal::GetCapturedStderr();
+  EXPECT_TRUE(contains(text, "interop_clash_orders_total 5\n")) << text;
+  EXPECT_FALSE(contains(text, "interop_clash_orders_total 99")) << text;
+  EXPECT_TRUE(contains(text, "interop_clash_free 1\n")) << text;
+  EXPECT_TRUE(contains(again, "interop_clash_free 1\n")) << again;
+  EXPECT_TRUE(contains(text, "o11y_metric_families_skipped_total 1\n")) << text;
+  EXPECT_TRUE(contains(again, "o11y_metric_families_skipped_total 2\n")) << again;
+  // Reported once, naming both families.
+  const auto first = err.find("interop_clash_orders_total");
+  ASSERT_NE(first, std::string::npos) << err;
+  EXPECT_TRUE(contains(err, "gauge \"interop_clash_orders_total\"")) << err;
+  EXPECT_TRUE(contains(err, "counter \"interop_clash_orders_total\"")) << err;
+  EXPECT_EQ(err.find("left out", err.find("left out") + 1), std::string::npos) << err;
+
+  // Both outputs pass promtool.
+  testing::TempDir dir;
+  std::ofstream(dir.file("clash.txt")) << text;
+  std::string out;
+  EXPECT_EQ(testing::run("promtool check metrics < " + dir.file("clash.txt"), out), 0) << out;
+}
+
+}  // namespace
+}  // namespace o11y
