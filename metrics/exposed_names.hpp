@@ -118,9 +118,9 @@ inline constexpr const char* kSkippedFamiliesHelp =
     "Metric families left out of a scrape because their names clash with another family's";
 
 /// Leaves a family out of a scrape because its names clash: counts it (rendered as
-/// o11y_metric_families_skipped_total) and reports `why` on stderr the first time it is seen.
-/// Thread-safe; never throws.
-void skip_clashing_family(const std::string& why) noexcept;
+/// o11y_metric_families_skipped_total) and reports `why` on stderr the first time `key` is
+/// seen in this process. Thread-safe; never throws.
+void skip_clashing_family(const std::string& key, const std::string& why) noexcept;
 /// How many families scrapes of this process have left out so far.
 [[nodiscard]] std::uint64_t families_skipped() noexcept;
 

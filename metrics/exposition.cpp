@@ -382,9 +382,10 @@ void render_foreign_checked(std::string& out, const std::vector<const Family*>& 
       }
     }
     if (clash != nullptr) {
-      skip_clashing_family("prometheus-cpp family " + ExposedNames::describe(kind, f.name, base) +
-                           " left out of the scrape: \"" + at + "\" is already exposed by " +
-                           ExposedNames::describe(clash->kind, clash->declared, clash->base));
+      skip_clashing_family("foreign " + f.name + " " + clash->declared,
+                           "prometheus-cpp family " + ExposedNames::describe(kind, f.name, base) +
+                               " left out of the scrape: \"" + at + "\" is already exposed by " +
+                               ExposedNames::describe(clash->kind, clash->declared, clash->base));
       continue;
     }
     take(kind, f.name, base);
@@ -406,12 +407,12 @@ SkippedFamilies& skipped_families() {
 }
 }  // namespace
 
-void skip_clashing_family(const std::string& why) noexcept {
+void skip_clashing_family(const std::string& key, const std::string& why) noexcept {
   auto& s = skipped_families();
   s.count.fetch_add(1, std::memory_order_relaxed);
   try {
     std::lock_guard lock(s.mu);
-    if (!s.reported.insert(why).second)
+    if (!s.reported.insert(key).second)
       return;
   } catch (...) {
     return;  // out of memory: counted, not reported

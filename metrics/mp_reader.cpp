@@ -1,5 +1,8 @@
 // Aggregates a multiprocess directory at scrape time. Every file is validated before any of it
 // counts: a bad file is skipped, counted and reported, and the scrape goes on with the rest.
+// Our own files are read in two passes over their mapping, one that validates and one that
+// merges, so nothing is copied per record; the label values stay views into the mappings
+// until the exposition is written.
 #include "metrics/mp_reader.hpp"
 
 #include <fcntl.h>
@@ -17,73 +20,82 @@
 #include <filesystem>
 #include <limits>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <system_error>
-#include <unordered_map>
 
 #include "context/internal_error.hpp"
 #include "context/sys.hpp"
 #include "metrics/family.hpp"
-#include "metrics/foreign.hpp"
+#include "metrics/mp_aggregate.hpp"
 #include "metrics/mp_format.hpp"
-#include "metrics/process_metrics.hpp"
 
 namespace o11y::detail {
 namespace {
 
+using mp::Aggregate;
+using mp::FamilyMeta;
+
 std::atomic<std::uint64_t> g_files_skipped{0};  // NOLINT(*-avoid-non-const-global-*)
 
-struct FamilyMeta {
-  std::string name;
-  std::string help;
-  MetricType type = MetricType::Counter;
-  GaugeMode mode = GaugeMode::All;
-  std::vector<std::string> labels;
-  std::vector<double> buckets;
+/// A read-only mapping of one file, unmapped with the object.
+class Mapping {
+ public:
+  Mapping() = default;
+  ~Mapping() { reset(); }
+  Mapping(Mapping&& o) noexcept : p_(std::exchange(o.p_, nullptr)), n_(std::exchange(o.n_, 0)) {}
+  Mapping& operator=(Mapping&& o) noexcept {
+    if (this != &o) {
+      reset();
+      p_ = std::exchange(o.p_, nullptr);
+      n_ = std::exchange(o.n_, 0);
+    }
+    return *this;
+  }
+  Mapping(const Mapping&) = delete;
+  Mapping& operator=(const Mapping&) = delete;
 
-  [[nodiscard]] bool same_shape(const FamilyMeta& o) const {
-    return type == o.type && mode == o.mode && labels == o.labels && buckets == o.buckets;
+  void reset() noexcept {
+    if (p_ != nullptr)
+      ::munmap(p_, n_);
+    p_ = nullptr;
+    n_ = 0;
   }
-  [[nodiscard]] std::size_t cells() const {
-    if (type == MetricType::Histogram)
-      return buckets.size() + 2;
-    return type == MetricType::Gauge &&
-                   (mode == GaugeMode::MostRecent || mode == GaugeMode::LiveMostRecent)
-               ? 2
-               : 1;
+  void assign(void* p, std::size_t n) noexcept {
+    reset();
+    p_ = p;
+    n_ = n;
   }
+  [[nodiscard]] const char* data() const noexcept { return static_cast<const char*>(p_); }
+  [[nodiscard]] std::size_t size() const noexcept { return n_; }
+
+ private:
+  void* p_ = nullptr;
+  std::size_t n_ = 0;
 };
 
+// What a file says of its writer.
+struct FileInfo {
+  int pid = 0;
+  bool live = true;                   // for live-mode gauges: running and not marked dead
+  bool running = true;                // the process that wrote it still exists (pid and start time)
+  std::vector<std::string> absorbed;  // the archive only: files whose values it holds
+};
+
+// One parsed prometheus_client file: its families and series, owning the label values.
 struct SeriesData {
-  std::vector<std::optional<Exemplar::Snapshot>> exemplars;  // per slot, when the file has them
   std::uint32_t family = 0;
-  std::vector<std::string_view> values;  // into the mapping, alive as long as the FileData
+  std::vector<std::string_view> values;  // into owned
   std::vector<std::uint64_t> cells;      // raw bits
 };
-
-// One parsed file. Owns the read-only mapping its series' label values point into.
 struct FileData {
-  int pid = 0;
-  bool live = true;     // for live-mode gauges: running and not marked dead
-  bool running = true;  // the process that wrote it still exists (pid and start time)
+  Mapping map;
   std::vector<FamilyMeta> families;
   std::vector<SeriesData> series;
-  void* map = nullptr;
-  std::size_t map_size = 0;
-  std::deque<std::string> owned;      // label values parsed out of Python's JSON keys
-  std::vector<std::string> absorbed;  // the archive only: files whose values it holds
-
-  FileData() = default;
-  ~FileData() {
-    if (map != nullptr)
-      ::munmap(map, map_size);
-  }
-  FileData(const FileData&) = delete;
-  FileData& operator=(const FileData&) = delete;
-  FileData(FileData&&) = delete;
-  FileData& operator=(FileData&&) = delete;
+  std::deque<std::string> owned;
 };
 
 // Bounds-checked cursor over one file's records.
@@ -130,14 +142,6 @@ class Cursor {
   std::size_t pos_ = 0;
 };
 
-std::uint32_t exemplar_slots(const FamilyMeta& f) {
-  if (f.type == MetricType::Counter)
-    return 1;
-  if (f.type == MetricType::Histogram)
-    return static_cast<std::uint32_t>(f.buckets.size() + 1);
-  return 0;
-}
-
 bool process_alive(int pid, std::uint64_t start_ticks) {
   if (pid <= 0)
     return false;
@@ -147,10 +151,9 @@ bool process_alive(int pid, std::uint64_t start_ticks) {
   return start_ticks == 0 || ticks == start_ticks;  // same pid, another process: reused
 }
 
-// Opens and maps a file read-only into out (unmapped with it), refusing symlinks, files of
-// other users and anything but a regular file of at least min_size bytes. Returns the reason
-// when it cannot.
-std::optional<std::string> map_file(const std::string& path, std::size_t min_size, FileData& out) {
+// Opens and maps a file read-only, refusing symlinks, files of other users and anything but a
+// regular file of at least min_size bytes. Returns the reason when it cannot.
+std::optional<std::string> map_file(const std::string& path, std::size_t min_size, Mapping& out) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0)
     return std::string("cannot open: ") + errno_text(errno);
@@ -181,18 +184,32 @@ std::optional<std::string> map_file(const std::string& path, std::size_t min_siz
   ::close(fd);
   if (map == MAP_FAILED)
     return std::string("cannot map: ") + errno_text(errno);
-  out.map = map;
-  out.map_size = size;
+  out.assign(map, size);
   return std::nullopt;
 }
 
-// Parses one file completely, or returns the reason it is unusable.
-std::optional<std::string> read_file(const std::string& path, FileData& out) {
-  if (auto why = map_file(path, mp::kHeaderBytes, out))
-    return why;
-  const auto size = out.map_size;
-  const auto* base = static_cast<const char*>(out.map);
+// --- our own files -----------------------------------------------------------------------
 
+// What validate() learns of a file for merge(); kept between files and scrapes so that
+// reading a file allocates nothing once the buffers have grown.
+struct OwnFile {
+  std::size_t used = 0;
+  std::vector<FamilyMeta> families;  // the first nfamilies are this file's
+  std::size_t nfamilies = 0;
+  std::vector<std::uint32_t> series_family;  // this file's series, by index: their family
+  std::vector<Aggregate::Binding> bindings;
+  std::vector<std::uint32_t> series_agg;  // this file's series, by index: the aggregate's
+  std::vector<std::string_view> values;
+};
+
+std::string corrupt(const char* what, std::size_t start) {
+  return std::string("corrupt ") + what + " at offset " + std::to_string(mp::kHeaderBytes + start);
+}
+
+// Pass one: checks every record of the file, so that a bad file adds nothing at all.
+std::optional<std::string> validate(const Mapping& map, OwnFile& f, FileInfo& info) {
+  const auto size = map.size();
+  const char* base = map.data();
   mp::Header h{};
   std::memcpy(&h, base, sizeof h);
   if (std::memcmp(h.magic, mp::kMagic, sizeof h.magic) != 0)
@@ -211,102 +228,85 @@ std::optional<std::string> read_file(const std::string& path, FileData& out) {
     return "truncated: header promises " + std::to_string(used) + " bytes of records, file has " +
            std::to_string(size - mp::kHeaderBytes);
   }
-  out.pid = static_cast<int>(h.pid);
-  out.running = process_alive(out.pid, h.start_ticks);
-  out.live = (h.flags & mp::kFlagDead) == 0 && out.running;
+  f.used = static_cast<std::size_t>(used);
+  f.nfamilies = 0;
+  f.series_family.clear();
+  info.pid = static_cast<int>(h.pid);
+  info.running = process_alive(info.pid, h.start_ticks);
+  info.live = (h.flags & mp::kFlagDead) == 0 && info.running;
+  info.absorbed.clear();
 
-  Cursor c(base + mp::kHeaderBytes, static_cast<std::size_t>(used));
+  Cursor c(base + mp::kHeaderBytes, f.used);
   while (c.left() > 0) {
     const std::size_t start = c.pos();
     std::uint32_t kind = 0;
     std::uint32_t bytes = 0;
-    if (!c.u32(kind) || !c.u32(bytes) || bytes < 8 || bytes % 8 != 0 || bytes > c.left() + 8) {
-      return "corrupt record at offset " + std::to_string(mp::kHeaderBytes + start);
-    }
+    if (!c.u32(kind) || !c.u32(bytes) || bytes < 8 || bytes % 8 != 0 || bytes > c.left() + 8)
+      return corrupt("record", start);
     Cursor r(base + mp::kHeaderBytes + start, bytes);
     r.skip(8);
     if (kind == static_cast<std::uint32_t>(mp::RecordKind::Family)) {
-      FamilyMeta f;
+      if (f.families.size() == f.nfamilies)
+        f.families.emplace_back();
+      FamilyMeta& m = f.families[f.nfamilies];
       std::uint32_t id = 0;
       std::uint32_t shape = 0;
       std::uint32_t nbuckets = 0;
-      if (!r.u32(id) || id != out.families.size() || !r.u32(shape) || !r.u32(nbuckets) ||
-          !r.str(f.name) || !r.str(f.help)) {
-        return "corrupt family record at offset " + std::to_string(mp::kHeaderBytes + start);
-      }
+      if (!r.u32(id) || id != f.nfamilies || !r.u32(shape) || !r.u32(nbuckets) || !r.str(m.name) ||
+          !r.str(m.help))
+        return corrupt("family record", start);
       const auto type = shape & 0xFFU;
       const auto mode = (shape >> 8U) & 0xFFU;
       const auto nlabels = shape >> 16U;
       if (type > 2 || mode > static_cast<std::uint32_t>(GaugeMode::LiveMostRecent) ||
-          nlabels > kMaxLabels) {
-        return "corrupt family record at offset " + std::to_string(mp::kHeaderBytes + start);
-      }
-      f.type = static_cast<MetricType>(type);
+          nlabels > kMaxLabels)
+        return corrupt("family record", start);
+      m.type = static_cast<MetricType>(type);
       // Counters merge under their base name, as Python names them.
-      if (f.type == MetricType::Counter && f.name.size() > 6 && f.name.ends_with("_total")) {
-        f.name.resize(f.name.size() - 6);
-      }
-      f.mode = static_cast<GaugeMode>(mode);
-      f.labels.resize(nlabels);
-      for (auto& l : f.labels) {
+      if (m.type == MetricType::Counter && m.name.size() > 6 && m.name.ends_with("_total"))
+        m.name.resize(m.name.size() - 6);
+      m.mode = static_cast<GaugeMode>(mode);
+      m.labels.resize(nlabels);
+      for (auto& l : m.labels) {
         if (!r.str(l))
-          return "corrupt family record at offset " + std::to_string(mp::kHeaderBytes + start);
+          return corrupt("family record", start);
       }
-      if (!r.align8() || r.left() < 8ULL * nbuckets) {
-        return "corrupt family record at offset " + std::to_string(mp::kHeaderBytes + start);
-      }
-      f.buckets.resize(nbuckets);
+      if (!r.align8() || r.left() < 8ULL * nbuckets)
+        return corrupt("family record", start);
+      m.buckets.resize(nbuckets);
       if (nbuckets > 0)
-        std::memcpy(f.buckets.data(), r.here(), 8ULL * nbuckets);
-      out.families.push_back(std::move(f));
+        std::memcpy(m.buckets.data(), r.here(), 8ULL * nbuckets);
+      ++f.nfamilies;
     } else if (kind == static_cast<std::uint32_t>(mp::RecordKind::Series)) {
-      SeriesData s;
+      std::uint32_t family = 0;
       std::uint32_t ncells = 0;
-      if (!r.u32(s.family) || s.family >= out.families.size() || !r.u32(ncells)) {
-        return "corrupt series record at offset " + std::to_string(mp::kHeaderBytes + start);
-      }
-      const FamilyMeta& f = out.families[s.family];
-      s.values.resize(f.labels.size());
-      for (auto& v : s.values) {
+      if (!r.u32(family) || family >= f.nfamilies || !r.u32(ncells))
+        return corrupt("series record", start);
+      const FamilyMeta& m = f.families[family];
+      std::string_view v;
+      for (std::size_t i = 0; i < m.labels.size(); ++i) {
         if (!r.view(v))
-          return "corrupt series record at offset " + std::to_string(mp::kHeaderBytes + start);
+          return corrupt("series record", start);
       }
-      if (ncells != f.cells() || !r.align8() || r.left() < 8ULL * ncells) {
-        return "corrupt series record at offset " + std::to_string(mp::kHeaderBytes + start);
-      }
-      // Atomic 8-byte loads: the writer may be updating these cells right now.
-      const auto* cells = reinterpret_cast<const std::uint64_t*>(r.here());
-      s.cells.resize(ncells);
-      for (std::size_t i = 0; i < ncells; ++i)
-        s.cells[i] = __atomic_load_n(cells + i, __ATOMIC_RELAXED);
-      out.series.push_back(std::move(s));
+      if (ncells != m.cells() || !r.align8() || r.left() < 8ULL * ncells)
+        return corrupt("series record", start);
+      f.series_family.push_back(family);
     } else if (kind == static_cast<std::uint32_t>(mp::RecordKind::Exemplars)) {
       std::uint32_t index = 0;
       std::uint32_t n = 0;
-      if (!r.u32(index) || index >= out.series.size() || !r.u32(n) ||
-          n != exemplar_slots(out.families[out.series[index].family]) ||
-          r.left() < mp::kExemplarBytes * n) {
-        return "corrupt exemplar record at offset " + std::to_string(mp::kHeaderBytes + start);
-      }
-      // The writer may be updating them: the sequence lock says whether a read is whole.
-      const auto* slots = reinterpret_cast<const Exemplar*>(r.here());
-      auto& ex = out.series[index].exemplars;
-      ex.assign(n, std::nullopt);
-      for (std::uint32_t i = 0; i < n; ++i) {
-        Exemplar::Snapshot snap{};
-        if (slots[i].read(snap))
-          ex[i] = snap;
-      }
+      if (!r.u32(index) || index >= f.series_family.size() || !r.u32(n) ||
+          n != f.families[f.series_family[index]].exemplar_slots() ||
+          r.left() < mp::kExemplarBytes * n)
+        return corrupt("exemplar record", start);
     } else if (kind == static_cast<std::uint32_t>(mp::RecordKind::Absorbed)) {
       std::uint32_t count = 0;
       if (!r.u32(count))
-        return "corrupt absorbed record at offset " + std::to_string(mp::kHeaderBytes + start);
+        return corrupt("absorbed record", start);
       for (std::uint32_t i = 0; i < count; ++i) {
         std::string absorbed;
-        if (!r.str(absorbed)) {
-          return "corrupt absorbed record at offset " + std::to_string(mp::kHeaderBytes + start);
-        }
-        out.absorbed.push_back(std::move(absorbed));
+        if (!r.str(absorbed))
+          return corrupt("absorbed record", start);
+        info.absorbed.push_back(std::move(absorbed));
       }
     } else {
       return "unknown record kind " + std::to_string(kind) + " at offset " +
@@ -317,13 +317,67 @@ std::optional<std::string> read_file(const std::string& path, FileData& out) {
   return std::nullopt;
 }
 
+// Pass two, over a file validate() accepted with the same OwnFile: adds its series.
+void merge(const Mapping& map, OwnFile& f, const FileInfo& info, Aggregate& agg) {
+  f.bindings.resize(f.nfamilies);
+  for (std::size_t i = 0; i < f.nfamilies; ++i)
+    f.bindings[i] = agg.bind(f.families[i], info.pid);
+  f.series_agg.clear();
+  const char* base = map.data() + mp::kHeaderBytes;
+  Cursor c(base, f.used);
+  while (c.left() > 0) {
+    const std::size_t start = c.pos();
+    std::uint32_t kind = 0;
+    std::uint32_t bytes = 0;
+    c.u32(kind);
+    c.u32(bytes);
+    Cursor r(base + start, bytes);
+    r.skip(8);
+    if (kind == static_cast<std::uint32_t>(mp::RecordKind::Series)) {
+      std::uint32_t family = 0;
+      std::uint32_t ncells = 0;
+      r.u32(family);
+      r.u32(ncells);
+      const auto& b = f.bindings[family];
+      if (b.family == Aggregate::kNone) {
+        f.series_agg.push_back(Aggregate::kNone);
+      } else {
+        f.values.resize(f.families[family].labels.size());
+        for (auto& v : f.values)
+          r.view(v);
+        r.align8();
+        // 8-aligned: records are, from a page-aligned 64-byte header.
+        const auto* cells = reinterpret_cast<const std::uint64_t*>(r.here());
+        f.series_agg.push_back(agg.add(b, f.values.data(), cells, info.pid, info.live));
+      }
+    } else if (kind == static_cast<std::uint32_t>(mp::RecordKind::Exemplars)) {
+      std::uint32_t index = 0;
+      std::uint32_t n = 0;
+      r.u32(index);
+      r.u32(n);
+      const std::uint32_t series = f.series_agg[index];
+      if (series != Aggregate::kNone) {
+        // The writer may be updating them: the sequence lock says whether a read is whole.
+        const auto* slots = reinterpret_cast<const Exemplar*>(r.here());
+        for (std::uint32_t i = 0; i < n; ++i) {
+          Exemplar::Snapshot snap{};
+          if (slots[i].read(snap))
+            agg.add_exemplar(series, i, snap);
+        }
+      }
+    }
+    c.skip(bytes - 8);
+  }
+}
+
+// --- Python prometheus_client's *.db files --------------------------------------------
+
 void append_key(std::string& key, std::string_view v) {
   const auto len = static_cast<std::uint32_t>(v.size());
   key.append(reinterpret_cast<const char*>(&len), sizeof len);
   key.append(v);
 }
 
-// --- Python prometheus_client's *.db files --------------------------------------------
 //
 // File names: {counter,histogram,summary}_{pid}.db and gauge_{mode}_{pid}.db. Content: an
 // int32 `used`, 4 bytes of padding, then entries of int32 length, a UTF-8 JSON key
@@ -385,7 +439,7 @@ std::optional<GaugeMode> python_mode(std::string_view m) {
 }
 
 std::optional<std::string> read_python_file(const std::string& path, const std::string& name,
-                                            FileData& out) {
+                                            FileData& out, FileInfo& info) {
   // The name says the type, the gauge mode and the pid.
   const std::string stem = name.substr(0, name.size() - 3);
   const auto first = stem.find('_');
@@ -411,15 +465,15 @@ std::optional<std::string> read_python_file(const std::string& path, const std::
     return "prometheus_client " + type + " files are not aggregated";
   }
   try {
-    out.pid = std::stoi(rest);
+    info.pid = std::stoi(rest);
   } catch (...) {
     return std::string("no pid in the file name");
   }
 
-  if (auto why = map_file(path, 8, out))
+  if (auto why = map_file(path, 8, out.map))
     return why;
-  const auto size = out.map_size;
-  const auto* data = static_cast<const char*>(out.map);
+  const auto size = out.map.size();
+  const auto* data = out.map.data();
   std::int32_t used = 0;
   std::memcpy(&used, data, 4);
   if (used < 8 || static_cast<std::size_t>(used) > size)
@@ -431,7 +485,8 @@ std::optional<std::string> read_python_file(const std::string& path, const std::
   if (entries.empty() && used > 8)
     return std::string("corrupt: neither the 0.16 nor the 0.18 layout parses");
   (void)v16;
-  out.live = process_alive(out.pid, 0);
+  info.live = process_alive(info.pid, 0);
+  info.running = info.live;
 
   // Families by metric name; series by label values (sorted label names, as Python keeps them).
   struct PySeries {
@@ -541,168 +596,70 @@ std::optional<std::string> read_python_file(const std::string& path, const std::
   return std::nullopt;
 }
 
-bool is_live_mode(GaugeMode m) {
-  return m == GaugeMode::LiveAll || m == GaugeMode::LiveMin || m == GaugeMode::LiveMax ||
-         m == GaugeMode::LiveSum || m == GaugeMode::LiveMostRecent;
+void merge(const FileData& file, const FileInfo& info, Aggregate& agg) {
+  std::vector<Aggregate::Binding> bindings;
+  bindings.reserve(file.families.size());
+  for (const auto& m : file.families)
+    bindings.push_back(agg.bind(m, info.pid));
+  for (const auto& s : file.series)
+    (void)agg.add(bindings[s.family], s.values.data(), s.cells.data(), info.pid, info.live);
 }
 
-struct KeyHash {
-  using is_transparent = void;
-  std::size_t operator()(std::string_view s) const noexcept {
-    return std::hash<std::string_view>{}(s);
-  }
-};
+// --- scraping a directory ----------------------------------------------------------------
 
-struct Agg {
-  FamilyMeta meta;
-  struct Value {
-    std::vector<std::optional<Exemplar::Snapshot>> exemplars;  // the latest per slot
-    std::vector<std::string> values;
-    std::vector<double> cells;
-    double time = -std::numeric_limits<double>::infinity();
-    bool has = false;
-  };
-  // Keyed by the label values joined with length prefixes (so no value can fake a boundary),
-  // looked up without allocating.
-  std::unordered_map<std::string, Value, KeyHash, std::equal_to<>> series;
-
-  Value& at(std::string_view key, const std::vector<std::string_view>& values,
-            std::string_view extra = {}) {
-    if (auto it = series.find(key); it != series.end())
-      return it->second;
-    Value& v = series.emplace(std::string(key), Value{}).first->second;
-    v.values.assign(values.begin(), values.end());
-    if (!extra.empty())
-      v.values.emplace_back(extra);
-    return v;
-  }
-};
-
-// The latest exemplar per slot wins, whichever process recorded it.
-void merge_exemplars(Agg::Value& v, const std::vector<std::optional<Exemplar::Snapshot>>& ex) {
-  if (ex.empty())
-    return;
-  if (v.exemplars.size() < ex.size())
-    v.exemplars.resize(ex.size());
-  for (std::size_t i = 0; i < ex.size(); ++i) {
-    if (ex[i] && (!v.exemplars[i] || ex[i]->time_ns >= v.exemplars[i]->time_ns))
-      v.exemplars[i] = ex[i];
-  }
-}
-
-void merge(std::map<std::string, Agg>& aggs, const FileData& file) {
-  std::string key;
-  for (const auto& s : file.series) {
-    const FamilyMeta& meta = file.families[s.family];
-    auto [it, fresh] = aggs.try_emplace(meta.name);
-    Agg& agg = it->second;
-    if (fresh)
-      agg.meta = meta;
-    // Python keeps label names sorted, we keep declaration order: the same set in another
-    // order merges, with the values reordered.
-    std::vector<std::string_view> reordered;
-    const std::vector<std::string_view>* values = &s.values;
-    if (agg.meta.labels != meta.labels && agg.meta.type == meta.type &&
-        agg.meta.mode == meta.mode && agg.meta.buckets == meta.buckets &&
-        agg.meta.labels.size() == meta.labels.size() &&
-        std::is_permutation(agg.meta.labels.begin(), agg.meta.labels.end(), meta.labels.begin())) {
-      for (const auto& want : agg.meta.labels) {
-        const auto at =
-            std::find(meta.labels.begin(), meta.labels.end(), want) - meta.labels.begin();
-        reordered.push_back(s.values[static_cast<std::size_t>(at)]);
-      }
-      values = &reordered;
-    } else if (!agg.meta.same_shape(meta)) {
-      report_internal_error("metrics",
-                            "metric \"" + meta.name + "\" of pid " + std::to_string(file.pid) +
-                                " has another type, labels or buckets; its series are left out");
-      continue;
-    }
-    auto bits = [&](std::size_t i) { return std::bit_cast<double>(s.cells[i]); };
-    key.clear();
-    for (auto v : *values)
-      append_key(key, v);
-    if (meta.type == MetricType::Counter) {
-      auto& v = agg.at(key, *values);
-      merge_exemplars(v, s.exemplars);
-      v.cells.resize(1);
-      v.cells[0] += bits(0);
-    } else if (meta.type == MetricType::Histogram) {
-      auto& v = agg.at(key, *values);
-      merge_exemplars(v, s.exemplars);
-      v.cells.resize(meta.buckets.size() + 2);
-      for (std::size_t i = 0; i <= meta.buckets.size(); ++i)
-        v.cells[i] += static_cast<double>(s.cells[i]);
-      v.cells[meta.buckets.size() + 1] += bits(meta.buckets.size() + 1);
-    } else {
-      if (is_live_mode(meta.mode) && !file.live)
-        continue;
-      const bool per_pid = meta.mode == GaugeMode::All || meta.mode == GaugeMode::LiveAll;
-      const std::string pid = per_pid ? std::to_string(file.pid) : std::string();
-      if (per_pid)
-        append_key(key, pid);
-      auto& v = agg.at(key, *values, pid);
-      const double x = bits(0);
-      v.cells.resize(1);
-      switch (meta.mode) {
-        case GaugeMode::Min:
-        case GaugeMode::LiveMin:
-          v.cells[0] = v.has ? std::min(v.cells[0], x) : x;
-          break;
-        case GaugeMode::Max:
-        case GaugeMode::LiveMax:
-          v.cells[0] = v.has ? std::max(v.cells[0], x) : x;
-          break;
-        case GaugeMode::Sum:
-        case GaugeMode::LiveSum:
-          v.cells[0] += x;
-          break;
-        case GaugeMode::MostRecent:
-        case GaugeMode::LiveMostRecent: {
-          const auto t = static_cast<double>(s.cells[1]);
-          if (!v.has || t >= v.time) {
-            v.cells[0] = x;
-            v.time = t;
-          }
-          break;
-        }
-        case GaugeMode::All:
-        case GaugeMode::LiveAll:
-          v.cells[0] = x;
-          break;
-      }
-      v.has = true;
-    }
-  }
-}
-
-// The aggregate as families the exposition writer renders like any other.
-class AggregateStore final : public ValueStore {
- public:
-  Cell* allocate(const Family& /*f*/, std::span<const std::string> /*v*/, std::size_t n) override {
-    blocks_.push_back(std::make_unique<Cell[]>(n));
-    for (std::size_t i = 0; i < n; ++i)
-      blocks_.back()[i].store(0, std::memory_order_relaxed);
-    return blocks_.back().get();
-  }
-  Exemplar* allocate_exemplars(const Family& /*f*/, const Cell* /*cells*/, std::size_t n) override {
-    exemplars_.push_back(std::make_unique<Exemplar[]>(n));
-    return exemplars_.back().get();
-  }
-  [[nodiscard]] bool in_process() const noexcept override { return true; }
-
- private:
-  std::vector<std::unique_ptr<Cell[]>> blocks_;
-  std::vector<std::unique_ptr<Exemplar[]>> exemplars_;
-};
-
-}  // namespace
-
-std::string render_directory(const std::string& dir, metrics::Format fmt, DirectoryStats* stats) {
-  DirectoryStats local;
-  std::map<std::string, Agg> aggs;
-  std::error_code ec;
+// Everything one scrape needs, kept for the next one: the aggregate's tables, the parse
+// buffers and the list of mappings all keep their capacity.
+struct DirectoryReader {
+  Aggregate agg{Aggregate::Purpose::Scrape};
+  OwnFile own;
+  FileInfo info;
+  std::vector<Mapping> maps;  // alive until the exposition is written: the values point here
+  std::vector<std::unique_ptr<FileData>> python;
   std::vector<std::string> names;
+  std::set<std::string, std::less<>> absorbed;
+
+  void clear() {
+    agg.clear();
+    maps.clear();
+    python.clear();
+    names.clear();
+    absorbed.clear();
+  }
+};
+
+// Readers waiting for the next scrape; concurrent scrapes each take their own.
+struct ReaderPool {
+  std::mutex mu;
+  std::vector<std::unique_ptr<DirectoryReader>> idle;
+};
+ReaderPool& reader_pool() {
+  static auto* p = new ReaderPool();  // NOLINT: scrapes may run during static destruction
+  return *p;
+}
+
+std::unique_ptr<DirectoryReader> take_reader() {
+  auto& p = reader_pool();
+  {
+    std::lock_guard lock(p.mu);
+    if (!p.idle.empty()) {
+      auto r = std::move(p.idle.back());
+      p.idle.pop_back();
+      return r;
+    }
+  }
+  return std::make_unique<DirectoryReader>();
+}
+
+void give_back(std::unique_ptr<DirectoryReader> r) {
+  r->clear();  // unmaps the files now rather than at the next scrape
+  auto& p = reader_pool();
+  std::lock_guard lock(p.mu);
+  if (p.idle.size() < 2)
+    p.idle.push_back(std::move(r));
+}
+
+void list_directory(const std::string& dir, std::vector<std::string>& names) {
+  std::error_code ec;
   for (auto it = std::filesystem::directory_iterator(dir, ec);
        !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
     std::string name = it->path().filename().string();
@@ -717,17 +674,41 @@ std::string render_directory(const std::string& dir, metrics::Format fmt, Direct
   std::sort(names.begin(), names.end());
   // The archive first: files it has absorbed (and that a compaction interrupted before
   // deleting them left behind) are not counted twice.
-  std::set<std::string, std::less<>> absorbed;
   std::stable_partition(names.begin(), names.end(),
                         [](const std::string& n) { return n == mp::kArchiveName; });
-  for (const auto& name : names) {
-    if (absorbed.contains(name))
+}
+
+}  // namespace
+
+std::string render_directory(const std::string& dir, metrics::Format fmt, DirectoryStats* stats) {
+  DirectoryStats local;
+  auto reader = take_reader();
+  DirectoryReader& r = *reader;
+  list_directory(dir, r.names);
+  std::string path;
+  for (const auto& name : r.names) {
+    if (r.absorbed.contains(name))
       continue;
-    FileData file;
-    std::string path = dir;
-    path += '/';
-    path += name;
-    auto why = name.ends_with(".db") ? read_python_file(path, name, file) : read_file(path, file);
+    path.assign(dir).append("/").append(name);
+    std::optional<std::string> why;
+    if (name.ends_with(".db")) {
+      auto file = std::make_unique<FileData>();
+      why = read_python_file(path, name, *file, r.info);
+      if (!why) {
+        merge(*file, r.info, r.agg);
+        r.python.push_back(std::move(file));
+      }
+    } else {
+      Mapping map;
+      why = map_file(path, mp::kHeaderBytes, map);
+      if (!why)
+        why = validate(map, r.own, r.info);
+      if (!why) {
+        merge(map, r.own, r.info, r.agg);
+        r.absorbed.insert(r.info.absorbed.begin(), r.info.absorbed.end());
+        r.maps.push_back(std::move(map));
+      }
+    }
     if (why) {
       ++local.files_skipped;
       g_files_skipped.fetch_add(1, std::memory_order_relaxed);
@@ -735,148 +716,15 @@ std::string render_directory(const std::string& dir, metrics::Format fmt, Direct
       continue;
     }
     ++local.files_read;
-    absorbed.insert(file.absorbed.begin(), file.absorbed.end());
-    merge(aggs, file);
   }
-
-  AggregateStore store;
-  std::vector<std::unique_ptr<Family>> families;
-  std::vector<const Family*> order;
-  for (auto& [name, agg] : aggs) {
-    auto f = std::make_unique<Family>();
-    f->name = agg.meta.type == MetricType::Counter ? name + "_total" : name;
-    f->base_name = name;
-    f->help = agg.meta.help;
-    f->type = agg.meta.type;
-    f->mode = GaugeMode::Sum;  // the aggregate is one value per series
-    f->unlimited = true;
-    auto label_names = agg.meta.labels;
-    if (agg.meta.mode == GaugeMode::All || agg.meta.mode == GaugeMode::LiveAll) {
-      if (agg.meta.type == MetricType::Gauge)
-        label_names.emplace_back("pid");
-    }
-    f->set_label_names(std::move(label_names));
-    f->buckets = agg.meta.buckets;
-    f->store = &store;
-    for (const auto& [series_key, v] : agg.series) {
-      // A hostile or damaged file can name different labels for one metric in different
-      // samples, or carry too few cells: such a series is left out, never rendered half-way.
-      const bool cells_ok =
-          f->type == MetricType::Histogram ? v.cells.size() >= f->buckets.size() + 2 : true;
-      if (v.values.size() != f->label_names.size() || !cells_ok)
-        continue;
-      std::vector<std::string_view> views(v.values.begin(), v.values.end());
-      Series* s = f->get(views);
-      if (!v.exemplars.empty()) {
-        if (Exemplar* e = f->exemplars_for(*s)) {
-          for (std::size_t i = 0; i < v.exemplars.size() && i < f->exemplar_count(); ++i) {
-            if (const auto& x = v.exemplars[i])
-              e[i].write(x->trace_hi, x->trace_lo, x->span, x->value, x->time_ns);
-          }
-        }
-      }
-      if (f->type == MetricType::Histogram) {
-        for (std::size_t i = 0; i <= f->buckets.size(); ++i) {
-          s->cells[i].store(static_cast<std::uint64_t>(v.cells[i]), std::memory_order_relaxed);
-        }
-        store_double(s->cells[f->buckets.size() + 1], v.cells[f->buckets.size() + 1]);
-      } else {
-        store_double(s->cells[0], v.cells.empty() ? 0.0 : v.cells[0]);
-      }
-    }
-    order.push_back(f.get());
-    families.push_back(std::move(f));
-  }
-  // How the scrapes of this process went, as metrics of their own.
-  auto skipped = std::make_unique<Family>();
-  skipped->name = "o11y_multiproc_files_skipped_total";
-  skipped->base_name = "o11y_multiproc_files_skipped";
-  skipped->help = "Multiprocess files left out of a scrape because they could not be read";
-  skipped->type = MetricType::Counter;
-  skipped->store = &store;
-  store_double(skipped->get(std::span<const std::string_view>{})->cells[0],
-               static_cast<double>(g_files_skipped.load()));
-  order.push_back(skipped.get());
-  auto files = std::make_unique<Family>();
-  files->name = files->base_name = "o11y_multiproc_files";
-  files->help = "Multiprocess files aggregated by the last scrape";
-  files->type = MetricType::Gauge;
-  files->store = &store;
-  store_double(files->get(std::span<const std::string_view>{})->cells[0],
-               static_cast<double>(local.files_read));
-  order.push_back(files.get());
-
+  std::string out = r.agg.render(fmt, local.files_read, g_files_skipped.load());
+  give_back(std::move(reader));
   if (stats != nullptr)
     *stats = local;
-  return render_families(order, fmt, false);
+  return out;
 }
 
 namespace {
-
-// Counters, histograms and the combining gauge modes of exited processes, as one file in the
-// format of the live ones (pid 0, marked dead), listing the files it absorbed. Per-process
-// gauges (all, liveall) of exited processes are dropped: they describe processes that are gone.
-std::string serialize_archive(const std::map<std::string, Agg>& aggs,
-                              const std::vector<std::string>& absorbed) {
-  std::string body;
-  std::uint32_t id = 0;
-  for (const auto& [name, agg] : aggs) {
-    const auto& m = agg.meta;
-    if (m.type == MetricType::Gauge &&
-        (m.mode == GaugeMode::All || m.mode == GaugeMode::LiveAll || is_live_mode(m.mode))) {
-      continue;
-    }
-    const std::size_t fbytes = mp::family_record_size(m.name, m.help, m.labels, m.buckets.size());
-    const std::size_t at = body.size();
-    body.resize(at + fbytes);
-    const std::uint32_t shape = static_cast<std::uint32_t>(m.type) |
-                                (static_cast<std::uint32_t>(m.mode) << 8U) |
-                                (static_cast<std::uint32_t>(m.labels.size()) << 16U);
-    mp::write_family_record(body.data() + at, fbytes, id, shape, m.name, m.help, m.labels,
-                            m.buckets);
-    const std::size_t ncells = m.cells();
-    for (const auto& [key, v] : agg.series) {
-      const std::size_t sbytes = mp::series_cells_offset(v.values) + 8 * ncells;
-      const std::size_t sat = body.size();
-      body.resize(sat + sbytes);
-      char* cells = mp::write_series_record(body.data() + sat, sbytes, id, ncells, v.values);
-      for (std::size_t i = 0; i < ncells; ++i) {
-        std::uint64_t bits = 0;
-        if (m.type == MetricType::Histogram && i <= m.buckets.size()) {
-          bits = static_cast<std::uint64_t>(v.cells[i]);  // bucket counts are integers
-        } else if (m.type == MetricType::Gauge && i == 1) {
-          bits = static_cast<std::uint64_t>(v.time);  // most-recent: when it was set
-        } else {
-          bits = std::bit_cast<std::uint64_t>(i < v.cells.size() ? v.cells[i] : 0.0);
-        }
-        std::memcpy(cells + 8 * i, &bits, 8);
-      }
-    }
-    ++id;
-  }
-  std::size_t abytes = 8 + 4;
-  for (const auto& a : absorbed)
-    abytes += 4 + a.size();
-  abytes = mp::pad8(abytes);
-  const std::size_t aat = body.size();
-  body.resize(aat + abytes);
-  char* p = body.data() + aat;
-  mp::put_u32(p, static_cast<std::uint32_t>(mp::RecordKind::Absorbed));
-  mp::put_u32(p, static_cast<std::uint32_t>(abytes));
-  mp::put_u32(p, static_cast<std::uint32_t>(absorbed.size()));
-  for (const auto& a : absorbed)
-    mp::put_string(p, a);
-
-  mp::Header h{};
-  std::memcpy(h.magic, mp::kMagic, sizeof h.magic);
-  h.version = mp::kVersion;
-  h.byte_order = mp::kByteOrderMark;
-  h.flags = mp::kFlagDead;
-  h.used = body.size();
-  std::string file(reinterpret_cast<const char*>(&h), sizeof h);
-  file += body;
-  return file;
-}
 
 bool write_file_atomically(const std::string& dir, const std::string& name,
                            const std::string& bytes) {
@@ -910,18 +758,25 @@ std::size_t compact_directory(const std::string& dir) {
     ~Unlock() { ::close(fd); }
   } unlock{lock};
 
-  std::map<std::string, Agg> aggs;
+  Aggregate agg(Aggregate::Purpose::Compact);
+  OwnFile own;
+  FileInfo info;
+  std::vector<Mapping> maps;  // the aggregate's label values point into them
   std::set<std::string, std::less<>> already;
   {
-    FileData archive;
     const std::string path = dir + "/" + std::string(mp::kArchiveName);
     if (::access(path.c_str(), F_OK) == 0) {
-      if (auto why = read_file(path, archive)) {
+      Mapping map;
+      auto why = map_file(path, mp::kHeaderBytes, map);
+      if (!why)
+        why = validate(map, own, info);
+      if (why) {
         report_internal_error("metrics", "compaction stopped: the archive is unreadable: " + *why);
         return 0;
       }
-      already.insert(archive.absorbed.begin(), archive.absorbed.end());
-      merge(aggs, archive);
+      merge(map, own, info, agg);
+      already.insert(info.absorbed.begin(), info.absorbed.end());
+      maps.push_back(std::move(map));
     }
   }
   std::vector<std::string> absorbed;
@@ -935,18 +790,19 @@ std::size_t compact_directory(const std::string& dir) {
       std::filesystem::remove(it->path(), ec);
       continue;
     }
-    FileData file;
     // Only files of processes that are really gone: one marked dead but still running would
-    // go on writing into a file compaction had removed.
-    if (read_file(it->path().string(), file) || file.running)
-      continue;  // corrupt or still running: left alone
-    merge(aggs, file);
+    // go on writing into a file compaction had removed. Corrupt ones are left alone.
+    Mapping map;
+    if (map_file(it->path().string(), mp::kHeaderBytes, map) || validate(map, own, info) ||
+        info.running)
+      continue;
+    merge(map, own, info, agg);
+    maps.push_back(std::move(map));
     absorbed.push_back(name);
   }
   if (absorbed.empty())
     return 0;
-  if (!write_file_atomically(dir, std::string(mp::kArchiveName),
-                             serialize_archive(aggs, absorbed))) {
+  if (!write_file_atomically(dir, std::string(mp::kArchiveName), agg.archive(absorbed))) {
     report_internal_error("metrics",
                           "compaction of " + dir + " could not write the archive; nothing removed");
     return 0;

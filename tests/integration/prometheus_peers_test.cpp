@@ -2,13 +2,19 @@
 // prometheus_client parsers, a real Prometheus server scraping serve(), a real Pushgateway.
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+#include <prometheus/summary.h>
 
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <o11y/metrics.hpp>
+#include <o11y/prometheus.hpp>
 #include <o11y/trace.hpp>
+#include <random>
 #include <string>
 
+#include "support/exposition_check.hpp"
 #include "support/process.hpp"
 #include "support/prometheus.hpp"
 #include "support/temp_dir.hpp"
@@ -144,6 +150,64 @@ TEST(Pushgateway, ReceivesAPushAndShowsTheValues) {
 
 TEST(Pushgateway, AnUnreachableGatewayIsANegativeStatusNotAnException) {
   EXPECT_LT(metrics::push("http://127.0.0.1:" + std::to_string(testing::free_port()), "job"), 0);
+}
+
+// Property: whatever mix of declarations with colliding names a service makes (our three
+// kinds, and a prometheus-cpp registry's families beside them), every declaration either
+// works or throws MetricError naming both metrics, and the exposition in both formats stays
+// valid for promtool and both of prometheus_client's parsers.
+TEST(ExpositionProperty, RandomCollidingDeclarationsNeverMakeAnInvalidScrape) {
+  const unsigned seed = std::random_device{}();
+  std::mt19937 rng(seed);
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  const std::vector<std::string> suffixes = {"",        "_total",   "_count", "_sum",
+                                             "_bucket", "_created", "_info"};
+  std::vector<std::shared_ptr<prometheus::Registry>> registries;
+  for (int round = 0; round < 8; ++round) {
+    const std::string prefix = "prop" + std::to_string(round) + "_";
+    auto registry = std::make_shared<prometheus::Registry>();
+    metrics::expose(registry);
+    registries.push_back(registry);
+    int accepted = 0;
+    for (int i = 0; i < 10; ++i) {
+      const std::string name = prefix + (rng() % 2 ? "a" : "b") + suffixes[rng() % suffixes.size()];
+      const auto kind = rng() % 4;
+      try {
+        if (kind == 0) {
+          counter(name, "h", {"k"}).add(1, {{"k", "v"}});
+        } else if (kind == 1) {
+          gauge(name, "h").set(2);
+        } else if (kind == 2) {
+          histogram(name, "h", {}, {1.0}).record(0.5);
+        } else if (rng() % 2) {
+          prometheus::BuildSummary()
+              .Name(name)
+              .Help("h")
+              .Register(*registry)
+              .Add({}, prometheus::Summary::Quantiles{{0.5, 0.05}})
+              .Observe(1);
+        } else {
+          prometheus::BuildGauge().Name(name).Help("h").Register(*registry).Add({}).Set(3);
+        }
+        ++accepted;
+      } catch (const MetricError& e) {
+        const std::string what = e.what();
+        EXPECT_NE(what.find("\"" + name + "\""), std::string::npos) << what;
+        EXPECT_NE(what.find("already"), std::string::npos) << what;
+      } catch (const std::invalid_argument&) {
+        // prometheus-cpp refusing a name it already holds with another type: its own rule.
+      }
+    }
+    EXPECT_GT(accepted, 0);
+    ::testing::internal::CaptureStderr();  // the left-out families are reported there
+    const auto text = metrics::render(metrics::Format::Text);
+    const auto om = metrics::render(metrics::Format::OpenMetrics);
+    (void)::testing::internal::GetCapturedStderr();
+    const auto problems = testing::exposition_problems(text, om);
+    EXPECT_EQ(problems, "") << "round " << round << "\n" << text;
+    if (!problems.empty())
+      break;
+  }
 }
 
 }  // namespace
