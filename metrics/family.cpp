@@ -122,10 +122,11 @@ struct Registry {
   std::unique_ptr<MmapValueStore> mp;  // when the multiprocess directory is configured
 
   ValueStore* store() {
-    if (mp::configured_dir().empty())
+    const std::string& dir = mp::freeze_configured_dir();
+    if (dir.empty())
       return &heap;
     if (!mp)
-      mp = std::make_unique<MmapValueStore>(mp::configured_dir());
+      mp = std::make_unique<MmapValueStore>(dir);
     return mp.get();
   }
 };

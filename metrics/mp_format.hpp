@@ -117,7 +117,14 @@ char* write_series_record(char* rec, std::size_t bytes, std::uint32_t family_id,
 /// This process's start time in clock ticks after boot, 0 if unknown.
 [[nodiscard]] std::uint64_t process_start_ticks(int pid);
 
-/// The directory from O11Y_MULTIPROC_DIR, else PROMETHEUS_MULTIPROC_DIR, read once; "" if unset.
-[[nodiscard]] const std::string& configured_dir();
+/// The multiprocess directory ("" for single-process mode): O11Y_MULTIPROC_DIR, else
+/// PROMETHEUS_MULTIPROC_DIR, unless init() set Config::metrics.multiproc_dir before the first
+/// metric was declared.
+[[nodiscard]] std::string configured_dir();
+/// The directory, fixed from now on: the first declaration chooses where every cell lives.
+[[nodiscard]] const std::string& freeze_configured_dir();
+/// Makes dir the directory, unless it is already fixed to another one: then false, with the
+/// one in effect in in_effect.
+bool set_configured_dir(const std::string& dir, std::string& in_effect);
 
 }  // namespace o11y::detail::mp

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <system_error>
 
@@ -42,15 +43,65 @@ std::uint64_t process_start_ticks(int pid) {
   return 0;
 }
 
-const std::string& configured_dir() {
-  static const std::string kDir = [] {
-    if (auto v = env("O11Y_MULTIPROC_DIR"))
-      return *v;
-    if (auto v = env("PROMETHEUS_MULTIPROC_DIR"))
-      return *v;
-    return std::string();
-  }();
-  return kDir;
+namespace {
+
+// The directory is chosen once: the environment, or init()'s Config, until the first metric
+// is declared. From then on every family's cells live in one store, so it cannot change.
+struct DirState {
+  std::mutex mu;
+  std::string dir;
+  bool read_env = false;
+  std::atomic<const std::string*> frozen{nullptr};  // lock-free once set
+};
+
+DirState& dir_state() {
+  static auto* s = new DirState();  // NOLINT: read by scrapes during static destruction
+  return *s;
+}
+
+void read_env_locked(DirState& s) {
+  if (s.read_env)
+    return;
+  s.read_env = true;
+  if (auto v = env("O11Y_MULTIPROC_DIR")) {
+    s.dir = std::move(*v);
+  } else if (auto p = env("PROMETHEUS_MULTIPROC_DIR")) {
+    s.dir = std::move(*p);
+  }
+}
+
+}  // namespace
+
+std::string configured_dir() {
+  auto& s = dir_state();
+  if (const std::string* f = s.frozen.load(std::memory_order_acquire))
+    return *f;
+  std::lock_guard lock(s.mu);
+  read_env_locked(s);
+  return s.dir;
+}
+
+const std::string& freeze_configured_dir() {
+  auto& s = dir_state();
+  if (const std::string* f = s.frozen.load(std::memory_order_acquire))
+    return *f;
+  std::lock_guard lock(s.mu);
+  read_env_locked(s);
+  s.frozen.store(&s.dir, std::memory_order_release);
+  return s.dir;
+}
+
+bool set_configured_dir(const std::string& dir, std::string& in_effect) {
+  auto& s = dir_state();
+  std::lock_guard lock(s.mu);
+  read_env_locked(s);
+  if (s.frozen.load(std::memory_order_relaxed) != nullptr && dir != s.dir) {
+    in_effect = s.dir;
+    return false;
+  }
+  if (s.frozen.load(std::memory_order_relaxed) == nullptr)
+    s.dir = dir;
+  return true;
 }
 
 }  // namespace mp

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <mutex>
@@ -14,6 +15,7 @@
 #include "context/tracer.hpp"
 #include "logging/pipeline.hpp"
 #include "metrics/family.hpp"
+#include "metrics/mp_format.hpp"
 #include "o11y/export.hpp"
 #include "o11y/trace.hpp"
 
@@ -284,8 +286,31 @@ Config Config::with_environment(Config c) {
   return c;
 }
 
+namespace {
+
+// First in init(): the library's own metrics (the span processor's, say) must not be declared
+// before the directory is, or they would fix the process in single-process mode.
+void apply_multiproc_dir(const std::string& dir) {
+  std::string in_effect;
+  if (detail::mp::set_configured_dir(dir, in_effect))
+    return;
+  static std::atomic<bool> reported{false};
+  if (!reported.exchange(true)) {
+    detail::report_internal_error(
+        "config", "metrics.multiproc_dir \"" + dir +
+                      "\" comes after the first metric was declared and is not applied: this "
+                      "process stays " +
+                      (in_effect.empty() ? std::string("in single-process mode")
+                                         : "on \"" + in_effect + "\"") +
+                      ". Call init() before declaring metrics, or set O11Y_MULTIPROC_DIR");
+  }
+}
+
+}  // namespace
+
 void init(const Config& config) {
   Config c = Config::with_environment(config);
+  apply_multiproc_dir(c.metrics.multiproc_dir);
   if (c.environment.empty())
     c.environment = ::isatty(STDOUT_FILENO) ? "development" : "production";
   const bool dev = c.environment == "development";

@@ -67,6 +67,10 @@ struct TracingConfig {
 /// Metrics settings. Environment: O11Y_MULTIPROC_DIR (else PROMETHEUS_MULTIPROC_DIR),
 /// O11Y_METRICS_MAX_SERIES.
 struct MetricsConfig {
+  /// Multiprocess mode: every process writes its values to its own file in this directory,
+  /// and a scrape aggregates them ("" = single-process). Takes effect only when init() runs
+  /// before the first metric is declared (a namespace-scope `static auto c = counter(...)`
+  /// is declared before main()); a later change is reported once on stderr and ignored.
   std::string multiproc_dir;
   /// Label sets one metric may hold; beyond it, new label sets are recorded in one series
   /// whose label values are all "o11y_overflow", and a warning is printed once.

@@ -248,8 +248,9 @@ class Endpoint {
                              const EndpointOptions& options = {});
 
 /// Whether this process writes to a multiprocess directory: O11Y_MULTIPROC_DIR (else
-/// PROMETHEUS_MULTIPROC_DIR) was set when metrics were first used. Then render(), serve() and
-/// push() aggregate every process's file in that directory.
+/// PROMETHEUS_MULTIPROC_DIR, else Config::metrics.multiproc_dir given to init()) was set when
+/// metrics were first used. Then render(), serve() and push() aggregate every process's file
+/// in that directory.
 [[nodiscard]] bool multiprocess_enabled();
 
 /// Marks an exited worker's files: its live-mode gauges leave the aggregate, its counters and

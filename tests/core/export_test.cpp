@@ -14,6 +14,7 @@
 #include <o11y/trace.hpp>
 #include <thread>
 
+#include "support/collector.hpp"
 #include "support/process.hpp"
 #include "support/serving.hpp"
 
@@ -300,39 +301,7 @@ TEST(BatchSpanProcessor, RejectsANullExporterOrZeroSizes) {
       std::invalid_argument);
 }
 
-/// A real HTTP collector stand-in on 127.0.0.1 whose answers the test scripts.
-class Collector {
- public:
-  Collector() {
-    server_.Post("/v1/traces", [this](const httplib::Request& req, httplib::Response& res) {
-      std::lock_guard lock(mu_);
-      requests_.push_back(req);
-      const int status = statuses_.empty() ? 200 : statuses_.front();
-      if (!statuses_.empty())
-        statuses_.erase(statuses_.begin());
-      res.status = status;
-      res.set_content(status == 200 ? "{}" : "{\"message\":\"bad\nthing\"}", "application/json");
-    });
-    serving_ = std::make_unique<testing::Serving>(server_);
-  }
-
-  [[nodiscard]] std::string url() const { return serving_->url() + "/v1/traces"; }
-  void answer(std::vector<int> statuses) {
-    std::lock_guard lock(mu_);
-    statuses_ = std::move(statuses);
-  }
-  std::vector<httplib::Request> requests() {
-    std::lock_guard lock(mu_);
-    return requests_;
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<int> statuses_;
-  std::vector<httplib::Request> requests_;
-  httplib::Server server_;
-  std::unique_ptr<testing::Serving> serving_;  // last: stops before what handlers touch
-};
+using testing::Collector;
 
 TEST(OtlpHttpExporter, EachBatchIsSentAloneThoughTheBodyBufferIsReused) {
   Collector collector;
