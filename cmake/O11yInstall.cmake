@@ -15,11 +15,24 @@ write_basic_package_version_file(${PROJECT_BINARY_DIR}/o11yConfigVersion.cmake
 install(FILES ${PROJECT_BINARY_DIR}/o11yConfig.cmake ${PROJECT_BINARY_DIR}/o11yConfigVersion.cmake
         DESTINATION ${O11Y_CMAKE_DIR})
 
-# pkg-config: private dependencies only matter when linking the static library.
-set(O11Y_PC_REQUIRES_PRIVATE "spdlog fmt zlib cpp-httplib prometheus-cpp-core")
+# pkg-config. The dependencies are needed to link a static libo11y (the default build), so
+# there they are public: the README's plain `pkg-config --cflags --libs o11y` must link. With
+# a shared libo11y they are its own business, and private.
+set(O11Y_PC_DEPS "spdlog fmt zlib cpp-httplib prometheus-cpp-core")
 # libcurl by -l, not Requires: its .pc lists the static closure (nghttp2, ssh2, ldap, ...)
 # that `pkg-config --static` would demand, while the shared libcurl is what we link.
-set(O11Y_PC_LIBS_PRIVATE "-pthread -lcurl")
+set(O11Y_PC_DEP_LIBS "-lcurl")
+if(BUILD_SHARED_LIBS)
+  set(O11Y_PC_REQUIRES "")
+  set(O11Y_PC_REQUIRES_PRIVATE "${O11Y_PC_DEPS}")
+  set(O11Y_PC_LIBS "")
+  set(O11Y_PC_LIBS_PRIVATE "${O11Y_PC_DEP_LIBS}")
+else()
+  set(O11Y_PC_REQUIRES "${O11Y_PC_DEPS}")
+  set(O11Y_PC_REQUIRES_PRIVATE "")
+  set(O11Y_PC_LIBS "${O11Y_PC_DEP_LIBS}")
+  set(O11Y_PC_LIBS_PRIVATE "")
+endif()
 # Relocatable: the prefix is found from the .pc file's own location, so `cmake --install
 # --prefix X` works without reconfiguring.
 file(RELATIVE_PATH O11Y_PC_UP "/root/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/root")

@@ -17,17 +17,17 @@ run(${CMAKE_COMMAND} -S ${CONSUMER_SOURCE} -B ${WORK_DIR}/build -G Ninja
 run(${CMAKE_COMMAND} --build ${WORK_DIR}/build)
 run(${WORK_DIR}/build/consumer)
 
-# pkg-config, the way a Makefile user would link it.
+# pkg-config, exactly as the README shows it: g++ -std=c++20 app.cpp $(pkg-config --cflags --libs o11y)
 find_program(PKG_CONFIG pkg-config REQUIRED)
 file(GLOB pcdir LIST_DIRECTORIES true ${prefix}/lib*/pkgconfig ${prefix}/lib/*/pkgconfig)
 set(ENV{PKG_CONFIG_PATH} "${pcdir}")
-execute_process(COMMAND ${PKG_CONFIG} --cflags --libs --static o11y
+execute_process(COMMAND ${PKG_CONFIG} --cflags --libs o11y
                 OUTPUT_VARIABLE flags RESULT_VARIABLE rc OUTPUT_STRIP_TRAILING_WHITESPACE)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "pkg-config could not find o11y in ${pcdir}")
 endif()
 separate_arguments(flags UNIX_COMMAND "${flags}")
-run(${CXX} ${CONSUMER_SOURCE}/main.cpp -o ${WORK_DIR}/consumer_pc ${flags})
+run(${CXX} -std=c++20 ${CONSUMER_SOURCE}/main.cpp -o ${WORK_DIR}/consumer_pc ${flags})
 # pkg-config adds no rpath: a shared libo11y in a custom prefix is found through the loader path.
 file(GLOB libdir LIST_DIRECTORIES true ${prefix}/lib ${prefix}/lib/*-linux-gnu)
 string(REPLACE ";" ":" libdir "${libdir}")
