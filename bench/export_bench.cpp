@@ -25,8 +25,8 @@
 #include <thread>
 
 #include "discarding_exporter.hpp"
-#include "src/otlp.hpp"
 #include "support/serving.hpp"
+#include "trace/otlp.hpp"
 
 namespace {
 

@@ -20,7 +20,7 @@
 
 #include "alloc_counter.hpp"
 #include "discarding_exporter.hpp"
-#include "src/otlp.hpp"
+#include "trace/otlp.hpp"
 
 namespace {
 

@@ -3,12 +3,12 @@
 #include <algorithm>
 #include <utility>
 
+#include "base/internal_error.hpp"
+#include "base/thread_instance.hpp"
+#include "base/words.hpp"
 #include "context/frame.hpp"
-#include "context/internal_error.hpp"
 #include "context/redact.hpp"
 #include "context/span_state.hpp"
-#include "context/thread_instance.hpp"
-#include "context/words.hpp"
 
 namespace o11y {
 namespace detail {

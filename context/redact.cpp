@@ -8,7 +8,7 @@
 #include <memory>
 #include <mutex>
 
-#include "context/words.hpp"
+#include "base/words.hpp"
 #include "o11y/config.hpp"
 
 namespace o11y::detail {

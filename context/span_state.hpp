@@ -4,9 +4,9 @@
 #include <cstdint>
 #include <memory>
 
+#include "base/prefetch.hpp"
+#include "base/spin_lock.hpp"
 #include "context/frame.hpp"
-#include "context/prefetch.hpp"
-#include "context/spin_lock.hpp"
 #include "o11y/trace.hpp"
 
 namespace o11y::detail {

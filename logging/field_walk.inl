@@ -7,8 +7,8 @@
 #include <unordered_set>
 #include <vector>
 
+#include "base/words.hpp"
 #include "context/redact.hpp"
-#include "context/words.hpp"
 
 namespace o11y::detail {
 

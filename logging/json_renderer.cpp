@@ -2,7 +2,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "context/shortest.hpp"
+#include "base/shortest.hpp"
 #include "context/span_state.hpp"
 #include "logging/renderer.hpp"
 

@@ -10,8 +10,8 @@
 #include <cerrno>
 #include <filesystem>
 
-#include "context/internal_error.hpp"
-#include "context/sys.hpp"
+#include "base/internal_error.hpp"
+#include "base/sys.hpp"
 #include "logging/pipeline.hpp"
 
 namespace o11y::detail {

@@ -8,13 +8,13 @@
 #include <typeinfo>
 #include <unordered_map>
 
+#include "base/internal_error.hpp"
+#include "base/sys.hpp"
+#include "base/text.hpp"
+#include "base/tick_clock.hpp"
 #include "context/frame.hpp"
-#include "context/internal_error.hpp"
-#include "context/sys.hpp"
-#include "context/tick_clock.hpp"
 #include "logging/pipeline.hpp"
 #include "logging/record.hpp"
-#include "logging/text.hpp"
 #include "o11y/log.hpp"
 
 namespace o11y {

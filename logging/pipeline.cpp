@@ -18,12 +18,12 @@
 #include <new>
 #include <thread>
 
-#include "context/env.hpp"
-#include "context/internal_error.hpp"
-#include "context/published.hpp"
+#include "base/env.hpp"
+#include "base/internal_error.hpp"
+#include "base/published.hpp"
+#include "base/sys.hpp"
+#include "base/thread_instance.hpp"
 #include "context/span_state.hpp"
-#include "context/sys.hpp"
-#include "context/thread_instance.hpp"
 #include "logging/line_sink.hpp"
 #include "logging/renderer.hpp"
 

@@ -3,8 +3,8 @@
 #include <memory>
 #include <string_view>
 
+#include "base/text.hpp"
 #include "logging/record.hpp"
-#include "logging/text.hpp"
 
 namespace o11y::detail {
 

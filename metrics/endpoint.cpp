@@ -8,7 +8,7 @@
 #include <thread>
 #include <vector>
 
-#include "context/sys.hpp"
+#include "base/sys.hpp"
 #include "o11y/metrics.hpp"
 
 namespace o11y::metrics {

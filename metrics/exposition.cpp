@@ -11,9 +11,9 @@
 #include <set>
 #include <string>
 
-#include "context/internal_error.hpp"
-#include "context/shortest.hpp"
-#include "context/utf8.hpp"
+#include "base/internal_error.hpp"
+#include "base/shortest.hpp"
+#include "base/utf8.hpp"
 #include "metrics/exposed_names.hpp"
 #include "metrics/family.hpp"
 #include "metrics/foreign.hpp"

@@ -12,10 +12,10 @@
 #include <map>
 #include <mutex>
 
+#include "base/internal_error.hpp"
+#include "base/sys.hpp"
 #include "context/frame.hpp"
-#include "context/internal_error.hpp"
 #include "context/span_state.hpp"
-#include "context/sys.hpp"
 #include "metrics/exposed_names.hpp"
 #include "metrics/mp_writer.hpp"
 

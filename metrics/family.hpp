@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-#include "context/words.hpp"
+#include "base/words.hpp"
 #include "metrics/exposed_names.hpp"
 #include "o11y/metrics.hpp"
 

@@ -7,8 +7,8 @@
 #include <memory>
 #include <span>
 
-#include "context/internal_error.hpp"
-#include "context/words.hpp"
+#include "base/internal_error.hpp"
+#include "base/words.hpp"
 #include "metrics/mp_format.hpp"
 #include "metrics/process_metrics.hpp"
 

@@ -27,8 +27,8 @@
 #include <set>
 #include <system_error>
 
-#include "context/internal_error.hpp"
-#include "context/sys.hpp"
+#include "base/internal_error.hpp"
+#include "base/sys.hpp"
 #include "metrics/family.hpp"
 #include "metrics/mp_aggregate.hpp"
 #include "metrics/mp_format.hpp"

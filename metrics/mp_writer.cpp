@@ -14,9 +14,9 @@
 #include <sstream>
 #include <system_error>
 
-#include "context/env.hpp"
-#include "context/internal_error.hpp"
-#include "context/sys.hpp"
+#include "base/env.hpp"
+#include "base/internal_error.hpp"
+#include "base/sys.hpp"
 
 namespace o11y::detail {
 namespace mp {

@@ -20,7 +20,7 @@
 #include <thread>
 #include <vector>
 
-#include "context/env.hpp"
+#include "base/env.hpp"
 #include "tools/metric_lint.hpp"
 
 namespace {

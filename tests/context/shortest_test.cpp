@@ -1,4 +1,4 @@
-#include "context/shortest.hpp"
+#include "base/shortest.hpp"
 
 #include <gtest/gtest.h>
 

@@ -10,7 +10,7 @@
 #include <thread>
 #include <utility>
 
-#include "context/tick_clock.hpp"
+#include "base/tick_clock.hpp"
 #include "support/span_fixture.hpp"
 
 namespace o11y {

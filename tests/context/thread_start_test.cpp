@@ -10,7 +10,7 @@
 #include <string>
 #include <thread>
 
-#include "context/sys.hpp"
+#include "base/sys.hpp"
 
 namespace o11y::detail {
 namespace {

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "logging/text.hpp"
+#include "base/text.hpp"
 
 namespace o11y::detail {
 namespace {

@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "context/words.hpp"
+#include "base/words.hpp"
 
 namespace o11y::detail {
 

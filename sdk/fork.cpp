@@ -1,9 +1,8 @@
-#include "src/fork.hpp"
-
-#include "context/ids.hpp"
 #include "logging/pipeline.hpp"
 #include "metrics/family.hpp"
 #include "o11y/export.hpp"
+#include "trace/batch_processor.hpp"
+#include "trace/ids.hpp"
 
 namespace o11y {
 

@@ -4,15 +4,15 @@
 #include <new>
 #include <typeinfo>
 
+#include "base/internal_error.hpp"
+#include "base/sys.hpp"
+#include "base/thread_instance.hpp"
+#include "base/tick_clock.hpp"
 #include "context/frame.hpp"
-#include "context/internal_error.hpp"
 #include "context/redact.hpp"
 #include "context/span_state.hpp"
-#include "context/sys.hpp"
-#include "context/thread_instance.hpp"
-#include "context/tick_clock.hpp"
-#include "context/tracer.hpp"
 #include "o11y/trace.hpp"
+#include "trace/tracer.hpp"
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>

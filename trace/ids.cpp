@@ -1,4 +1,4 @@
-#include "context/ids.hpp"
+#include "trace/ids.hpp"
 
 #include <pthread.h>
 #include <unistd.h>

@@ -1,4 +1,4 @@
-#include "context/internal_error.hpp"
+#include "base/internal_error.hpp"
 
 #include <algorithm>
 #include <chrono>

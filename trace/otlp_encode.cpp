@@ -9,9 +9,9 @@
 #include <variant>
 #include <vector>
 
-#include "logging/text.hpp"
+#include "base/text.hpp"
 #include "o11y/export.hpp"
-#include "src/otlp.hpp"
+#include "trace/otlp.hpp"
 
 #ifndef O11Y_VERSION
 #define O11Y_VERSION "0.0.0"

@@ -8,11 +8,11 @@
 #include <optional>
 #include <string>
 
-#include "context/internal_error.hpp"
+#include "base/internal_error.hpp"
+#include "base/text.hpp"
+#include "base/thread_instance.hpp"
 #include "context/redact.hpp"
 #include "context/span_state.hpp"
-#include "context/thread_instance.hpp"
-#include "logging/text.hpp"
 #include "o11y/log.hpp"
 #include "o11y/metrics.hpp"
 #include "o11y/propagation.hpp"

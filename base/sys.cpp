@@ -1,4 +1,4 @@
-#include "context/sys.hpp"
+#include "base/sys.hpp"
 
 #include <cxxabi.h>
 #include <pthread.h>

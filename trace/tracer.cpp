@@ -1,4 +1,4 @@
-#include "context/tracer.hpp"
+#include "trace/tracer.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -7,8 +7,8 @@
 #include <mutex>
 #include <vector>
 
-#include "context/internal_error.hpp"
-#include "context/published.hpp"
+#include "base/internal_error.hpp"
+#include "base/published.hpp"
 
 namespace o11y {
 namespace detail {

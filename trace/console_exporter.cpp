@@ -3,9 +3,9 @@
 #include <cerrno>
 #include <string>
 
-#include "context/internal_error.hpp"
+#include "base/internal_error.hpp"
 #include "o11y/export.hpp"
-#include "src/otlp.hpp"
+#include "trace/otlp.hpp"
 
 namespace o11y {
 namespace {

@@ -1,3 +1,5 @@
+#include "trace/batch_processor.hpp"
+
 #include <pthread.h>
 #include <unistd.h>
 
@@ -9,13 +11,12 @@
 #include <thread>
 #include <vector>
 
-#include "context/internal_error.hpp"
-#include "context/prefetch.hpp"
+#include "base/internal_error.hpp"
+#include "base/prefetch.hpp"
+#include "base/sys.hpp"
 #include "context/span_state.hpp"
-#include "context/sys.hpp"
 #include "o11y/export.hpp"
 #include "o11y/metrics.hpp"
-#include "src/fork.hpp"
 
 namespace o11y {
 namespace {

@@ -6,7 +6,7 @@
 #include <mutex>
 #include <vector>
 
-#include "context/thread_instance.hpp"
+#include "base/thread_instance.hpp"
 
 namespace o11y::detail {
 

@@ -1,4 +1,4 @@
-#include "context/tick_clock.hpp"
+#include "base/tick_clock.hpp"
 
 #include <pthread.h>
 
@@ -8,7 +8,7 @@
 #include <thread>
 #include <utility>
 
-#include "context/sys.hpp"
+#include "base/sys.hpp"
 
 namespace o11y::detail::tick_clock {
 

@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "logging/text.hpp"
+#include "base/text.hpp"
 #include "o11y/export.hpp"
 #include "o11y/trace.hpp"
 

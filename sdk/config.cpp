@@ -8,16 +8,17 @@
 #include <mutex>
 #include <string>
 
-#include "context/env.hpp"
+#include "base/env.hpp"
+#include "base/internal_error.hpp"
 #include "context/frame.hpp"
-#include "context/internal_error.hpp"
 #include "context/redact.hpp"
-#include "context/tracer.hpp"
 #include "logging/pipeline.hpp"
 #include "metrics/family.hpp"
 #include "metrics/mp_format.hpp"
 #include "o11y/export.hpp"
 #include "o11y/trace.hpp"
+#include "sdk/resource_attributes.hpp"
+#include "trace/tracer.hpp"
 
 #ifndef O11Y_VERSION
 #define O11Y_VERSION "0.0.0"

@@ -11,8 +11,8 @@
 #include <emmintrin.h>
 #endif
 
-#include "context/shortest.hpp"
-#include "context/words.hpp"
+#include "base/shortest.hpp"
+#include "base/words.hpp"
 
 namespace o11y::detail {
 

@@ -1,11 +1,11 @@
-#include "logging/text.hpp"
+#include "base/text.hpp"
 
 #include <array>
 #include <chrono>
 #include <cstring>
 
-#include "context/utf8.hpp"
-#include "context/words.hpp"
+#include "base/utf8.hpp"
+#include "base/words.hpp"
 
 namespace o11y::detail {
 namespace {

@@ -38,8 +38,7 @@ void report_bad_env(std::string_view name, std::string_view value, std::string_v
 /// A finite decimal number in [lo, hi].
 [[nodiscard]] std::optional<double> parse_double_in(std::string_view s, double lo,
                                                     double hi) noexcept;
-/// OTEL_RESOURCE_ATTRIBUTES syntax: "k=v,k2=v2" with percent-encoded values. Appends good
-/// entries to out; returns false if any entry was malformed (the good ones are still kept).
-bool parse_resource_attributes(std::string_view s, Attributes& out);
+/// s without leading and trailing spaces and tabs.
+[[nodiscard]] std::string_view trim_blanks(std::string_view s) noexcept;
 
 }  // namespace o11y::detail
