@@ -8,6 +8,9 @@ install(DIRECTORY include/o11y DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 
 set(O11Y_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/o11y)
 install(EXPORT o11yTargets NAMESPACE o11y:: DESTINATION ${O11Y_CMAKE_DIR})
+# Each adapter in an export set of its own, loaded when its library is found.
+install(TARGETS o11y_spdlog EXPORT o11ySpdlogTargets)
+install(EXPORT o11ySpdlogTargets NAMESPACE o11y:: DESTINATION ${O11Y_CMAKE_DIR})
 configure_package_config_file(cmake/o11yConfig.cmake.in
   ${PROJECT_BINARY_DIR}/o11yConfig.cmake INSTALL_DESTINATION ${O11Y_CMAKE_DIR})
 write_basic_package_version_file(${PROJECT_BINARY_DIR}/o11yConfigVersion.cmake

@@ -26,6 +26,7 @@
 #include "context/span_state.hpp"
 #include "logging/line_sink.hpp"
 #include "logging/renderer.hpp"
+#include "o11y/spdlog.hpp"
 
 namespace o11y {
 namespace detail {
@@ -655,6 +656,8 @@ class CaptureSink;
 struct Captures {
   std::mutex mu;
   std::vector<std::shared_ptr<spdlog::sinks::sink>> sinks;
+  /// Outputs added with o11y::logging::add_sink(): kept across init() calls.
+  std::vector<std::pair<std::shared_ptr<spdlog::sinks::sink>, LogFormat>> user_sinks;
   LoggingSetup last_setup;
   bool have_setup = false;
 };
@@ -672,8 +675,11 @@ void flush_at_exit() {
   flush_logging();
 }
 
+using UserSinks = std::vector<std::pair<std::shared_ptr<spdlog::sinks::sink>, LogFormat>>;
+
 void build_and_publish(const LoggingSetup& setup,
-                       const std::vector<std::shared_ptr<spdlog::sinks::sink>>& capture_sinks) {
+                       const std::vector<std::shared_ptr<spdlog::sinks::sink>>& capture_sinks,
+                       const UserSinks& user_sinks) {
   const auto& cfg = setup.config;
   g_built_pid.store(static_cast<int>(::getpid()), std::memory_order_relaxed);
   bool console = setup.stdout_is_terminal;
@@ -687,12 +693,13 @@ void build_and_publish(const LoggingSetup& setup,
   auto state = std::make_shared<LoggingState>();
   state->renderers[kJson] = make_json_renderer();
   state->renderers[kConsole] = make_console_renderer(colors);
-  if (setup.stdout_enabled && setup.stdout_is_terminal) {
+  const bool to_stdout = setup.stdout_enabled && cfg.stdout_output;
+  if (to_stdout && setup.stdout_is_terminal) {
     // Someone is reading: every line is written as it is logged.
     state->outputs.emplace_back(
         console ? kConsole : kJson,
         with_passthrough(std::make_shared<spdlog::sinks::stdout_sink_mt>()));
-  } else if (setup.stdout_enabled) {
+  } else if (to_stdout) {
     // A pipe or a file, read by a collector: lines in large writes, as for a log file.
     auto out = std::make_shared<LineSink>(STDOUT_FILENO, "stdout", !cfg.async);
     state->line_sinks.push_back(out);
@@ -716,6 +723,9 @@ void build_and_publish(const LoggingSetup& setup,
   for (const auto& s : setup.extra_console_sinks) {
     state->outputs.emplace_back(kConsole, with_passthrough(s));
   }
+  for (const auto& [sink, format] : user_sinks)
+    state->outputs.emplace_back(format == LogFormat::Console ? kConsole : kJson,
+                                with_passthrough(sink));
   // Captures are written synchronously even in async mode, so a test sees its line at once.
   if (cfg.async) {
     for (auto& o : state->outputs)
@@ -765,7 +775,7 @@ void rebuild_after_fork() {
     return;
   auto& c = captures();
   std::lock_guard clock(c.mu);
-  build_and_publish(c.last_setup, c.sinks);
+  build_and_publish(c.last_setup, c.sinks, c.user_sinks);
 }
 
 }  // namespace
@@ -794,14 +804,16 @@ void configure_logging(const LoggingSetup& setup) {
   set_logger_source_root(setup.config.source_root);
   apply_logger_levels(level, setup.config.levels);
   std::vector<std::shared_ptr<spdlog::sinks::sink>> caps;
+  UserSinks users;
   {
     auto& c = captures();
     std::lock_guard clock(c.mu);
     c.last_setup = setup;
     c.have_setup = true;
     caps = c.sinks;
+    users = c.user_sinks;
   }
-  build_and_publish(setup, caps);
+  build_and_publish(setup, caps, users);
 }
 
 void ensure_logging_configured() {
@@ -980,6 +992,14 @@ LoggingConfig apply_logging_env(LoggingConfig c) {
       report_bad_env("O11Y_LOGGING_ASYNC", *v, "true or false", c.async ? "true" : "false");
     }
   }
+  if (auto v = env("O11Y_LOGGING_STDOUT")) {
+    if (auto b = parse_bool(*v)) {
+      c.stdout_output = *b;
+    } else {
+      report_bad_env("O11Y_LOGGING_STDOUT", *v, "true or false",
+                     c.stdout_output ? "true" : "false");
+    }
+  }
   if (auto v = env("O11Y_LOGGING_ASYNC_POLICY")) {
     if (*v == "block" || *v == "drop") {
       c.async_drop_when_full = *v == "drop";
@@ -1092,6 +1112,37 @@ void flush() noexcept {
 
 std::uint64_t dropped_lines() noexcept {
   return detail::g_dropped.load(std::memory_order_relaxed);
+}
+
+void add_sink(std::shared_ptr<spdlog::sinks::sink> sink, LogFormat format) {
+  if (!sink)
+    throw std::invalid_argument("o11y::logging::add_sink: null sink");
+  detail::ensure_logging_configured();
+  {
+    auto& c = detail::captures();
+    std::lock_guard lock(c.mu);
+    const bool present = std::any_of(c.user_sinks.begin(), c.user_sinks.end(),
+                                     [&](const auto& u) { return u.first == sink; });
+    if (present)
+      return;
+    c.user_sinks.emplace_back(std::move(sink), format);
+  }
+  republish_with_captures();
+}
+
+void remove_sink(const std::shared_ptr<spdlog::sinks::sink>& sink) noexcept {
+  try {
+    {
+      auto& c = detail::captures();
+      std::lock_guard lock(c.mu);
+      std::erase_if(c.user_sinks, [&](const auto& u) { return u.first == sink; });
+    }
+    republish_with_captures();
+    // Lines queued for it before the rebuild are written by the old writer as it drains.
+    flush();
+  } catch (...) {
+    detail::report_internal_error("logging", "remove_sink: could not rebuild the outputs");
+  }
 }
 
 }  // namespace logging

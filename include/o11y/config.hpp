@@ -21,7 +21,7 @@ enum class LogFormat : std::uint8_t {
 };
 
 /// Logging settings. Environment: O11Y_LOGGING_FORMAT, O11Y_LOGGING_LEVEL, O11Y_LOGGING_LEVELS,
-/// O11Y_LOGGING_FILE_PATH, O11Y_LOGGING_FILE_MAX_BYTES, O11Y_LOGGING_FILE_MAX_FILES,
+/// O11Y_LOGGING_STDOUT, O11Y_LOGGING_FILE_PATH, O11Y_LOGGING_FILE_MAX_BYTES, O11Y_LOGGING_FILE_MAX_FILES,
 /// O11Y_LOGGING_ASYNC, O11Y_LOGGING_ASYNC_POLICY, O11Y_SOURCE_ROOT.
 struct LoggingConfig {
   LogFormat format = LogFormat::Auto;
@@ -31,6 +31,10 @@ struct LoggingConfig {
   /// matching name prefix wins. The environment's entries are merged in, not swapped in, as
   /// django-o11y's build_logging_dict(extra=...) merges.
   std::map<std::string, std::string, std::less<>> levels;
+  /// Write every line to stdout (the process's standard output, as a container platform
+  /// collects it). Off for a service that logs to a file, a sink or a collector only, and in
+  /// tests that read their lines from a LogCapture. Environment: O11Y_LOGGING_STDOUT.
+  bool stdout_output = true;
   /// Also write JSON lines to this file ("" = no file), rotated by size.
   std::string file_path;
   std::size_t file_max_bytes = std::size_t{100} * 1024 * 1024;

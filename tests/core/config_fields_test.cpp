@@ -102,6 +102,20 @@ TEST_F(InitApplies, LoggingFormatChoosesJsonOrConsoleOnStdout) {
   EXPECT_FALSE(contains(console, "\"event\"")) << console;
 }
 
+TEST_F(InitApplies, LoggingStdoutOutputCanBeTurnedOff) {
+  Config c = base();
+  c.logging.stdout_output = false;
+  c.logging.file_path = dir_.file("only_here.log");
+  init(c);
+  get_logger("quiet").warning("not_on_stdout");
+  EXPECT_FALSE(contains(stdout_so_far(), "not_on_stdout"));
+  EXPECT_EQ(testing::read_lines(c.logging.file_path).size(), 1U);
+  c.logging.stdout_output = true;
+  init(c);
+  get_logger("quiet").warning("on_stdout");
+  EXPECT_TRUE(contains(stdout_so_far(), "on_stdout"));
+}
+
 TEST_F(InitApplies, LoggingLevelHidesLinesBelowIt) {
   Config c = base();
   c.logging.level = "warning";

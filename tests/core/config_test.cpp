@@ -268,7 +268,9 @@ TEST_F(ConfigEnv, LoggingEnvironmentSettingsAreRead) {
   set("O11Y_LOGGING_FILE_PATH", "/tmp/x.log");
   set("O11Y_LOGGING_ASYNC", "true");
   set("O11Y_LOGGING_ASYNC_POLICY", "drop");
+  set("O11Y_LOGGING_STDOUT", "false");
   const auto c = Config::with_environment({});
+  EXPECT_FALSE(c.logging.stdout_output);
   EXPECT_EQ(c.logging.format, LogFormat::Json);
   EXPECT_EQ(c.logging.level, "warning");
   EXPECT_EQ(c.logging.file_path, "/tmp/x.log");
