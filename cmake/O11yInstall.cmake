@@ -11,6 +11,10 @@ install(EXPORT o11yTargets NAMESPACE o11y:: DESTINATION ${O11Y_CMAKE_DIR})
 # Each adapter in an export set of its own, loaded when its library is found.
 install(TARGETS o11y_spdlog EXPORT o11ySpdlogTargets)
 install(EXPORT o11ySpdlogTargets NAMESPACE o11y:: DESTINATION ${O11Y_CMAKE_DIR})
+install(TARGETS o11y_prometheus EXPORT o11yPrometheusTargets
+        ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+        LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+install(EXPORT o11yPrometheusTargets NAMESPACE o11y:: DESTINATION ${O11Y_CMAKE_DIR})
 configure_package_config_file(cmake/o11yConfig.cmake.in
   ${PROJECT_BINARY_DIR}/o11yConfig.cmake INSTALL_DESTINATION ${O11Y_CMAKE_DIR})
 write_basic_package_version_file(${PROJECT_BINARY_DIR}/o11yConfigVersion.cmake
@@ -21,7 +25,7 @@ install(FILES ${PROJECT_BINARY_DIR}/o11yConfig.cmake ${PROJECT_BINARY_DIR}/o11yC
 # pkg-config. The dependencies are needed to link a static libo11y (the default build), so
 # there they are public: the README's plain `pkg-config --cflags --libs o11y` must link. With
 # a shared libo11y they are its own business, and private.
-set(O11Y_PC_DEPS "spdlog fmt zlib cpp-httplib prometheus-cpp-core")
+set(O11Y_PC_DEPS "spdlog fmt zlib cpp-httplib")
 # libcurl by -l, not Requires: its .pc lists the static closure (nghttp2, ssh2, ldap, ...)
 # that `pkg-config --static` would demand, while the shared libcurl is what we link.
 set(O11Y_PC_DEP_LIBS "-lcurl")

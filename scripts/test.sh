@@ -60,7 +60,7 @@ ctest --preset fuzz
 step "Release: benchmarks and examples build, installed package consumer"
 cmake --preset release >/dev/null
 # Not the test suite: it ran above, and compiling it again at -O3 took a third of this step.
-cmake --build --preset release -j "$jobs" --target o11y o11y_tool o11y_benchmarks o11y_examples
+cmake --build --preset release -j "$jobs" --target o11y o11y_prometheus o11y_tool o11y_benchmarks o11y_examples
 ctest --preset release -j "$jobs" -L install
 
 step "Shared library: the installed package works for a consumer too"

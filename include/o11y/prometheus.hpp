@@ -1,7 +1,7 @@
 #pragma once
 
 // Optional adapter between o11y and prometheus-cpp: only its includers need prometheus-cpp
-// (Debian: prometheus-cpp-dev) and link prometheus-cpp::core.
+// (Debian: prometheus-cpp-dev); link the CMake target o11y::prometheus.
 
 #include <prometheus/collectable.h>
 
