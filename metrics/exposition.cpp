@@ -1,7 +1,5 @@
 // Prometheus text format 0.0.4 and OpenMetrics 1.0, written directly from the families:
 // prometheus-cpp's serializer is ~5x slower here and has neither OpenMetrics nor exemplars.
-#include <zlib.h>
-
 #include <atomic>
 #include <charconv>
 #include <cmath>
@@ -11,6 +9,7 @@
 #include <set>
 #include <string>
 
+#include "base/gzip.hpp"
 #include "base/internal_error.hpp"
 #include "base/shortest.hpp"
 #include "base/utf8.hpp"
@@ -465,23 +464,6 @@ std::vector<ForeignFamily> collect_foreign() {
   return out;
 }
 
-bool gzip(std::string_view in, std::string& out) {
-  z_stream zs{};
-  // 15 + 16: a gzip wrapper, not raw zlib, as HTTP's Content-Encoding: gzip means.
-  if (deflateInit2(&zs, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
-    return false;
-  }
-  out.resize(deflateBound(&zs, static_cast<uLong>(in.size())) + 32);
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));  // NOLINT: zlib's API
-  zs.avail_in = static_cast<uInt>(in.size());
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
-  zs.avail_out = static_cast<uInt>(out.size());
-  const int rc = deflate(&zs, Z_FINISH);
-  out.resize(zs.total_out);
-  deflateEnd(&zs);
-  return rc == Z_STREAM_END;
-}
-
 }  // namespace detail
 
 namespace metrics {
@@ -533,7 +515,7 @@ Response handle_scrape(std::string_view accept, std::string_view accept_encoding
     r.body = render(fmt);
     if (accept_encoding.find("gzip") != std::string_view::npos) {
       std::string zipped;
-      if (detail::gzip(r.body, zipped)) {
+      if (detail::gzip(r.body, zipped, detail::GzipLevel::Fast)) {
         r.body = std::move(zipped);
         r.content_encoding = "gzip";
       }

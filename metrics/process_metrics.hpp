@@ -28,7 +28,4 @@ struct ProcessMetrics {
 [[nodiscard]] std::string render_families(const std::vector<const Family*>& families,
                                           metrics::Format fmt, bool with_extras);
 
-/// gzip-compresses in into out; false on failure.
-bool gzip(std::string_view in, std::string& out);
-
 }  // namespace o11y::detail

@@ -1,5 +1,4 @@
 #include <curl/curl.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <atomic>
@@ -9,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "base/gzip.hpp"
 #include "base/internal_error.hpp"
 #include "o11y/export.hpp"
 #include "trace/otlp.hpp"
@@ -22,26 +22,6 @@ void global_curl_init() {
   // curl_global_init is not thread-safe in every libcurl; once, before the first handle.
   static const CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
   (void)rc;
-}
-
-std::string gzip(std::string_view in) {
-  z_stream zs{};
-  constexpr int kGzipWindowBits = 15 + 16;  // 15-bit window, gzip wrapper
-  constexpr int kMemLevel = 8;
-  if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, kGzipWindowBits, kMemLevel,
-                   Z_DEFAULT_STRATEGY) != Z_OK)
-    throw std::runtime_error("deflateInit2 failed");
-  std::string out(deflateBound(&zs, static_cast<uLong>(in.size())), '\0');
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));  // NOLINT: zlib's API
-  zs.avail_in = static_cast<uInt>(in.size());
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());  // NOLINT: zlib's API
-  zs.avail_out = static_cast<uInt>(out.size());
-  const int rc = deflate(&zs, Z_FINISH);
-  deflateEnd(&zs);
-  if (rc != Z_STREAM_END)
-    throw std::runtime_error("deflate failed");
-  out.resize(zs.total_out);
-  return out;
 }
 
 std::size_t collect(char* data, std::size_t size, std::size_t n, void* user) {
@@ -129,7 +109,8 @@ class OtlpHttpExporter final : public SpanExporter {
       }
       payload = std::string_view(encoded_.data(), encoded_.size());
       if (options_.gzip) {
-        body = gzip(payload);
+        if (!detail::gzip(payload, body, detail::GzipLevel::Default))
+          throw std::runtime_error("gzip failed");
         payload = body;
       }
       if (!ensure_handle())
