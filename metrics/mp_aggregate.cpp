@@ -85,6 +85,13 @@ void Aggregate::left_out(const std::string& key, const std::string& why) {
 
 Aggregate::Binding Aggregate::bind(const FamilyMeta& meta, int pid) {
   Binding b;
+  if (meta.labels.size() > kMaxLabels) {
+    left_out("labels " + meta.name,
+             "multiprocess metric \"" + meta.name + "\" of pid " + std::to_string(pid) +
+                 " declares " + std::to_string(meta.labels.size()) + " labels, more than " +
+                 std::to_string(kMaxLabels) + "; its series are left out of the scrape");
+    return b;
+  }
   const auto kind = exposed_kind(meta.type);
   if (auto it = by_name_.find(meta.name); it != by_name_.end()) {
     if (it->second == kNone)
@@ -204,12 +211,16 @@ std::uint32_t Aggregate::find_or_insert(std::uint32_t family, const std::string_
   return id;
 }
 
-std::uint32_t Aggregate::add(const Binding& b, const std::string_view* values,
-                             const std::uint64_t* cells, int pid, bool live) {
+std::uint32_t Aggregate::add(const Binding& b, std::span<const std::string_view> values,
+                             std::span<const std::uint64_t> raw, int pid, bool live) {
   if (b.family == kNone)
     return kNone;
   const Fam& f = families_[b.family];
   const FamilyMeta& meta = f.meta;
+  // A damaged file can give one series fewer values or cells than its family declares.
+  if (values.size() != meta.labels.size() || raw.size() != meta.cells())
+    return kNone;
+  const std::uint64_t* cells = raw.data();
   if (meta.type == MetricType::Gauge && is_live_mode(meta.mode) && !live)
     return kNone;
   std::array<std::string_view, kMaxLabels + 1> key;

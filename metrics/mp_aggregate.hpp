@@ -10,6 +10,7 @@
 #include <deque>
 #include <limits>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -84,9 +85,10 @@ class Aggregate {
 
   /// Adds one series: label values in the file's order, the file's raw cells (read with
   /// atomic loads: the writer may be updating them). `live` says whether the writer still runs
-  /// unmarked; live-mode gauges of others are left out. Returns the series, or kNone.
-  std::uint32_t add(const Binding& b, const std::string_view* values, const std::uint64_t* cells,
-                    int pid, bool live);
+  /// unmarked; live-mode gauges of others are left out, and so is a series whose values or
+  /// cells are not as many as its family declares. Returns the series, or kNone.
+  std::uint32_t add(const Binding& b, std::span<const std::string_view> values,
+                    std::span<const std::uint64_t> cells, int pid, bool live);
 
   /// Offers an exemplar for one slot of a series; the latest one wins.
   void add_exemplar(std::uint32_t series, std::size_t slot, const Exemplar::Snapshot& snap);

@@ -348,7 +348,8 @@ void merge(const Mapping& map, OwnFile& f, const FileInfo& info, Aggregate& agg)
         r.align8();
         // 8-aligned: records are, from a page-aligned 64-byte header.
         const auto* cells = reinterpret_cast<const std::uint64_t*>(r.here());
-        f.series_agg.push_back(agg.add(b, f.values.data(), cells, info.pid, info.live));
+        f.series_agg.push_back(agg.add(b, f.values, std::span<const std::uint64_t>(cells, ncells),
+                                       info.pid, info.live));
       }
     } else if (kind == static_cast<std::uint32_t>(mp::RecordKind::Exemplars)) {
       std::uint32_t index = 0;
@@ -602,7 +603,7 @@ void merge(const FileData& file, const FileInfo& info, Aggregate& agg) {
   for (const auto& m : file.families)
     bindings.push_back(agg.bind(m, info.pid));
   for (const auto& s : file.series)
-    (void)agg.add(bindings[s.family], s.values.data(), s.cells.data(), info.pid, info.live);
+    (void)agg.add(bindings[s.family], s.values, s.cells, info.pid, info.live);
 }
 
 // --- scraping a directory ----------------------------------------------------------------
