@@ -7,6 +7,7 @@
 #include "base/text.hpp"
 #include "trace/otlp.hpp"
 #include "trace/otlp_common.hpp"
+#include "trace/otlp_fields.hpp"
 
 namespace o11y::otlp {
 namespace {
@@ -143,15 +144,15 @@ void any_value_pb(Pb& pb, const Value& v) {
         using T = std::decay_t<decltype(x)>;
         if constexpr (std::is_same_v<T, std::monostate>) {
         } else if constexpr (std::is_same_v<T, bool>) {
-          pb.boolean(2, x);
+          pb.boolean(field::any_value::kBoolValue, x);
         } else if constexpr (std::is_same_v<T, std::int64_t>) {
-          pb.sint64_as_int64(3, x);
+          pb.sint64_as_int64(field::any_value::kIntValue, x);
         } else if constexpr (std::is_same_v<T, std::uint64_t>) {
-          pb.bytes(1, std::to_string(x));
+          pb.bytes(field::any_value::kStringValue, std::to_string(x));
         } else if constexpr (std::is_same_v<T, double>) {
-          pb.dbl(4, x);
+          pb.dbl(field::any_value::kDoubleValue, x);
         } else {
-          pb.bytes(1, x);
+          pb.bytes(field::any_value::kStringValue, x);
         }
       },
       v.storage());
@@ -160,46 +161,47 @@ void any_value_pb(Pb& pb, const Value& v) {
 void attributes_pb(Pb& pb, std::uint32_t field, const Attributes& attrs) {
   for (const auto& a : attrs) {
     pb.message(field, [&a](Pb& kv) {
-      kv.string(1, a.key);
-      kv.message(2, [&a](Pb& v) { any_value_pb(v, a.value); });
+      kv.string(field::key_value::kKey, a.key);
+      kv.message(field::key_value::kValue, [&a](Pb& v) { any_value_pb(v, a.value); });
     });
   }
 }
 
 void span_pb(Pb& pb, const SpanData& s) {
-  pb.bytes(1, trace_id_bytes(s.context.trace_id).view());
-  pb.bytes(2, span_id_bytes(s.context.span_id).view());
-  pb.string(3, s.context.trace_state);
+  pb.bytes(field::span::kTraceId, trace_id_bytes(s.context.trace_id).view());
+  pb.bytes(field::span::kSpanId, span_id_bytes(s.context.span_id).view());
+  pb.string(field::span::kTraceState, s.context.trace_state);
   if (s.parent_span_id.valid())
-    pb.bytes(4, span_id_bytes(s.parent_span_id).view());
-  pb.string(5, s.name);
-  pb.uint(6, static_cast<std::uint64_t>(kind_number(s.kind)));
-  pb.fixed64(7, s.start_time_ns);
-  pb.fixed64(8, s.end_time_ns);
-  attributes_pb(pb, 9, s.attributes);
-  pb.uint(10, s.dropped_attributes);
+    pb.bytes(field::span::kParentSpanId, span_id_bytes(s.parent_span_id).view());
+  pb.string(field::span::kName, s.name);
+  pb.uint(field::span::kKind, static_cast<std::uint64_t>(kind_number(s.kind)));
+  pb.fixed64(field::span::kStartTimeUnixNano, s.start_time_ns);
+  pb.fixed64(field::span::kEndTimeUnixNano, s.end_time_ns);
+  attributes_pb(pb, field::span::kAttributes, s.attributes);
+  pb.uint(field::span::kDroppedAttributesCount, s.dropped_attributes);
   for (const auto& e : s.events) {
-    pb.message(11, [&e](Pb& ev) {
-      ev.fixed64(1, e.time_ns);
-      ev.string(2, e.name);
-      attributes_pb(ev, 3, e.attributes);
+    pb.message(field::span::kEvents, [&e](Pb& ev) {
+      ev.fixed64(field::event::kTimeUnixNano, e.time_ns);
+      ev.string(field::event::kName, e.name);
+      attributes_pb(ev, field::event::kAttributes, e.attributes);
     });
   }
-  pb.uint(12, s.dropped_events);
+  pb.uint(field::span::kDroppedEventsCount, s.dropped_events);
   for (const auto& l : s.links) {
-    pb.message(13, [&l](Pb& lk) {
-      lk.bytes(1, trace_id_bytes(l.context.trace_id).view());
-      lk.bytes(2, span_id_bytes(l.context.span_id).view());
-      lk.string(3, l.context.trace_state);
-      attributes_pb(lk, 4, l.attributes);
-      lk.fixed32(6, l.context.flags | kHasIsRemote | (l.context.remote ? kIsRemote : 0U));
+    pb.message(field::span::kLinks, [&l](Pb& lk) {
+      lk.bytes(field::link::kTraceId, trace_id_bytes(l.context.trace_id).view());
+      lk.bytes(field::link::kSpanId, span_id_bytes(l.context.span_id).view());
+      lk.string(field::link::kTraceState, l.context.trace_state);
+      attributes_pb(lk, field::link::kAttributes, l.attributes);
+      lk.fixed32(field::link::kFlags,
+                 l.context.flags | kHasIsRemote | (l.context.remote ? kIsRemote : 0U));
     });
   }
-  pb.message(15, [&s](Pb& st) {
-    st.string(2, s.status_description);
-    st.uint(3, static_cast<std::uint64_t>(status_number(s.status)));
+  pb.message(field::span::kStatus, [&s](Pb& st) {
+    st.string(field::status::kMessage, s.status_description);
+    st.uint(field::status::kCode, static_cast<std::uint64_t>(status_number(s.status)));
   });
-  pb.fixed32(16, span_flags(s));
+  pb.fixed32(field::span::kFlags, span_flags(s));
 }
 
 }  // namespace
@@ -217,18 +219,18 @@ void encode_protobuf_to(SpanBatch spans, detail::Buffer& out) {
     // clang 14 cannot capture structured bindings: plain names for the lambdas.
     const Resource* resource = g.first;
     const auto& members = g.second;
-    request.message(1, [&](Pb& rs) {
-      rs.message(1, [&](Pb& res) {
+    request.message(field::export_trace_service_request::kResourceSpans, [&](Pb& rs) {
+      rs.message(field::resource_spans::kResource, [&](Pb& res) {
         if (resource != nullptr)
-          attributes_pb(res, 1, resource->attributes);
+          attributes_pb(res, field::resource::kAttributes, resource->attributes);
       });
-      rs.message(2, [&](Pb& ss) {
-        ss.message(1, [](Pb& scope) {
-          scope.string(1, kScopeName);
-          scope.string(2, O11Y_VERSION);
+      rs.message(field::resource_spans::kScopeSpans, [&](Pb& ss) {
+        ss.message(field::scope_spans::kScope, [](Pb& scope) {
+          scope.string(field::instrumentation_scope::kName, kScopeName);
+          scope.string(field::instrumentation_scope::kVersion, O11Y_VERSION);
         });
         for (const auto* s : members)
-          ss.message(2, [s](Pb& sp) { span_pb(sp, *s); });
+          ss.message(field::scope_spans::kSpans, [s](Pb& sp) { span_pb(sp, *s); });
       });
     });
   }
