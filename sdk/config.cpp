@@ -309,8 +309,8 @@ void apply_multiproc_dir(const std::string& dir) {
 
 }  // namespace
 
-void init(const Config& config) {
-  Config c = Config::with_environment(config);
+void init(const Config& config, EnvironmentUse environment) {
+  Config c = environment == EnvironmentUse::Apply ? Config::with_environment(config) : config;
   apply_multiproc_dir(c.metrics.multiproc_dir);
   if (c.environment.empty())
     c.environment = ::isatty(STDOUT_FILENO) ? "development" : "production";
@@ -351,9 +351,15 @@ void shutdown() noexcept {
 
 std::vector<std::string> environment_problems() {
   std::vector<std::string> problems;
-  const detail::EnvProblemCollector collect(problems);
-  (void)Config::with_environment({});
+  (void)environment_config(&problems);
   return problems;
+}
+
+Config environment_config(std::vector<std::string>* problems) {
+  if (problems == nullptr)
+    return Config::with_environment({});
+  const detail::EnvProblemCollector collect(*problems);
+  return Config::with_environment({});
 }
 
 Config current_config() {

@@ -20,8 +20,7 @@
 #include <thread>
 #include <vector>
 
-#include "base/env.hpp"
-#include "tools/metric_lint.hpp"
+#include "metric_lint.hpp"
 
 namespace {
 
@@ -139,23 +138,15 @@ void say(const Args& args, const std::string& what) {
     std::cerr << what << std::flush;
 }
 
-int check(const Args& args) {
-  std::vector<Finding> findings;
-
+void check_configuration(std::vector<Finding>& findings) {
   const auto problems = o11y::environment_problems();
   findings.push_back({"configuration", problems.empty(),
                       problems.empty() ? "every O11Y_* and OTEL_* variable set is valid" : ""});
   for (const auto& p : problems)
     findings.push_back({"configuration", false, p});
+}
 
-  // init() reads the same environment: its reports were given above already.
-  std::vector<std::string> repeated;
-  o11y::Config config;
-  {
-    const o11y::detail::EnvProblemCollector quiet(repeated);
-    config = o11y::Config::with_environment({});
-  }
-
+void check_multiproc_dir(const o11y::Config& config, std::vector<Finding>& findings) {
   const auto& dir = config.metrics.multiproc_dir;
   if (dir.empty()) {
     findings.push_back({"multiprocess directory", true,
@@ -168,7 +159,10 @@ int check(const Args& args) {
     for (const auto& p : dir_problems)
       findings.push_back({"multiprocess directory", false, p});
   }
+}
 
+// Sends one span, as the configured exporter would, and says whether the endpoint took it.
+void check_otlp(const Args& args, const o11y::Config& config, std::vector<Finding>& findings) {
   const auto& t = config.tracing;
   const std::string exporter =
       !t.exporter.empty() ? t.exporter : (t.otlp_endpoint.empty() ? "none" : "otlp");
@@ -184,14 +178,12 @@ int check(const Args& args) {
     say(args, "sending a test span to " + endpoint + " ...\n");
     {
       // init() only for the resource (service name and the rest). The check must leave no
-      // trace in the workers' directory and install no exporter of its own.
-      const o11y::detail::EnvProblemCollector quiet(repeated);
-      ::unsetenv("O11Y_MULTIPROC_DIR");        // NOLINT(concurrency-mt-unsafe): one thread yet
-      ::unsetenv("PROMETHEUS_MULTIPROC_DIR");  // NOLINT(concurrency-mt-unsafe)
+      // trace in the workers' directory and install no exporter of its own, so init() gets
+      // exactly this, not the environment again.
       auto quiet_config = config;
       quiet_config.metrics.multiproc_dir.clear();
       quiet_config.tracing.exporter = "none";
-      o11y::init(quiet_config);
+      o11y::init(quiet_config, o11y::EnvironmentUse::Ignore);
     }
     auto span = std::make_shared<o11y::SpanData>();
     span->context.trace_id = o11y::TraceId::generate();
@@ -232,7 +224,9 @@ int check(const Args& args) {
       findings.push_back({"otlp endpoint", false, e.what()});
     }
   }
+}
 
+void check_metric_names(const Args& args, std::vector<Finding>& findings) {
   if (const auto url = args.get("--metrics-url")) {
     say(args, "fetching " + *url + " ...\n");
     const auto [base, path] = split_url(*url);
@@ -255,7 +249,9 @@ int check(const Args& args) {
         findings.push_back({"metric names", false, l});
     }
   }
+}
 
+int report(const Args& args, const std::vector<Finding>& findings) {
   bool all_ok = true;
   for (const auto& f : findings)
     all_ok = all_ok && f.ok;
@@ -277,6 +273,18 @@ int check(const Args& args) {
   }
   o11y::shutdown();
   return all_ok ? kOk : kFailed;
+}
+
+int check(const Args& args) {
+  std::vector<Finding> findings;
+  check_configuration(findings);
+  // Read once more for the values; its problems were reported above already.
+  std::vector<std::string> repeated;
+  const o11y::Config config = o11y::environment_config(&repeated);
+  check_multiproc_dir(config, findings);
+  check_otlp(args, config, findings);
+  check_metric_names(args, findings);
+  return report(args, findings);
 }
 
 // ---- metrics, serve, compact --------------------------------------------------------------

@@ -1,4 +1,4 @@
-#include "tools/metric_lint.hpp"
+#include "metric_lint.hpp"
 
 #include <array>
 #include <map>

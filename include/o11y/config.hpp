@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <optional>
@@ -21,8 +22,8 @@ enum class LogFormat : std::uint8_t {
 };
 
 /// Logging settings. Environment: O11Y_LOGGING_FORMAT, O11Y_LOGGING_LEVEL, O11Y_LOGGING_LEVELS,
-/// O11Y_LOGGING_STDOUT, O11Y_LOGGING_FILE_PATH, O11Y_LOGGING_FILE_MAX_BYTES, O11Y_LOGGING_FILE_MAX_FILES,
-/// O11Y_LOGGING_ASYNC, O11Y_LOGGING_ASYNC_POLICY, O11Y_SOURCE_ROOT.
+/// O11Y_LOGGING_STDOUT, O11Y_LOGGING_FILE_PATH, O11Y_LOGGING_FILE_MAX_BYTES,
+/// O11Y_LOGGING_FILE_MAX_FILES, O11Y_LOGGING_ASYNC, O11Y_LOGGING_ASYNC_POLICY, O11Y_SOURCE_ROOT.
 struct LoggingConfig {
   LogFormat format = LogFormat::Auto;
   /// The level of every logger no entry in `levels` matches.
@@ -120,9 +121,16 @@ struct Config {
   static Config with_environment(Config c);
 };
 
-/// Configures the library: resource, sampling, logging. Optional: every call works with
-/// defaults. Calling it again reconfigures. Thread-safe; never throws except std::bad_alloc.
-void init(const Config& config = {});
+/// Whether init() applies the environment over the Config it is given.
+enum class EnvironmentUse : std::uint8_t {
+  Apply,   ///< the environment overrides code (the default, as django-o11y does)
+  Ignore,  ///< exactly the Config given: for tools and tests that must not be steered by it
+};
+
+/// Configures the library: resource, sampling, logging, export, metrics. Optional: every call
+/// works with defaults. Calling it again reconfigures. Thread-safe; never throws except
+/// std::bad_alloc.
+void init(const Config& config = {}, EnvironmentUse environment = EnvironmentUse::Apply);
 
 /// Flushes logs and spans and shuts processors down. Also runs at normal exit. Idempotent.
 void shutdown() noexcept;
@@ -131,6 +139,11 @@ void shutdown() noexcept;
 /// its value, what was expected and what is used instead; nothing is printed. For `o11y check`
 /// and for services that want to refuse to start on a bad configuration.
 [[nodiscard]] std::vector<std::string> environment_problems();
+
+/// The defaults with the environment applied, as init() would see them. With `problems`, the
+/// malformed settings are appended there (as environment_problems() words them) instead of
+/// being reported on stderr.
+[[nodiscard]] Config environment_config(std::vector<std::string>* problems = nullptr);
 
 /// The configuration in effect (after the environment was applied).
 [[nodiscard]] Config current_config();

@@ -227,6 +227,32 @@ TEST_F(Init, TracingDisabledStillPropagatesButRecordsNothing) {
   shutdown();
 }
 
+TEST_F(Init, IgnoringTheEnvironmentAppliesExactlyTheConfigGiven) {
+  set("O11Y_SERVICE_NAME", "from_env");
+  Config cfg;
+  cfg.service_name = "from_code";
+  cfg.environment = "production";
+  init(cfg, EnvironmentUse::Ignore);
+  EXPECT_EQ(*find(resource()->attributes, "service.name"), Value("from_code"));
+  EXPECT_EQ(current_config().service_name, "from_code");
+  init(cfg);
+  EXPECT_EQ(*find(resource()->attributes, "service.name"), Value("from_env"));
+  shutdown();
+}
+
+TEST_F(ConfigEnv, EnvironmentConfigCollectsProblemsInsteadOfPrintingThem) {
+  set("O11Y_TRACING_SAMPLE_RATE", "lots");
+  set("O11Y_SERVICE_NAME", "env_name");
+  std::vector<std::string> problems;
+  ::testing::internal::CaptureStderr();
+  const auto c = environment_config(&problems);
+  const auto err = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(c.service_name, "env_name");
+  ASSERT_EQ(problems.size(), 1U);
+  EXPECT_NE(problems[0].find("O11Y_TRACING_SAMPLE_RATE"), std::string::npos);
+  EXPECT_EQ(err, "");
+}
+
 TEST_F(Init, ServiceNameDefaultsToUnknownServiceWithTheProgramName) {
   init({});
   const auto res = resource();
