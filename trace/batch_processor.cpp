@@ -60,10 +60,33 @@ void prefetch_for_reuse(const std::vector<std::shared_ptr<const SpanData>>& spen
 
 }  // namespace
 
+namespace detail {
+
+/// What the fork handlers need of a live processor.
+class ForkParticipant {
+ public:
+  /// Prepare: holds the queue's lock across fork(), so the child finds it free.
+  virtual void lock_for_fork() noexcept = 0;
+  virtual void unlock_after_fork() noexcept = 0;
+  /// In a fork()ed child, with only the forking thread alive.
+  virtual void reset_in_child() noexcept = 0;
+
+ protected:
+  ForkParticipant() = default;
+  ~ForkParticipant() = default;
+  ForkParticipant(const ForkParticipant&) = default;
+  ForkParticipant& operator=(const ForkParticipant&) = default;
+  ForkParticipant(ForkParticipant&&) = default;
+  ForkParticipant& operator=(ForkParticipant&&) = default;
+};
+
+}  // namespace detail
+
 /// The queue and its thread live in `Queue`, apart from the processor, because a fork()ed child
 /// must abandon them whole: the parent's mutex and condition variable may hold the state of
 /// threads that do not exist in the child, and its thread cannot be joined there.
-struct BatchSpanProcessor::Impl : std::enable_shared_from_this<BatchSpanProcessor::Impl> {
+struct BatchSpanProcessor::Impl final : std::enable_shared_from_this<BatchSpanProcessor::Impl>,
+                                        detail::ForkParticipant {
   struct Queue {
     std::mutex mu;
     std::condition_variable wake;     // the export thread waits here
@@ -201,8 +224,17 @@ struct BatchSpanProcessor::Impl : std::enable_shared_from_this<BatchSpanProcesso
     }
   }
 
+  void lock_for_fork() noexcept override {
+    if (pid == ::getpid())
+      queue->mu.lock();
+  }
+  void unlock_after_fork() noexcept override {
+    if (pid == ::getpid())
+      queue->mu.unlock();
+  }
+
   // In a fork()ed child, with only the forking thread alive.
-  void reset_in_child() noexcept {
+  void reset_in_child() noexcept override {
     if (pid == ::getpid())
       return;
     pid = ::getpid();
@@ -222,7 +254,7 @@ namespace {
 // Every live processor, so one set of fork handlers can hold their locks across fork().
 struct Live {
   std::mutex mu;
-  std::vector<BatchSpanProcessor::Impl*> impls;
+  std::vector<detail::ForkParticipant*> impls;
 };
 
 Live& live() {
@@ -233,18 +265,14 @@ Live& live() {
 void fork_prepare() {
   auto& l = live();
   l.mu.lock();
-  for (auto* impl : l.impls) {
-    if (impl->pid == ::getpid())
-      impl->queue->mu.lock();
-  }
+  for (auto* impl : l.impls)
+    impl->lock_for_fork();
 }
 
 void fork_parent() {
   auto& l = live();
-  for (auto* impl : l.impls) {
-    if (impl->pid == ::getpid())
-      impl->queue->mu.unlock();
-  }
+  for (auto* impl : l.impls)
+    impl->unlock_after_fork();
   l.mu.unlock();
 }
 
@@ -255,7 +283,7 @@ void fork_child() {
   l.mu.unlock();
 }
 
-void register_live(BatchSpanProcessor::Impl* impl) {
+void register_live(detail::ForkParticipant* impl) {
   static const bool registered = pthread_atfork(fork_prepare, fork_parent, fork_child) == 0;
   if (!registered)
     detail::report_internal_error("trace", "could not register fork handlers");
@@ -264,7 +292,7 @@ void register_live(BatchSpanProcessor::Impl* impl) {
   l.impls.push_back(impl);
 }
 
-void unregister_live(BatchSpanProcessor::Impl* impl) {
+void unregister_live(detail::ForkParticipant* impl) {
   auto& l = live();
   std::lock_guard lock(l.mu);
   std::erase(l.impls, impl);

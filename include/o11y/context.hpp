@@ -92,11 +92,6 @@ class Context {
   /// 16 lowercase hex digits of the active span's id, or "" without a span.
   [[nodiscard]] std::string span_id() const;
 
-  /// The underlying frame, for the library's own modules.
-  [[nodiscard]] const std::shared_ptr<const detail::Frame>& frame() const noexcept {
-    return frame_;
-  }
-
  private:
   explicit Context(std::shared_ptr<const detail::Frame> frame) noexcept
       : frame_(std::move(frame)) {}

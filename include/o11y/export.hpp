@@ -79,9 +79,8 @@ class BatchSpanProcessor final : public SpanProcessor {
   /// Spans the exporter accepted.
   [[nodiscard]] std::uint64_t exported() const noexcept;
 
-  struct Impl;
-
  private:
+  struct Impl;
   std::shared_ptr<Impl> impl_;
 };
 

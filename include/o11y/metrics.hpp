@@ -233,9 +233,8 @@ class Endpoint {
   /// The port actually bound (useful with port 0).
   [[nodiscard]] int port() const noexcept;
 
-  struct Impl;
-
  private:
+  struct Impl;
   friend Endpoint serve(std::string_view, const EndpointOptions&);
   explicit Endpoint(std::unique_ptr<Impl> impl) noexcept;
   std::unique_ptr<Impl> impl_;
