@@ -25,23 +25,15 @@
 #include "support/collector.hpp"
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
+#include "support/text.hpp"
 
 namespace o11y {
 namespace {
 
+using testing::contains;
+using testing::sample;
+
 using namespace std::chrono_literals;
-
-bool contains(const std::string& hay, const std::string& needle) {
-  return hay.find(needle) != std::string::npos;
-}
-
-// The value of one sample line ("name{labels} value") in the text exposition, or NaN.
-double sample(const std::string& text, const std::string& line_start) {
-  const auto at = text.find("\n" + line_start + " ");
-  if (at == std::string::npos)
-    return std::nan("");
-  return std::stod(text.substr(at + 1 + line_start.size() + 1));
-}
 
 // init() with output to stdout captured (the test's own output stays readable); shutdown()
 // and a reset to defaults at the end.

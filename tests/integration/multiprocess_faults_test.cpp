@@ -19,9 +19,12 @@
 
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
+#include "support/text.hpp"
 
 namespace o11y {
 namespace {
+
+using testing::sample;
 
 using namespace std::chrono_literals;
 
@@ -58,14 +61,6 @@ std::uint64_t read_u64(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   in.read(reinterpret_cast<char*>(&v), sizeof v);
   return v;
-}
-
-/// The value of an unlabelled sample in a text exposition, NaN when absent.
-double sample(const std::string& text, const std::string& name) {
-  const auto at = text.find("\n" + name + " ");
-  if (at == std::string::npos)
-    return std::nan("");
-  return std::stod(text.substr(at + name.size() + 2));
 }
 
 TEST(MultiprocessFaults, KilledWritersNeverTearValuesFailAScrapeOrLoseCompletedUpdates) {

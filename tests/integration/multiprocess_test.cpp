@@ -29,21 +29,17 @@ extern "C" std::size_t __sanitizer_get_current_allocated_bytes();  // NOLINT
 #include "metrics/mp_format.hpp"
 #include "support/exposition_check.hpp"
 #include "support/process.hpp"
+#include "support/text.hpp"
 
 namespace fs = std::filesystem;
 
 namespace o11y {
 namespace {
 
-std::string g_dir;  // NOLINT
+using testing::count_of;
+using testing::sample;
 
-// The value of one sample line ("name{labels} value") in the text exposition, or NaN.
-double sample(const std::string& text, const std::string& line_start) {
-  const auto at = text.find("\n" + line_start + " ");
-  if (at == std::string::npos)
-    return std::nan("");
-  return std::stod(text.substr(at + 1 + line_start.size() + 1));
-}
+std::string g_dir;  // NOLINT
 
 pid_t fork_child(const std::function<void()>& body) {
   const pid_t pid = ::fork();
@@ -350,13 +346,6 @@ print('ok')
     if (f.extension() == ".db")
       fs::remove(f);
   }
-}
-
-std::size_t count_of(const std::string& hay, const std::string& needle) {
-  std::size_t n = 0;
-  for (auto at = hay.find(needle); at != std::string::npos; at = hay.find(needle, at + 1))
-    ++n;
-  return n;
 }
 
 // Each worker's registry is its own, so nothing stops two of them declaring families whose

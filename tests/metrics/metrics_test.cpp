@@ -12,9 +12,12 @@
 #include <vector>
 
 #include "metrics/family.hpp"
+#include "support/text.hpp"
 
 namespace o11y {
 namespace {
+
+using testing::contains;
 
 // Families are process-wide, so every test declares its own names.
 std::string render_text() {
@@ -22,10 +25,6 @@ std::string render_text() {
 }
 std::string render_om() {
   return metrics::render(metrics::Format::OpenMetrics);
-}
-
-bool contains(const std::string& hay, const std::string& needle) {
-  return hay.find(needle) != std::string::npos;
 }
 
 template <class F>

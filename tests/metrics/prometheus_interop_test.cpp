@@ -13,13 +13,12 @@
 
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
+#include "support/text.hpp"
 
 namespace o11y {
 namespace {
 
-bool contains(const std::string& hay, const std::string& needle) {
-  return hay.find(needle) != std::string::npos;
-}
+using testing::contains;
 
 TEST(PrometheusInterop, OurFamiliesAppearThroughPrometheusCppsOwnSerializer) {
   auto ours = counter("interop_ours_total", "Ours", {"k"});
