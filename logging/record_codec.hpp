@@ -1,0 +1,237 @@
+#pragma once
+
+// The async queue's record encoding: what a caller copies of a record instead of rendering it,
+// and how the writer thread reads it back.
+
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "base/words.hpp"
+#include "context/frame.hpp"
+#include "context/span_state.hpp"
+#include "logging/record.hpp"
+
+namespace o11y::detail {
+
+// --- records rendered on the writer thread ------------------------------------------------
+//
+// In async mode a caller does not render: it copies the record (strings, typed values, the
+// context's tags and span ids) into the queue, and the writer renders it. Rendering was
+// nearly all of an async log call (measured 749 ns a call with the line rendered first).
+// Records with very long values or very many fields are rendered on the caller as before, so
+// the queue's byte budget and the renderers' cut-off marks behave as in sync mode.
+
+inline constexpr std::size_t kDeferMaxString = 4096;
+inline constexpr std::size_t kDeferMaxFields = 64;
+inline constexpr unsigned char kRecordEntry = 0xFF;  // the "output" byte of a deferred record
+
+// Writes into a buffer already sized by deferred_size_bound(): a plain cursor, since
+// std::string::append per item was over half of an async log call.
+class RecordWriter {
+ public:
+  explicit RecordWriter(char* p) noexcept : p_(p) {}
+  template <class T>
+  [[gnu::always_inline]] void pod(const T& v) {
+    std::memcpy(p_, &v, sizeof v);
+    p_ += sizeof v;
+  }
+  [[gnu::always_inline]] void str(std::string_view v) {
+    pod(static_cast<std::uint32_t>(v.size()));
+    p_ = copy_run(p_, v.data(), v.size());
+  }
+  [[gnu::always_inline]] void value(ValueView v) {
+    pod(static_cast<std::uint8_t>(v.kind()));
+    switch (v.kind()) {
+      case ValueView::Kind::Null:
+        break;
+      case ValueView::Kind::Bool:
+        pod(static_cast<std::uint8_t>(v.as_bool() ? 1 : 0));
+        break;
+      case ValueView::Kind::Int:
+        pod(v.as_int());
+        break;
+      case ValueView::Kind::Uint:
+        pod(v.as_uint());
+        break;
+      case ValueView::Kind::Double:
+        pod(v.as_double());
+        break;
+      case ValueView::Kind::String:
+        str(v.as_string());
+        break;
+    }
+  }
+  [[gnu::always_inline]] void attributes(const Attributes* a) {
+    pod(static_cast<std::uint32_t>(a == nullptr ? 0 : a->size()));
+    if (a == nullptr)
+      return;
+    for (const auto& at : *a) {
+      str(at.key);
+      value(ValueView(at.value));
+    }
+  }
+  [[nodiscard]] char* cursor() const noexcept { return p_; }
+
+ private:
+  char* p_;
+};
+
+// Bytes encode_record may write (every string with its length, every value at its largest),
+// or 0 when the record is to be rendered on the caller instead: a string over
+// kDeferMaxString or more than kDeferMaxFields fields. The queue reserves this much for the
+// record, so it is kept close: at most 4 bytes over per string value.
+inline std::size_t deferred_size_bound(const Record& r) noexcept {
+  // Key length, kind, then a number (8) or a string's length (4) and its bytes.
+  constexpr std::size_t kItem = 4 + 1 + 8;
+  // Time, level, line; 5 string lengths; span flag and ids; the 4 item counts.
+  constexpr std::size_t kFixed = 8 + 1 + 4 + 5 * 4 + 1 + 3 * 8 + 4 * 4;
+  if (r.event.size() > kDeferMaxString || r.exception_message.size() > kDeferMaxString)
+    return 0;
+  std::size_t n = kFixed + r.logger.size() + r.event.size() + r.file.size() +
+                  r.exception_type.size() + r.exception_message.size();
+  std::size_t count = 0;
+  bool fits = true;
+  const auto add = [&](std::string_view key, ValueView v) {
+    const std::size_t value_size = v.kind() == ValueView::Kind::String ? v.as_string().size() : 0;
+    fits = fits && key.size() <= kDeferMaxString && value_size <= kDeferMaxString;
+    n += kItem + key.size() + value_size;
+    ++count;
+  };
+  for (const auto& f : r.fields)
+    add(f.key, f.value);
+  const auto add_all = [&add](const Attributes* a) {
+    if (a != nullptr) {
+      for (const auto& at : *a)
+        add(at.key, ValueView(at.value));
+    }
+  };
+  add_all(r.bound);
+  if (r.frame != nullptr) {
+    add_all(&r.frame->tags);
+    add_all(&r.frame->log_context);
+  }
+  return fits && count <= kDeferMaxFields ? n : 0;
+}
+
+/// Encodes into out, which must hold deferred_size_bound(r) bytes; returns the bytes written.
+/// Flattened, so that copy_run() is inlined here without being forced on the renderers, where
+/// forcing it cost the JSON line 2-3%.
+[[gnu::flatten]] inline std::size_t encode_record(const Record& r, char* out) noexcept {
+  RecordWriter w(out);
+  w.pod(r.time_ns);
+  w.pod(static_cast<std::uint8_t>(r.level));
+  w.pod(r.line);
+  w.str(r.logger);
+  w.str(r.event);
+  w.str(r.file);
+  w.str(r.exception_type);
+  w.str(r.exception_message);
+  const SpanState* span = r.frame != nullptr ? r.frame->span : nullptr;
+  w.pod(static_cast<std::uint8_t>(span != nullptr ? 1 : 0));
+  if (span != nullptr) {
+    const auto& ctx = span->data.context;  // ids never change after start
+    w.pod(ctx.trace_id.hi);
+    w.pod(ctx.trace_id.lo);
+    w.pod(ctx.span_id.value);
+  }
+  w.pod(static_cast<std::uint32_t>(r.fields.size()));
+  for (const auto& f : r.fields) {
+    w.str(f.key);
+    w.value(f.value);
+  }
+  w.attributes(r.bound);
+  w.attributes(r.frame != nullptr ? &r.frame->tags : nullptr);
+  w.attributes(r.frame != nullptr ? &r.frame->log_context : nullptr);
+  return static_cast<std::size_t>(w.cursor() - out);
+}
+
+/// Decodes what encode_record wrote. The record borrows from the bytes and from this object,
+/// which the writer thread keeps and reuses.
+class RecordReader {
+ public:
+  Record decode(std::string_view bytes) {
+    in_ = bytes;
+    Record r;
+    r.time_ns = pod<std::uint64_t>();
+    r.level = static_cast<Level>(pod<std::uint8_t>());
+    r.line = pod<std::uint32_t>();
+    r.logger = str();
+    r.event = str();
+    r.file = str();
+    r.exception_type = str();
+    r.exception_message = str();
+    frame_.span = nullptr;
+    if (pod<std::uint8_t>() != 0) {
+      auto& ctx = span_->data.context;
+      ctx.trace_id.hi = pod<std::uint64_t>();
+      ctx.trace_id.lo = pod<std::uint64_t>();
+      ctx.span_id.value = pod<std::uint64_t>();
+      frame_.span = span_.get();
+    }
+    fields_.clear();
+    const auto n = pod<std::uint32_t>();
+    for (std::uint32_t i = 0; i < n; ++i) {
+      const auto key = str();
+      fields_.push_back({key, value()});
+    }
+    r.fields = fields_;
+    attributes(bound_);
+    r.bound = bound_.empty() ? nullptr : &bound_;
+    attributes(frame_.tags);
+    attributes(frame_.log_context);
+    r.frame = &frame_;
+    return r;
+  }
+
+ private:
+  template <class T>
+  T pod() {
+    T v{};
+    std::memcpy(&v, in_.data(), sizeof v);
+    in_.remove_prefix(sizeof v);
+    return v;
+  }
+  std::string_view str() {
+    const auto n = pod<std::uint32_t>();
+    const auto v = in_.substr(0, n);
+    in_.remove_prefix(n);
+    return v;
+  }
+  ValueView value() {
+    switch (static_cast<ValueView::Kind>(pod<std::uint8_t>())) {
+      case ValueView::Kind::Null:
+        break;
+      case ValueView::Kind::Bool:
+        return {pod<std::uint8_t>() != 0};
+      case ValueView::Kind::Int:
+        return {pod<std::int64_t>()};
+      case ValueView::Kind::Uint:
+        return {pod<std::uint64_t>()};
+      case ValueView::Kind::Double:
+        return {pod<double>()};
+      case ValueView::Kind::String:
+        return {str()};
+    }
+    return {};
+  }
+  void attributes(Attributes& out) {
+    out.clear();
+    const auto n = pod<std::uint32_t>();
+    for (std::uint32_t i = 0; i < n; ++i) {
+      auto& a = out.emplace_back();
+      a.key.assign(str());
+      a.value = Value(value());
+    }
+  }
+
+  std::string_view in_;
+  std::vector<Field> fields_;
+  Attributes bound_;
+  Frame frame_;
+  std::unique_ptr<SpanState> span_ = std::make_unique<SpanState>();
+};
+
+}  // namespace o11y::detail
