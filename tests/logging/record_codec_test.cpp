@@ -1,0 +1,92 @@
+// The async queue's record encoding, on its own: what a caller encodes, the writer thread
+// decodes, field for field, within the size the queue reserved for it.
+#include "logging/record_codec.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+namespace o11y::detail {
+namespace {
+
+TEST(RecordCodec, DecodesEveryPartOfARecordAsEncodedWithinItsBound) {
+  const std::vector<Field> fields = {{"order_id", std::int64_t{-123}},
+                                     {"big", std::numeric_limits<std::uint64_t>::max()},
+                                     {"amount", 49.99},
+                                     {"paid", true},
+                                     {"note", "caf\xC3\xA9 \"quoted\"\n"},
+                                     {"nothing", Value()}};
+  Attributes bound;
+  bound.push_back({"request_id", Value("r-1")});
+  SpanState span;
+  span.data.context.trace_id = TraceId{0x0af7651916cd43ddULL, 0x8448eb211c80319cULL};
+  span.data.context.span_id = SpanId{0xb7ad6b7169203331ULL};
+  Frame frame;
+  frame.tags.push_back({"tenant_id", Value("acme")});
+  frame.log_context.push_back({"variant", Value(std::int64_t{2})});
+  frame.span = &span;
+  Record r(1'700'000'000'123'456'789ULL, Level::Warning, "orders.views", "order_placed", fields,
+           &bound, &frame, "views.cpp", 42);
+  r.exception_type = "std::runtime_error";
+  r.exception_message = "boom";
+
+  const std::size_t bound_bytes = deferred_size_bound(r);
+  ASSERT_GT(bound_bytes, 0U);
+  std::vector<char> bytes(bound_bytes + 64, '\x5a');
+  const std::size_t n = encode_record(r, bytes.data());
+  EXPECT_LE(n, bound_bytes);
+  for (std::size_t i = n; i < bytes.size(); ++i)
+    ASSERT_EQ(bytes[i], '\x5a') << "wrote past its size at " << i;
+
+  RecordReader reader;
+  const Record d = reader.decode(std::string_view(bytes.data(), n));
+  EXPECT_EQ(d.time_ns, r.time_ns);
+  EXPECT_EQ(d.level, r.level);
+  EXPECT_EQ(d.logger, r.logger);
+  EXPECT_EQ(d.event, r.event);
+  EXPECT_EQ(d.file, r.file);
+  EXPECT_EQ(d.line, r.line);
+  EXPECT_EQ(d.exception_type, r.exception_type);
+  EXPECT_EQ(d.exception_message, r.exception_message);
+  ASSERT_EQ(d.fields.size(), fields.size());
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    EXPECT_EQ(d.fields[i].key, fields[i].key);
+    EXPECT_EQ(Value(d.fields[i].value), Value(fields[i].value)) << fields[i].key;
+  }
+  ASSERT_NE(d.bound, nullptr);
+  EXPECT_EQ(*d.bound, bound);
+  ASSERT_NE(d.frame, nullptr);
+  EXPECT_EQ(d.frame->tags, frame.tags);
+  EXPECT_EQ(d.frame->log_context, frame.log_context);
+  ASSERT_NE(d.frame->span, nullptr);
+  EXPECT_EQ(d.frame->span->data.context.trace_id, span.data.context.trace_id);
+  EXPECT_EQ(d.frame->span->data.context.span_id, span.data.context.span_id);
+}
+
+TEST(RecordCodec, ARecordWithoutContextDecodesWithoutSpanOrTags) {
+  Record r(1, Level::Info, "root", "plain", {}, nullptr, nullptr, "main.cpp", 1);
+  std::vector<char> bytes(deferred_size_bound(r));
+  const std::size_t n = encode_record(r, bytes.data());
+  RecordReader reader;
+  const Record d = reader.decode(std::string_view(bytes.data(), n));
+  EXPECT_EQ(d.event, "plain");
+  EXPECT_TRUE(d.fields.empty());
+  EXPECT_EQ(d.bound, nullptr);
+  EXPECT_TRUE(d.frame == nullptr || d.frame->span == nullptr);
+}
+
+TEST(RecordCodec, LongValuesAndManyFieldsAreLeftToTheCaller) {
+  const std::string huge(kDeferMaxString + 1, 'x');
+  const std::vector<Field> one = {{"payload", huge}};
+  EXPECT_EQ(deferred_size_bound(Record(1, Level::Info, "l", "e", one, nullptr, nullptr, "f", 1)),
+            0U);
+  std::vector<Field> many(kDeferMaxFields + 1, Field{"k", std::int64_t{1}});
+  EXPECT_EQ(deferred_size_bound(Record(1, Level::Info, "l", "e", many, nullptr, nullptr, "f", 1)),
+            0U);
+}
+
+}  // namespace
+}  // namespace o11y::detail
