@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "config/environment.hpp"
 #include "logging/record.hpp"
 #include "o11y/config.hpp"
 
@@ -42,12 +43,6 @@ void logging_after_fork() noexcept;
 
 /// Counts a line that did not reach a sink.
 void count_dropped_line() noexcept;
-
-/// The logging section of the environment applied to c (O11Y_LOGGING_*, O11Y_SOURCE_ROOT).
-LoggingConfig apply_logging_env(LoggingConfig c);
-
-/// "debug", "info", "warning" (or "warn"), "error", "critical", "off"; nullopt otherwise.
-std::optional<Level> parse_level(std::string_view s) noexcept;
 
 /// Sets every logger's level: the longest matching prefix in levels, else global.
 void apply_logger_levels(Level global,

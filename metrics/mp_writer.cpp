@@ -14,9 +14,9 @@
 #include <sstream>
 #include <system_error>
 
-#include "base/env.hpp"
 #include "base/internal_error.hpp"
 #include "base/sys.hpp"
+#include "config/environment.hpp"
 
 namespace o11y::detail {
 namespace mp {
@@ -63,11 +63,8 @@ void read_env_locked(DirState& s) {
   if (s.read_env)
     return;
   s.read_env = true;
-  if (auto v = env("O11Y_MULTIPROC_DIR")) {
-    s.dir = std::move(*v);
-  } else if (auto p = env("PROMETHEUS_MULTIPROC_DIR")) {
-    s.dir = std::move(*p);
-  }
+  if (auto dir = multiproc_dir_from_environment())
+    s.dir = std::move(*dir);
 }
 
 }  // namespace

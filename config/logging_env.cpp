@@ -1,9 +1,9 @@
-// The logging section of the configuration: level names and the O11Y_LOGGING_* variables.
+// The logging section of the environment: level names and the O11Y_LOGGING_* variables.
 #include <string>
 #include <string_view>
 
 #include "base/env.hpp"
-#include "logging/pipeline.hpp"
+#include "config/environment.hpp"
 
 namespace o11y::detail {
 
@@ -111,6 +111,12 @@ LoggingConfig apply_logging_env(LoggingConfig c) {
   if (auto v = env("O11Y_SOURCE_ROOT"))
     c.source_root = *v;
   return c;
+}
+
+std::optional<std::string> multiproc_dir_from_environment() {
+  if (auto v = env("O11Y_MULTIPROC_DIR"))
+    return v;
+  return env("PROMETHEUS_MULTIPROC_DIR");
 }
 
 }  // namespace o11y::detail

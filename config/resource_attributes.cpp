@@ -1,10 +1,10 @@
-#include "sdk/resource_attributes.hpp"
+#include "config/resource_attributes.hpp"
 
+#include <algorithm>
 #include <optional>
 #include <string>
 
 #include "base/env.hpp"
-#include "context/frame.hpp"
 
 namespace o11y::detail {
 namespace {
@@ -62,7 +62,14 @@ bool parse_resource_attributes(std::string_view s, Attributes& out) {
       ok = false;
       continue;
     }
-    upsert(out, key, ValueView(*value));
+    // A repeated key: the later entry wins.
+    auto it =
+        std::find_if(out.begin(), out.end(), [&](const Attribute& a) { return a.key == key; });
+    if (it != out.end()) {
+      it->value = Value(std::move(*value));
+    } else {
+      out.push_back({std::string(key), Value(std::move(*value))});
+    }
   }
   return ok;
 }
