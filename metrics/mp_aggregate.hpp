@@ -88,7 +88,7 @@ class Aggregate {
   /// unmarked; live-mode gauges of others are left out, and so is a series whose values or
   /// cells are not as many as its family declares. Returns the series, or kNone.
   std::uint32_t add(const Binding& b, std::span<const std::string_view> values,
-                    std::span<const std::uint64_t> cells, int pid, bool live);
+                    std::span<const std::uint64_t> raw, int pid, bool live);
 
   /// Offers an exemplar for one slot of a series; the latest one wins.
   void add_exemplar(std::uint32_t series, std::size_t slot, const Exemplar::Snapshot& snap);

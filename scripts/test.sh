@@ -36,7 +36,7 @@ cmake --preset asan >/dev/null
 cmake --build --preset asan -j "$jobs"
 
 step "clang-tidy"
-mapfile -t ours < <(git ls-files 'base/*.cpp' 'context/*.cpp' 'trace/*.cpp' 'logging/*.cpp' 'metrics/*.cpp' \
+mapfile -t ours < <(git ls-files 'base/*.cpp' 'config/*.cpp' 'context/*.cpp' 'trace/*.cpp' 'logging/*.cpp' 'metrics/*.cpp' \
                                  'integrations/*.cpp' 'sdk/*.cpp' 'tools/*.cpp')
 run-clang-tidy -quiet -extra-arg=-Wno-unknown-warning-option -p build/asan -j "$jobs" "${ours[@]}" >build/clang-tidy.log 2>&1 || {
   grep -E "warning:|error:" build/clang-tidy.log | sort -u | head -50
