@@ -8,6 +8,7 @@
 #include <thread>
 #include <utility>
 
+#include "base/fork.hpp"
 #include "base/sys.hpp"
 
 namespace o11y::detail::tick_clock {
@@ -83,10 +84,12 @@ void calibrate() noexcept {
 std::uint64_t first_now() noexcept {
   // A child fork()ed while another thread calibrated has no one to finish it: start over.
   static const bool kForkHandler = [] {
-    return pthread_atfork(nullptr, nullptr, [] {
-             int calibrating = State::Calibrating;
-             g_state.mode.compare_exchange_strong(calibrating, State::Unknown);
-           }) == 0;
+    register_fork_steps(ForkStage::Clock, {nullptr, nullptr, [] {
+                                             int calibrating = State::Calibrating;
+                                             g_state.mode.compare_exchange_strong(calibrating,
+                                                                                  State::Unknown);
+                                           }});
+    return true;
   }();
   (void)kForkHandler;
   int expected = State::Unknown;

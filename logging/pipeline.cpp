@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "base/env.hpp"
+#include "base/fork.hpp"
 #include "base/internal_error.hpp"
 #include "base/published.hpp"
 #include "base/sys.hpp"
@@ -235,7 +236,8 @@ void count_dropped_line() noexcept {
 void configure_logging(const LoggingSetup& setup) {
   static const bool kHooks = [] {
     (void)std::atexit(flush_at_exit);
-    return pthread_atfork(atfork_prepare, atfork_parent, atfork_child) == 0;
+    register_fork_steps(ForkStage::Logging, {atfork_prepare, atfork_parent, atfork_child});
+    return true;
   }();
   (void)kHooks;
   std::lock_guard lock(g_setup_mu);

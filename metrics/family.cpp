@@ -12,6 +12,7 @@
 #include <map>
 #include <mutex>
 
+#include "base/fork.hpp"
 #include "base/internal_error.hpp"
 #include "base/sys.hpp"
 #include "context/frame.hpp"
@@ -138,7 +139,7 @@ void fork_child();
 Registry& registry() {
   static auto* r = [] {
     auto* reg = new Registry();  // NOLINT: families outlive every static that records
-    pthread_atfork(fork_prepare, fork_parent, fork_child);
+    register_fork_steps(ForkStage::Metrics, {fork_prepare, fork_parent, fork_child});
     return reg;
   }();
   return *r;

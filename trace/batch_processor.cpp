@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/fork.hpp"
 #include "base/internal_error.hpp"
 #include "base/prefetch.hpp"
 #include "base/sys.hpp"
@@ -284,9 +285,7 @@ void fork_child() {
 }
 
 void register_live(detail::ForkParticipant* impl) {
-  static const bool registered = pthread_atfork(fork_prepare, fork_parent, fork_child) == 0;
-  if (!registered)
-    detail::report_internal_error("trace", "could not register fork handlers");
+  detail::register_fork_steps(detail::ForkStage::Spans, {fork_prepare, fork_parent, fork_child});
   auto& l = live();
   std::lock_guard lock(l.mu);
   l.impls.push_back(impl);

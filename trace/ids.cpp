@@ -10,6 +10,8 @@
 #include <random>
 #include <thread>
 
+#include "base/fork.hpp"
+
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -28,7 +30,8 @@ void on_fork_child() noexcept {
 }
 
 [[maybe_unused]] const bool kAtforkRegistered = [] {
-  return pthread_atfork(nullptr, nullptr, &on_fork_child) == 0;
+  detail::register_fork_steps(detail::ForkStage::Ids, {nullptr, nullptr, &on_fork_child});
+  return true;
 }();
 
 std::uint64_t mix64(std::uint64_t z) noexcept {
