@@ -19,6 +19,7 @@
 #include "context/span_state.hpp"
 #include "metrics/exposed_names.hpp"
 #include "metrics/mp_writer.hpp"
+#include "metrics/process_metrics.hpp"
 
 namespace o11y {
 namespace detail {
@@ -85,7 +86,9 @@ class HeapValueStore final : public ValueStore {
   std::vector<std::unique_ptr<Exemplar[]>> exemplars_;
 };
 
-struct Registry {
+}  // namespace
+
+struct RegistryImpl {
   /// Who holds an exposed name: a declared family or one the library renders itself.
   struct Claim {
     ExposedKind kind;
@@ -93,7 +96,9 @@ struct Registry {
     std::string base;
   };
 
-  Registry() {
+  /// The default registry keeps its values in the multiprocess directory when there is one;
+  /// a registry of the user's own keeps them in this process.
+  explicit RegistryImpl(bool default_registry) : multiprocess(default_registry) {
     for (const auto& lib : kLibraryFamilies) {
       const std::string declared =
           std::string(lib.base) + (lib.kind == ExposedKind::Counter ? "_total" : "");
@@ -122,7 +127,11 @@ struct Registry {
   HeapValueStore heap;
   std::unique_ptr<MmapValueStore> mp;  // when the multiprocess directory is configured
 
+  bool multiprocess;
+
   ValueStore* store() {
+    if (!multiprocess)
+      return &heap;
     const std::string& dir = mp::freeze_configured_dir();
     if (dir.empty())
       return &heap;
@@ -132,13 +141,15 @@ struct Registry {
   }
 };
 
+namespace {
+
 void fork_prepare();
 void fork_parent();
 void fork_child();
 
-Registry& registry() {
+RegistryImpl& registry() {
   static auto* r = [] {
-    auto* reg = new Registry();  // NOLINT: families outlive every static that records
+    auto* reg = new RegistryImpl(true);  // NOLINT: families outlive every static that records
     register_fork_steps(ForkStage::Metrics, {fork_prepare, fork_parent, fork_child});
     return reg;
   }();
@@ -207,7 +218,7 @@ void metrics_after_fork() noexcept {
 
 namespace {
 
-Family* declare(MetricType type, std::string_view name, std::string_view help,
+Family* declare(RegistryImpl& r, MetricType type, std::string_view name, std::string_view help,
                 std::initializer_list<std::string_view> label_names, std::vector<double> buckets,
                 GaugeMode mode, std::string_view unit) {
   if (!valid_metric_name(name)) {
@@ -259,7 +270,6 @@ Family* declare(MetricType type, std::string_view name, std::string_view help,
     }
   }
 
-  auto& r = registry();
   std::lock_guard lock(r.mu);
   if (auto it = r.by_name.find(base); it != r.by_name.end()) {
     const Family& f = *it->second;
@@ -596,21 +606,22 @@ std::vector<const Family*> all_families() {
 
 Counter counter(std::string_view name, std::string_view help,
                 std::initializer_list<std::string_view> label_names, std::string_view unit) {
-  return Counter(detail::declare(detail::MetricType::Counter, name, help, label_names, {},
-                                 GaugeMode::All, unit));
+  return Counter(detail::declare(detail::registry(), detail::MetricType::Counter, name, help,
+                                 label_names, {}, GaugeMode::All, unit));
 }
 
 Gauge gauge(std::string_view name, std::string_view help,
             std::initializer_list<std::string_view> label_names, GaugeMode mode,
             std::string_view unit) {
-  return Gauge(detail::declare(detail::MetricType::Gauge, name, help, label_names, {}, mode, unit));
+  return Gauge(detail::declare(detail::registry(), detail::MetricType::Gauge, name, help,
+                               label_names, {}, mode, unit));
 }
 
 Histogram histogram(std::string_view name, std::string_view help,
                     std::initializer_list<std::string_view> label_names,
                     std::vector<double> buckets, std::string_view unit) {
-  return Histogram(detail::declare(detail::MetricType::Histogram, name, help, label_names,
-                                   std::move(buckets), GaugeMode::All, unit));
+  return Histogram(detail::declare(detail::registry(), detail::MetricType::Histogram, name, help,
+                                   label_names, std::move(buckets), GaugeMode::All, unit));
 }
 
 namespace {
@@ -734,6 +745,43 @@ double Histogram::sum(std::initializer_list<Label> labels) const {
   const auto* s = family_->find(key);
   return s != nullptr ? detail::load_double(s->cells[family_->buckets.size() + 1]) : 0.0;
 }
+
+namespace metrics {
+
+Registry::Registry() : impl_(std::make_unique<detail::RegistryImpl>(false)) {}
+Registry::~Registry() = default;
+
+Counter Registry::counter(std::string_view name, std::string_view help,
+                          std::initializer_list<std::string_view> label_names,
+                          std::string_view unit) {
+  return Counter(detail::declare(*impl_, detail::MetricType::Counter, name, help, label_names, {},
+                                 GaugeMode::All, unit));
+}
+
+Gauge Registry::gauge(std::string_view name, std::string_view help,
+                      std::initializer_list<std::string_view> label_names, GaugeMode mode,
+                      std::string_view unit) {
+  return Gauge(
+      detail::declare(*impl_, detail::MetricType::Gauge, name, help, label_names, {}, mode, unit));
+}
+
+Histogram Registry::histogram(std::string_view name, std::string_view help,
+                              std::initializer_list<std::string_view> label_names,
+                              std::vector<double> buckets, std::string_view unit) {
+  return Histogram(detail::declare(*impl_, detail::MetricType::Histogram, name, help, label_names,
+                                   std::move(buckets), GaugeMode::All, unit));
+}
+
+std::string Registry::render(Format format) const {
+  std::vector<const detail::Family*> families;
+  {
+    std::lock_guard lock(impl_->mu);
+    families = impl_->in_order;
+  }
+  return detail::render_families(families, format, false);
+}
+
+}  // namespace metrics
 
 namespace metrics {
 const std::vector<double>& default_buckets() {

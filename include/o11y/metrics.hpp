@@ -46,7 +46,12 @@ struct Label {
 namespace detail {
 struct Family;
 struct Series;
+struct RegistryImpl;
 }  // namespace detail
+
+namespace metrics {
+class Registry;
+}  // namespace metrics
 
 /// A counter family with declared label names. Cheap to copy (a pointer); the family lives
 /// for the whole process, so handles may be kept in statics.
@@ -78,6 +83,7 @@ class Counter {
  private:
   friend Counter counter(std::string_view, std::string_view,
                          std::initializer_list<std::string_view>, std::string_view);
+  friend class metrics::Registry;
   explicit Counter(detail::Family* family) noexcept : family_(family) {}
   detail::Family* family_;
 };
@@ -107,6 +113,7 @@ class Gauge {
  private:
   friend Gauge gauge(std::string_view, std::string_view, std::initializer_list<std::string_view>,
                      GaugeMode, std::string_view);
+  friend class metrics::Registry;
   explicit Gauge(detail::Family* family) noexcept : family_(family) {}
   detail::Family* family_;
 };
@@ -155,6 +162,7 @@ class Histogram {
   friend Histogram histogram(std::string_view, std::string_view,
                              std::initializer_list<std::string_view>, std::vector<double>,
                              std::string_view);
+  friend class metrics::Registry;
   explicit Histogram(detail::Family* family) noexcept : family_(family) {}
   detail::Family* family_;
 };
@@ -187,6 +195,40 @@ enum class Format : std::uint8_t {
 
 /// Every family of the default registry, process metrics included, in the given format.
 [[nodiscard]] std::string render(Format format = Format::Text);
+
+/// A set of metric families of its own, beside the default one that o11y::counter() and the
+/// other free functions declare in and render(), serve() and push() expose: for a test that
+/// wants metrics no other test has touched, or an embedder that renders some families apart.
+/// Its values live in this process (never in the multiprocess directory), it is not fork-aware
+/// (make it in the process that uses it), and only its own render() shows it. The handles it
+/// gives out must not outlive it.
+///
+/// Thread-safe. Declarations follow the free functions' rules and throw MetricError as they do.
+class Registry {
+ public:
+  Registry();
+  ~Registry();
+  Registry(const Registry&) = delete;
+  Registry& operator=(const Registry&) = delete;
+  Registry(Registry&&) = delete;
+  Registry& operator=(Registry&&) = delete;
+
+  [[nodiscard]] Counter counter(std::string_view name, std::string_view help,
+                                std::initializer_list<std::string_view> label_names = {},
+                                std::string_view unit = {});
+  [[nodiscard]] Gauge gauge(std::string_view name, std::string_view help,
+                            std::initializer_list<std::string_view> label_names = {},
+                            GaugeMode mode = GaugeMode::All, std::string_view unit = {});
+  [[nodiscard]] Histogram histogram(std::string_view name, std::string_view help,
+                                    std::initializer_list<std::string_view> label_names = {},
+                                    std::vector<double> buckets = {}, std::string_view unit = {});
+
+  /// This registry's families (no process metrics) in the given format.
+  [[nodiscard]] std::string render(Format format = Format::Text) const;
+
+ private:
+  std::unique_ptr<detail::RegistryImpl> impl_;
+};
 
 /// The Content-Type header value for a format.
 [[nodiscard]] std::string_view content_type(Format format) noexcept;

@@ -441,6 +441,13 @@ TEST(Multiprocess, RandomCollidingDeclarationsAcrossWorkersNeverMakeAnInvalidScr
   }
 }
 
+TEST(Multiprocess, ARegistryOfOnesOwnKeepsItsValuesInThisProcess) {
+  metrics::Registry mine;
+  mine.counter("mp_own_registry_total", "Not in the directory").add(5);
+  EXPECT_EQ(sample(mine.render(), "mp_own_registry_total"), 5.0);
+  EXPECT_FALSE(testing::contains(metrics::render(), "mp_own_registry_total"));
+}
+
 TEST(Multiprocess, ReadsThe018LayoutWithTimestamps) {
   // prometheus_client 0.18 added a timestamp after each value. Written here by hand in that
   // layout (Debian ships 0.16), for a most-recent gauge and a counter.
