@@ -195,7 +195,7 @@ int main(int argc, char** argv) {
 
   o11y::Config cfg;
   cfg.service_name = "http_bench";
-  cfg.environment = "production";
+  cfg.environment = o11y::Environment::Production;
   cfg.tracing.sample_rate = 1.0;
   cfg.tracing.otlp_endpoint = "http://127.0.0.1:" + std::to_string(c.port()) + "/v1/traces";
   cfg.logging.format = o11y::LogFormat::Json;
@@ -213,9 +213,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (without == "export")
-    cfg.tracing.exporter = "none";
+    cfg.tracing.exporter = o11y::TracesExporter::None;
   if (without == "logs")
-    cfg.logging.level = "error";
+    cfg.logging.level = o11y::Level::Error;
   if (without == "tracing")
     cfg.tracing.enabled = false;
   if (without == "json")

@@ -34,7 +34,7 @@ namespace {
 const std::string kLogFile =
     (std::filesystem::temp_directory_path() / "o11y_log_bench.log").string();
 
-void configure(bool file, bool console, bool async = false, const char* level = "info") {
+void configure(bool file, bool console, bool async = false, o11y::Level level = o11y::Level::Info) {
   o11y::detail::LoggingSetup setup;
   setup.stdout_enabled = false;
   setup.config.level = level;
@@ -198,7 +198,7 @@ BENCHMARK(BM_f_O11yAsyncFileBackendThroughput)->Iterations(3)->UseRealTime();
 
 void BM_g_O11yLevelDisabled(benchmark::State& state) {
   if (state.thread_index() == 0)
-    configure(false, false, false, "warning");
+    configure(false, false, false, o11y::Level::Warning);
   o11y_example(state);
 }
 BENCHMARK(BM_g_O11yLevelDisabled)->Threads(1)->Threads(2);
@@ -208,7 +208,7 @@ BENCHMARK(BM_g_O11yLevelDisabled)->Threads(1)->Threads(2);
 // what the plain call costs.
 void BM_g_O11yLevelDisabledEnabledGuard(benchmark::State& state) {
   if (state.thread_index() == 0)
-    configure(false, false, false, "warning");
+    configure(false, false, false, o11y::Level::Warning);
   ExampleContext ctx;
   auto log = o11y::get_logger("orders.views");
   const auto before = g_allocs.load();

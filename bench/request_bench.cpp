@@ -34,9 +34,9 @@ const o11y::http::RequestInfo kInfo{.method = "GET",
 void configure(bool with_processor) {
   o11y::Config cfg;
   cfg.service_name = "request_bench";
-  cfg.environment = "production";
+  cfg.environment = o11y::Environment::Production;
   cfg.tracing.sample_rate = 1.0;
-  cfg.tracing.exporter = "none";
+  cfg.tracing.exporter = o11y::TracesExporter::None;
   cfg.logging.format = o11y::LogFormat::Json;
   cfg.logging.file_path = "/tmp/o11y_request_bench.log";
   o11y::init(cfg);

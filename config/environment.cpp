@@ -30,6 +30,8 @@ void apply_bool(const char* name, bool& field, bool invert = false) {
   }
 }
 
+// The traces-specific OTEL_EXPORTER_OTLP_TRACES_<name>, else OTEL_EXPORTER_OTLP_<name>, with
+// the name of the variable that was set.
 std::optional<std::pair<std::string, std::string>> otlp_env(const std::string& name) {
   for (const auto& full : {"OTEL_EXPORTER_OTLP_TRACES_" + name, "OTEL_EXPORTER_OTLP_" + name}) {
     if (auto v = detail::env(full.c_str()))
@@ -65,11 +67,17 @@ void apply_size(const char* name, std::size_t& field) {
 
 void apply_tracing_export_env(TracingConfig& t) {
   if (auto v = detail::env("OTEL_TRACES_EXPORTER")) {
-    if (*v == "otlp" || *v == "console" || *v == "none") {
-      t.exporter = *v;
+    if (*v == "otlp") {
+      t.exporter = TracesExporter::Otlp;
+    } else if (*v == "console") {
+      t.exporter = TracesExporter::Console;
+    } else if (*v == "none") {
+      t.exporter = TracesExporter::None;
     } else {
       detail::report_bad_env("OTEL_TRACES_EXPORTER", *v, "otlp, console or none",
-                             t.exporter.empty() ? "the default" : t.exporter);
+                             t.exporter == TracesExporter::Auto
+                                 ? std::string("the default")
+                                 : std::string(to_string(t.exporter)));
     }
   }
   if (auto v = detail::env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")) {
@@ -119,6 +127,32 @@ void apply_tracing_export_env(TracingConfig& t) {
 
 }  // namespace
 
+std::string_view to_string(Environment environment) noexcept {
+  switch (environment) {
+    case Environment::Development:
+      return "development";
+    case Environment::Production:
+      return "production";
+    case Environment::Auto:
+      break;
+  }
+  return "";
+}
+
+std::string_view to_string(TracesExporter exporter) noexcept {
+  switch (exporter) {
+    case TracesExporter::Otlp:
+      return "otlp";
+    case TracesExporter::Console:
+      return "console";
+    case TracesExporter::None:
+      return "none";
+    case TracesExporter::Auto:
+      break;
+  }
+  return "";
+}
+
 Config Config::with_environment(Config c) {
   if (auto v = detail::env("O11Y_SERVICE_NAME")) {
     c.service_name = std::move(*v);
@@ -127,11 +161,15 @@ Config Config::with_environment(Config c) {
   }
   apply_string("O11Y_SERVICE_VERSION", c.service_version);
   if (auto v = detail::env("O11Y_ENVIRONMENT")) {
-    if (*v == "development" || *v == "production") {
-      c.environment = *v;
+    if (*v == "development") {
+      c.environment = Environment::Development;
+    } else if (*v == "production") {
+      c.environment = Environment::Production;
     } else {
       detail::report_bad_env("O11Y_ENVIRONMENT", *v, "development or production",
-                             c.environment.empty() ? "auto-detection" : c.environment);
+                             c.environment == Environment::Auto
+                                 ? std::string("auto-detection")
+                                 : std::string(to_string(c.environment)));
     }
   }
   if (auto v = detail::env("OTEL_RESOURCE_ATTRIBUTES")) {

@@ -34,11 +34,11 @@ LoggingConfig apply_logging_env(LoggingConfig c) {
     }
   }
   if (auto v = env("O11Y_LOGGING_LEVEL")) {
-    if (parse_level(*v)) {
-      c.level = *v;
+    if (auto l = parse_level(*v)) {
+      c.level = *l;
     } else {
       report_bad_env("O11Y_LOGGING_LEVEL", *v, "debug, info, warning, error, critical or off",
-                     c.level);
+                     std::string(to_string(c.level)));
     }
   }
   if (auto v = env("O11Y_LOGGING_LEVELS")) {
@@ -60,7 +60,7 @@ LoggingConfig apply_logging_env(LoggingConfig c) {
         ok = false;
         continue;
       }
-      c.levels.insert_or_assign(std::string(item.substr(0, eq)), std::string(item.substr(eq + 1)));
+      c.levels.insert_or_assign(std::string(item.substr(0, eq)), *parse_level(item.substr(eq + 1)));
     }
     if (!ok) {
       report_bad_env("O11Y_LOGGING_LEVELS", *v, "comma-separated logger=level pairs",

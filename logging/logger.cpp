@@ -28,7 +28,7 @@ struct Registry {
   std::unordered_map<std::string, LoggerCore*> by_name;
   std::unordered_map<const char*, LoggerCore*> by_file;  // source_location file pointers
   Level global = Level::Info;
-  std::map<std::string, std::string, std::less<>> levels;
+  std::map<std::string, Level, std::less<>> levels;
   std::string source_root;
 };
 
@@ -46,10 +46,8 @@ Level level_for(const Registry& r, std::string_view name) {
         name == prefix || (name.size() > prefix.size() && name.substr(0, prefix.size()) == prefix &&
                            name[prefix.size()] == '.');
     if (matches && prefix.size() >= best) {
-      if (auto l = parse_level(lvl)) {
-        best = prefix.size();
-        level = *l;
-      }
+      best = prefix.size();
+      level = lvl;
     }
   }
   return level;
@@ -114,8 +112,7 @@ std::string name_for_path(std::string_view path, std::string_view root) {
 
 }  // namespace
 
-void apply_logger_levels(Level global,
-                         const std::map<std::string, std::string, std::less<>>& levels) {
+void apply_logger_levels(Level global, const std::map<std::string, Level, std::less<>>& levels) {
   auto& r = registry();
   std::lock_guard lock(r.mu);
   r.global = global;

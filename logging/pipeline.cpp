@@ -244,7 +244,7 @@ void configure_logging(const LoggingSetup& setup) {
   // A worker calling init() again after fork(): building the new state flushes the old, and
   // an inherited writer holding a line logged after the pre-fork flush would wait for ever.
   (void)abandon_inherited_writers();
-  const auto level = parse_level(setup.config.level).value_or(Level::Info);
+  const Level level = setup.config.level;
   set_logger_source_root(setup.config.source_root);
   apply_logger_levels(level, setup.config.levels);
   std::vector<std::shared_ptr<spdlog::sinks::sink>> caps;

@@ -45,8 +45,7 @@ void logging_after_fork() noexcept;
 void count_dropped_line() noexcept;
 
 /// Sets every logger's level: the longest matching prefix in levels, else global.
-void apply_logger_levels(Level global,
-                         const std::map<std::string, std::string, std::less<>>& levels);
+void apply_logger_levels(Level global, const std::map<std::string, Level, std::less<>>& levels);
 
 /// The source root stripped from paths when naming loggers.
 void set_logger_source_root(std::string root);

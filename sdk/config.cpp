@@ -63,7 +63,7 @@ Resource build_resource(const Config& c) {
   detail::upsert(a, "telemetry.sdk.language", "cpp");
   detail::upsert(a, "telemetry.sdk.version", O11Y_VERSION);
   detail::upsert(a, "service.instance.id", random_instance_id());
-  detail::upsert(a, "deployment.environment", c.environment);
+  detail::upsert(a, "deployment.environment", to_string(c.environment));
   for (const auto& attr : c.resource_attributes) {
     detail::upsert(a, attr.key, ValueView(attr.value));
   }
@@ -82,17 +82,15 @@ Resource build_resource(const Config& c) {
   return r;
 }
 
-/// The traces-specific OTEL_EXPORTER_OTLP_TRACES_<name>, else OTEL_EXPORTER_OTLP_<name>, with
-/// the name of the variable that was set.
 /// The processor init() installed for the configured exporter, or null.
 std::shared_ptr<SpanProcessor> make_export_processor(const TracingConfig& t) {
-  std::string kind = t.exporter;
-  if (kind.empty())
-    kind = t.otlp_endpoint.empty() ? "none" : "otlp";
-  if (kind == "none" || !t.enabled)
+  TracesExporter kind = t.exporter;
+  if (kind == TracesExporter::Auto)
+    kind = t.otlp_endpoint.empty() ? TracesExporter::None : TracesExporter::Otlp;
+  if (kind == TracesExporter::None || !t.enabled)
     return nullptr;
   std::unique_ptr<SpanExporter> exporter;
-  if (kind == "console") {
+  if (kind == TracesExporter::Console) {
     exporter = make_console_span_exporter();
   } else {
     OtlpOptions o;
@@ -139,9 +137,9 @@ void apply_multiproc_dir(const std::string& dir) {
 void init(const Config& config, EnvironmentUse environment) {
   Config c = environment == EnvironmentUse::Apply ? Config::with_environment(config) : config;
   apply_multiproc_dir(c.metrics.multiproc_dir);
-  if (c.environment.empty())
-    c.environment = ::isatty(STDOUT_FILENO) ? "development" : "production";
-  const bool dev = c.environment == "development";
+  if (c.environment == Environment::Auto)
+    c.environment = ::isatty(STDOUT_FILENO) ? Environment::Development : Environment::Production;
+  const bool dev = c.environment == Environment::Development;
   set_sample_rate(
       c.tracing.sample_rate.value_or(dev ? kDevelopmentSampleRate : kProductionSampleRate));
   detail::set_tracing_enabled(c.tracing.enabled);

@@ -164,8 +164,9 @@ void check_multiproc_dir(const o11y::Config& config, std::vector<Finding>& findi
 // Sends one span, as the configured exporter would, and says whether the endpoint took it.
 void check_otlp(const Args& args, const o11y::Config& config, std::vector<Finding>& findings) {
   const auto& t = config.tracing;
-  const std::string exporter =
-      !t.exporter.empty() ? t.exporter : (t.otlp_endpoint.empty() ? "none" : "otlp");
+  const std::string exporter(t.exporter != o11y::TracesExporter::Auto ? to_string(t.exporter)
+                             : t.otlp_endpoint.empty()                ? "none"
+                                                                      : "otlp");
   if (exporter != "otlp") {
     findings.push_back({"otlp endpoint", true,
                         "spans are not exported over OTLP (exporter " + exporter +
@@ -182,7 +183,7 @@ void check_otlp(const Args& args, const o11y::Config& config, std::vector<Findin
       // exactly this, not the environment again.
       auto quiet_config = config;
       quiet_config.metrics.multiproc_dir.clear();
-      quiet_config.tracing.exporter = "none";
+      quiet_config.tracing.exporter = o11y::TracesExporter::None;
       o11y::init(quiet_config, o11y::EnvironmentUse::Ignore);
     }
     auto span = std::make_shared<o11y::SpanData>();

@@ -20,7 +20,7 @@ namespace {
 o11y::Config config(const char* service) {
   o11y::Config cfg;
   cfg.service_name = service;
-  cfg.tracing.exporter = "console";
+  cfg.tracing.exporter = o11y::TracesExporter::Console;
   cfg.tracing.sample_rate = 1.0;
   cfg.tracing.batch.schedule_delay = std::chrono::milliseconds(100);
   return cfg;

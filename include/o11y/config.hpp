@@ -7,12 +7,32 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "o11y/export.hpp"
+#include "o11y/log.hpp"
 #include "o11y/value.hpp"
 
 namespace o11y {
+
+/// Where the service runs: it picks the default sample rate (1.0 in development, 0.01 in
+/// production) and becomes the resource's deployment.environment.
+enum class Environment : std::uint8_t { Auto, Development, Production };
+
+/// "development" or "production" ("" for Auto).
+[[nodiscard]] std::string_view to_string(Environment environment) noexcept;
+
+/// Where finished spans go (OTEL_TRACES_EXPORTER).
+enum class TracesExporter : std::uint8_t {
+  Auto,     ///< OTLP when an OTLP endpoint is configured, none otherwise
+  Otlp,     ///< OTLP/HTTP to the configured endpoint
+  Console,  ///< one JSON line per span on stdout
+  None,
+};
+
+/// "otlp", "console" or "none" ("" for Auto), as OTEL_TRACES_EXPORTER spells them.
+[[nodiscard]] std::string_view to_string(TracesExporter exporter) noexcept;
 
 /// How log lines are rendered.
 enum class LogFormat : std::uint8_t {
@@ -27,11 +47,11 @@ enum class LogFormat : std::uint8_t {
 struct LoggingConfig {
   LogFormat format = LogFormat::Auto;
   /// The level of every logger no entry in `levels` matches.
-  std::string level = "info";
+  Level level = Level::Info;
   /// Per-logger levels, {"orders": "debug", "orders.payments": "warning"}: the longest
   /// matching name prefix wins. The environment's entries are merged in, not swapped in, as
   /// django-o11y's build_logging_dict(extra=...) merges.
-  std::map<std::string, std::string, std::less<>> levels;
+  std::map<std::string, Level, std::less<>> levels;
   /// Write every line to stdout (the process's standard output, as a container platform
   /// collects it). Off for a service that logs to a file, a sink or a collector only, and in
   /// tests that read their lines from a LogCapture. Environment: O11Y_LOGGING_STDOUT.
@@ -57,9 +77,8 @@ struct TracingConfig {
   bool enabled = true;
   /// Unset: 1.0 in development, 0.01 in production (as django-o11y does).
   std::optional<double> sample_rate;
-  /// Where finished spans go: "otlp", "console" or "none". Unset: "otlp" when an OTLP endpoint
-  /// is configured, "none" otherwise.
-  std::string exporter;
+  /// Where finished spans go. Auto: OTLP when an OTLP endpoint is configured, none otherwise.
+  TracesExporter exporter = TracesExporter::Auto;
   /// The full traces URL. Unset with exporter "otlp": http://127.0.0.1:4318/v1/traces.
   std::string otlp_endpoint;
   std::map<std::string, std::string> otlp_headers;
@@ -105,9 +124,9 @@ struct Config {
   std::string service_name;
   /// Environment: O11Y_SERVICE_VERSION.
   std::string service_version;
-  /// "development" or "production". Environment: O11Y_ENVIRONMENT. Unset: development when
-  /// stdout is a terminal, production otherwise.
-  std::string environment;
+  /// Environment: O11Y_ENVIRONMENT (development or production). Auto: development when stdout
+  /// is a terminal, production otherwise.
+  Environment environment = Environment::Auto;
   /// Extra resource attributes; OTEL_RESOURCE_ATTRIBUTES ("k=v,k2=v2") adds to them.
   Attributes resource_attributes;
   LoggingConfig logging;

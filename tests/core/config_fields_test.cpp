@@ -43,14 +43,14 @@ class InitApplies : public ::testing::Test {
   void TearDown() override {
     shutdown();
     Config defaults;
-    defaults.environment = "production";
+    defaults.environment = Environment::Production;
     init(defaults);
     logging::flush();
     (void)::testing::internal::GetCapturedStdout();
   }
   static Config base() {
     Config c;
-    c.environment = "production";
+    c.environment = Environment::Production;
     c.tracing.sample_rate = 1.0;
     return c;
   }
@@ -110,7 +110,7 @@ TEST_F(InitApplies, LoggingStdoutOutputCanBeTurnedOff) {
 
 TEST_F(InitApplies, LoggingLevelHidesLinesBelowIt) {
   Config c = base();
-  c.logging.level = "warning";
+  c.logging.level = Level::Warning;
   init(c);
   logging::LogCapture capture;
   get_logger("lvl").info("hidden");
@@ -121,7 +121,7 @@ TEST_F(InitApplies, LoggingLevelHidesLinesBelowIt) {
 
 TEST_F(InitApplies, LoggingLevelsSetOneLoggersLevelByNamePrefix) {
   Config c = base();
-  c.logging.levels = {{"orders", "error"}};
+  c.logging.levels = {{"orders", Level::Error}};
   init(c);
   logging::LogCapture capture;
   get_logger("orders.payments").warning("quiet_here");
@@ -219,9 +219,9 @@ TEST_F(InitApplies, LoggingSourceRootNamesLoggersFromIt) {
 
 Config otlp_to(const testing::Collector& collector) {
   Config c;
-  c.environment = "production";
+  c.environment = Environment::Production;
   c.tracing.sample_rate = 1.0;
-  c.tracing.exporter = "otlp";
+  c.tracing.exporter = TracesExporter::Otlp;
   c.tracing.otlp_endpoint = collector.url();
   c.tracing.batch.schedule_delay = 20ms;
   return c;
@@ -377,7 +377,7 @@ TEST(InitAppliesMultiprocDir, InitBeforeTheFirstMetricTurnsMultiprocessModeOn) {
   std::filesystem::create_directories(mp);
   const int rc = in_fresh_child([&] {
     Config c;
-    c.environment = "production";
+    c.environment = Environment::Production;
     c.metrics.multiproc_dir = mp;
     init(c);
     if (!metrics::multiprocess_enabled())
@@ -399,7 +399,7 @@ TEST(InitAppliesMultiprocDir, ALateSettingIsReportedOnceAndChangesNothing) {
     (void)std::freopen(err_path.c_str(), "w", stderr);
     counter("cfg_early_total", "Declared before init").add(1);
     Config c;
-    c.environment = "production";
+    c.environment = Environment::Production;
     c.metrics.multiproc_dir = mp;
     init(c);
     init(c);

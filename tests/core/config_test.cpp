@@ -121,7 +121,7 @@ TEST_F(ConfigEnv, OtlpExportSettingsPreferTheTracesSpecificVariables) {
   set("OTEL_BSP_SCHEDULE_DELAY", "200");
   set("OTEL_BSP_EXPORT_TIMEOUT", "3000");
   const auto t = Config::with_environment({}).tracing;
-  EXPECT_EQ(t.exporter, "otlp");
+  EXPECT_EQ(t.exporter, TracesExporter::Otlp);
   EXPECT_EQ(t.otlp_headers, (std::map<std::string, std::string>{{"x-tenant", "acme"}}));
   EXPECT_TRUE(t.otlp_gzip);
   EXPECT_EQ(t.otlp_encoding, OtlpEncoding::Protobuf);
@@ -140,7 +140,7 @@ TEST_F(ConfigEnv, MalformedExportSettingsAreReportedWithoutEchoingHeaders) {
   ::testing::internal::CaptureStderr();
   const auto t = Config::with_environment({}).tracing;
   const auto err = ::testing::internal::GetCapturedStderr();
-  EXPECT_EQ(t.exporter, "");
+  EXPECT_EQ(t.exporter, TracesExporter::Auto);
   EXPECT_EQ(t.otlp_encoding, OtlpEncoding::Protobuf);  // the default kept
   EXPECT_EQ(t.batch.max_queue_size, 2048U);
   EXPECT_EQ(t.otlp_headers.at("authorization"), "secret-token");  // the good pair is kept
@@ -153,7 +153,7 @@ TEST_F(ConfigEnv, MalformedExportSettingsAreReportedWithoutEchoingHeaders) {
 
 TEST_F(ConfigEnv, InitWithTheConsoleExporterWritesFinishedSpansToStdout) {
   Config cfg;
-  cfg.tracing.exporter = "console";
+  cfg.tracing.exporter = TracesExporter::Console;
   cfg.tracing.sample_rate = 1.0;
   init(cfg);
   ::testing::internal::CaptureStdout();
@@ -161,7 +161,7 @@ TEST_F(ConfigEnv, InitWithTheConsoleExporterWritesFinishedSpansToStdout) {
   EXPECT_TRUE(force_flush_spans());
   const auto out = ::testing::internal::GetCapturedStdout();
   EXPECT_NE(out.find("\"name\":\"console-span\""), std::string::npos) << out;
-  cfg.tracing.exporter = "none";
+  cfg.tracing.exporter = TracesExporter::None;
   init(cfg);
   shutdown();
 }
@@ -180,7 +180,7 @@ TEST_F(Init, BuildsTheResourceFromConfigAndEnvironment) {
   Config cfg;
   cfg.service_name = "orders";
   cfg.service_version = "2.1.0";
-  cfg.environment = "production";
+  cfg.environment = Environment::Production;
   init(cfg);
   const auto res = resource();
   ASSERT_NE(res, nullptr);
@@ -196,10 +196,10 @@ TEST_F(Init, BuildsTheResourceFromConfigAndEnvironment) {
 
 TEST_F(Init, DefaultSampleRateIsFullInDevelopmentAndOnePercentInProduction) {
   Config cfg;
-  cfg.environment = "development";
+  cfg.environment = Environment::Development;
   init(cfg);
   EXPECT_DOUBLE_EQ(sample_rate(), 1.0);
-  cfg.environment = "production";
+  cfg.environment = Environment::Production;
   init(cfg);
   EXPECT_DOUBLE_EQ(sample_rate(), 0.01);
   cfg.tracing.sample_rate = 0.3;
@@ -231,7 +231,7 @@ TEST_F(Init, IgnoringTheEnvironmentAppliesExactlyTheConfigGiven) {
   set("O11Y_SERVICE_NAME", "from_env");
   Config cfg;
   cfg.service_name = "from_code";
-  cfg.environment = "production";
+  cfg.environment = Environment::Production;
   init(cfg, EnvironmentUse::Ignore);
   EXPECT_EQ(*find(resource()->attributes, "service.name"), Value("from_code"));
   EXPECT_EQ(current_config().service_name, "from_code");
@@ -270,13 +270,13 @@ namespace {
 
 TEST_F(ConfigEnv, LoggerLevelsFromTheEnvironmentMergeWithThoseFromCode) {
   Config code;
-  code.logging.levels = {{"orders", "debug"}, {"orders.payments", "info"}};
+  code.logging.levels = {{"orders", Level::Debug}, {"orders.payments", Level::Info}};
   set("O11Y_LOGGING_LEVELS", "orders.payments=warning, inventory=error");
   const auto c = Config::with_environment(code);
   EXPECT_EQ(c.logging.levels.size(), 3U);
-  EXPECT_EQ(c.logging.levels.at("orders"), "debug");             // kept from code
-  EXPECT_EQ(c.logging.levels.at("orders.payments"), "warning");  // environment wins
-  EXPECT_EQ(c.logging.levels.at("inventory"), "error");          // added
+  EXPECT_EQ(c.logging.levels.at("orders"), Level::Debug);             // kept from code
+  EXPECT_EQ(c.logging.levels.at("orders.payments"), Level::Warning);  // environment wins
+  EXPECT_EQ(c.logging.levels.at("inventory"), Level::Error);          // added
 }
 
 TEST_F(ConfigEnv, MalformedLoggerLevelsKeepTheGoodPairsAndSaySo) {
@@ -298,7 +298,7 @@ TEST_F(ConfigEnv, LoggingEnvironmentSettingsAreRead) {
   const auto c = Config::with_environment({});
   EXPECT_FALSE(c.logging.stdout_output);
   EXPECT_EQ(c.logging.format, LogFormat::Json);
-  EXPECT_EQ(c.logging.level, "warning");
+  EXPECT_EQ(c.logging.level, Level::Warning);
   EXPECT_EQ(c.logging.file_path, "/tmp/x.log");
   EXPECT_TRUE(c.logging.async);
   EXPECT_TRUE(c.logging.async_drop_when_full);

@@ -298,8 +298,8 @@ using Levels = testing::LoggingTest;
 
 TEST_F(Levels, LongestMatchingPrefixWins) {
   LoggingConfig cfg;
-  cfg.level = "info";
-  cfg.levels = {{"orders", "debug"}, {"orders.payments", "warning"}};
+  cfg.level = Level::Info;
+  cfg.levels = {{"orders", Level::Debug}, {"orders.payments", Level::Warning}};
   configure(cfg);
   EXPECT_TRUE(get_logger("orders").enabled(Level::Debug));
   EXPECT_TRUE(get_logger("orders.views").enabled(Level::Debug));
@@ -313,7 +313,7 @@ TEST_F(Levels, LongestMatchingPrefixWins) {
 
 TEST_F(Levels, DisabledLevelWritesNothing) {
   LoggingConfig cfg;
-  cfg.level = "warning";
+  cfg.level = Level::Warning;
   configure(cfg);
   auto log = get_logger("quiet");
   log.debug("d", {{"x", 1}});
@@ -327,7 +327,7 @@ TEST_F(Levels, ExistingLoggersFollowReconfiguration) {
   auto log = get_logger("late.change");
   EXPECT_TRUE(log.enabled(Level::Debug));
   LoggingConfig cfg;
-  cfg.level = "error";
+  cfg.level = Level::Error;
   configure(cfg);
   EXPECT_FALSE(log.enabled(Level::Warning));
   EXPECT_TRUE(log.enabled(Level::Error));
@@ -335,7 +335,7 @@ TEST_F(Levels, ExistingLoggersFollowReconfiguration) {
 
 TEST_F(Levels, OffDisablesEverything) {
   LoggingConfig cfg;
-  cfg.levels = {{"muted", "off"}};
+  cfg.levels = {{"muted", Level::Off}};
   configure(cfg);
   get_logger("muted").critical("nothing");
   EXPECT_TRUE(capture_.lines().empty());

@@ -130,7 +130,7 @@ TEST_F(FileSink, WritesJsonLinesAndRotatesBySize) {
 // Every level on, and a log file in dir.
 LoggingConfig debug_to_file(const testing::TempDir& dir, const std::string& name) {
   LoggingConfig cfg;
-  cfg.level = "debug";
+  cfg.level = Level::Debug;
   cfg.file_path = dir.file(name);
   return cfg;
 }

@@ -105,7 +105,7 @@ class PipedStdout {
 
 void log_to_piped_stdout() {
   detail::LoggingSetup setup;
-  setup.config.level = "debug";
+  setup.config.level = Level::Debug;
   setup.config.format = LogFormat::Json;
   setup.stdout_enabled = true;
   setup.stdout_is_terminal = false;

@@ -21,7 +21,7 @@ class LoggingTest : public ::testing::Test {
 
   static LoggingConfig debug() {
     LoggingConfig c;
-    c.level = "debug";
+    c.level = Level::Debug;
     return c;
   }
 
