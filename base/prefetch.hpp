@@ -2,10 +2,9 @@
 
 // Memory another core has read, fetched ahead for writing. A span the export thread encoded
 // sits in that core's cache; the producer that reuses its block writes every line of it again,
-// and each write first waits for the other core to give the line up. Measured on a 2-core VM
-// whose cores are ~230 ns apart (a cache-line round trip, core to core, took 470 ns), such
-// writes cost a span with 4 attributes 400-700 ns when they came due at the producer's first
-// atomic instruction. Asked for early, the lines arrive while the producer does other work.
+// and each write first waits for the other core to give the line up, a stall that lands on
+// the producer's next atomic instruction. Asked for early, the lines arrive while the producer
+// does other work (figures: docs/performance.md, "Span recycling").
 
 #include <cstddef>
 

@@ -12,8 +12,8 @@ namespace o11y::detail {
 /// Unix time now, in nanoseconds (the wall clock).
 [[nodiscard]] std::uint64_t unix_time_ns() noexcept;
 
-/// Unix time from the kernel's tick-updated copy (CLOCK_REALTIME_COARSE): a few ns to read
-/// where unix_time_ns() costs some 20 ns on a VM, but up to a tick (1-10 ms) behind.
+/// Unix time from the kernel's tick-updated copy (CLOCK_REALTIME_COARSE): a few times cheaper
+/// to read than unix_time_ns(), but up to a tick (1-10 ms) behind.
 [[nodiscard]] std::uint64_t coarse_unix_time_ns() noexcept;
 
 /// The readable name of a mangled type name (typeid(x).name()), or the name itself.

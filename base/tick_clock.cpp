@@ -37,7 +37,7 @@ struct Pair {
 
 // A counter reading and a steady-clock reading taken together: the clock read between two
 // counter reads, keeping the tightest of a few tries. An interrupt or a page fault inside one
-// pair (a first call under ASan took 6 us) would otherwise skew the rate by its length.
+// pair would otherwise skew the rate by its length.
 Pair read_pair() noexcept {
   Pair best;
   std::uint64_t best_gap = ~std::uint64_t{0};

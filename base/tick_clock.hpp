@@ -10,8 +10,8 @@
 
 /// The clock of span start and end times: the CPU's time-stamp counter where the kernel keeps
 /// time with it itself (its clocksource is "tsc": invariant and synchronised across CPUs),
-/// else CLOCK_MONOTONIC. On our VM clock_gettime() costs 22 ns and rdtsc 10 ns; a span reads
-/// the clock twice, so this is a tenth of a span's cost.
+/// else CLOCK_MONOTONIC. A span reads the clock twice, and rdtsc costs about half of
+/// clock_gettime() on a virtual machine.
 ///
 /// Ticks are only ever subtracted from one another and converted with to_ns(). The first
 /// use calibrates the counter against CLOCK_MONOTONIC over 2 ms (some 15 ppm: 15 us on a
@@ -104,7 +104,7 @@ struct WallAnchor {
 };
 
 /// Unix time in ns for a reading this thread took: a per-thread anchor (the wall clock, read
-/// at most once a second, ~22 ns a read on a VM) plus the ticks since it. A wall-clock step
+/// at most once a second) plus the ticks since it. A wall-clock step
 /// shows up within a second; one thread's results never go backwards.
 [[nodiscard]] std::uint64_t unix_ns_at(std::uint64_t ticks) noexcept;
 

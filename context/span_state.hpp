@@ -37,7 +37,7 @@ struct SpanState {
 /// attribute list and name (see span.cpp, "Recycling").
 struct SpanBlock {
   /// User-provided (defined out of line), so value-initialisation runs the member initialisers
-  /// only, instead of first zeroing the whole block (rep stos: 6% of a span).
+  /// only, instead of first zeroing the whole block with rep stos on every span.
   SpanBlock() noexcept;
 
   /// Back to the state of a new block, keeping what buffers are worth keeping. Releases every

@@ -23,8 +23,8 @@ namespace o11y::detail {
 /// threads, one line per request) was about a syscall per request under a shared lock.
 ///
 /// Lines collect in a 256 KiB buffer. With `background_writes`, a full buffer is handed to a
-/// writer thread and the caller carries on in a second one: on our 2-core VM write(2) into
-/// the page cache cost 200-500 ns per line, more than rendering the line. A caller waits only
+/// writer thread and the caller carries on in a second one, since write(2) into the page
+/// cache costs more than rendering the line. A caller waits only
 /// when both buffers are full, so nothing is dropped and lines keep their order. The writer
 /// also takes a partly filled buffer after kMaxDelay, so a quiet service's lines reach the
 /// file promptly; with nothing buffered it sleeps until a line comes. Without `background_writes`
@@ -82,8 +82,8 @@ class LineSink final : public spdlog::sinks::sink {
   void write_out(int fd, Chunk& c) const noexcept;
   void run() noexcept;
 
-  // 64 KiB chunks measured 473-582 ns a line, 256 KiB 375-417 ns: each hand-off that finds
-  // the writer asleep costs a futex wake-up of some 20 us on this VM.
+  // Large: each hand-off that finds the writer asleep costs a futex wake-up, so fewer
+  // hand-offs make a cheaper line (docs/performance.md, "Log file buffer").
   static constexpr std::size_t kBufferBytes = std::size_t{256} * 1024;
   static constexpr auto kMaxDelay = std::chrono::milliseconds(250);
 

@@ -329,7 +329,7 @@ constexpr std::uint64_t kExemplarMinAgeNs = 100'000'000;  // 100 ms
   e += slot;
   // An exemplar is kept for kExemplarMinAge before a newer one may replace it. Replaced on
   // every observation, it was a cache line that every request thread wrote, plus a clock
-  // read: 4% of a request's CPU with 2 threads. A scrape (every 15 s or so) still finds one
+  // read on every request. A scrape (every 15 s or so) still finds one
   // at most that old; Prometheus' Java client keeps its exemplars 7 s for the same reason.
   const std::uint64_t now = coarse_unix_time_ns();
   const std::uint64_t last = e->time_ns.load(std::memory_order_relaxed);

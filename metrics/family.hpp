@@ -134,8 +134,8 @@ struct Exemplar {
 static_assert(sizeof(Exemplar) == 48, "the multiprocess file stores exemplars in 48-byte slots");
 
 /// Eight stripes, one per thread group: a contended counter adds to its thread's stripe. 128
-/// bytes apart, not 64: x86's adjacent-line prefetcher pairs lines, and two threads on
-/// neighbouring 64-byte lines were measured contending as if they shared one.
+/// bytes apart, not 64: x86's adjacent-line prefetcher pairs lines, so two threads on
+/// neighbouring 64-byte lines contend as if they shared one.
 struct Stripes {
   struct alignas(128) Padded {
     Cell cell{0};

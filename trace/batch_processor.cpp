@@ -38,10 +38,8 @@ Counter exported_counter() {
 // A producer fetches the memory of the spans it will release next for writing, in two stages:
 // a span's block 16 releases ahead, then its attribute array 8 ahead. The array is found
 // through the block, and reading that pointer before the block's line is here would wait for
-// it. At a few hundred ns a span, the lines have microseconds to arrive. Measured, export
-// thread encoding every batch (bench/export_bench.cpp, 8 interleaved repetitions): 884 ns a
-// span without, 482 with the span and its attributes fetched together 8 ahead, 346 with only
-// SpanData in the first stage, 240 with the whole block.
+// it. At the rate a producer makes spans, the lines have microseconds to arrive (figures:
+// docs/performance.md, "Span recycling").
 constexpr std::size_t kFetchBlockAhead = 16;
 constexpr std::size_t kFetchAttributesAhead = 8;
 
@@ -99,14 +97,12 @@ struct BatchSpanProcessor::Impl final : std::enable_shared_from_this<BatchSpanPr
     /// taking the lock (half the cost of a drop), and a stale read only errs for a moment.
     std::atomic<std::size_t> length{0};
     /// Exported spans handed back for the producers to free, one per on_end() under the
-    /// lock they take anyway. Freed on the export thread, every span's memory crossed threads:
-    /// glibc's arena lock then bounced between the two, and a caller's span cost 3x (measured
-    /// 1,100 ns against 340 ns with an exporter that did nothing). Released on a producer, the
-    /// span's block goes back to that thread's pool for its next span (context/span.cpp,
-    /// "Recycling"). One per span, not two: a producer that frees more than it allocates
-    /// overflows its per-thread cache into another thread's arena, under that arena's lock,
-    /// and the other producer then misses its cache (2 threads: 2,759 -> 2,105 ns CPU a
-    /// request; the healthy-exporter span 391 -> 308 ns).
+    /// lock they take anyway. Freed on the export thread, every span's memory crossed threads
+    /// and glibc's arena lock bounced between the two. Released on a producer, the span's block
+    /// goes back to that thread's pool for its next span (trace/span.cpp, "Recycling"). One per
+    /// span, not two: a producer that frees more than it allocates overflows its per-thread
+    /// cache into another thread's arena, under that arena's lock, and the other producer then
+    /// misses its cache.
     /// At most max_queue_size.
     std::vector<std::shared_ptr<const SpanData>> spent;
     bool stopping = false;
@@ -325,7 +321,7 @@ BatchSpanProcessor::BatchSpanProcessor(std::unique_ptr<SpanExporter> exporter,
 // Never waits: the last reference to a processor may be dropped on any thread, even inside
 // start_span() when a thread refreshes its cached tracer state after remove_span_processor().
 // A shutdown() that drains a queue against a dead collector there would stall that caller
-// for an export timeout (measured: it did, inside a benchmark's timed loop). So the thread is
+// for an export timeout. So the thread is
 // told to stop and left to deliver what is queued; it owns the state it needs.
 BatchSpanProcessor::~BatchSpanProcessor() {
   auto& impl = *impl_;

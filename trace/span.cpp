@@ -269,8 +269,7 @@ Span start_span(std::string_view name, SpanOptions options) noexcept {
       d.links = std::move(options.links);
       d.resource = detail::tracer_state().resource;
       // Room for the attributes a span usually gets, so set_attribute rarely reallocates: an
-      // HTTP server span has 10 (with 8, its 9th moved all 8 to a new array, 10% of a
-      // request's instructions). 12 of 72 bytes still come from malloc's per-thread cache.
+      // HTTP server span has 10, and a 9th in an array of 8 moved them all to a new one.
       d.attributes.reserve(cur.tags.size() + 12);
       for (const auto& t : cur.tags) {
         add_attribute(d, t.key, detail::key_traits(t.key), ValueView(t.value));
