@@ -45,16 +45,17 @@ void on_child() {
 
 }  // namespace
 
-void register_fork_steps(ForkStage stage, ForkSteps steps) noexcept {
+bool register_fork_steps(ForkStage stage, ForkSteps steps) noexcept {
   auto& s = g_stages[static_cast<std::size_t>(stage)];
   if (s.taken.exchange(true))
-    return;
+    return false;
   // The steps are in place before the handler that runs them can be.
   s.prepare.store(steps.prepare, std::memory_order_release);
   s.parent.store(steps.parent, std::memory_order_release);
   s.child.store(steps.child, std::memory_order_release);
   if (!g_installed.exchange(true) && pthread_atfork(on_prepare, on_parent, on_child) != 0)
     report_internal_error("fork", "could not register the fork handlers");
+  return true;
 }
 
 }  // namespace o11y::detail

@@ -35,8 +35,9 @@ struct ForkSteps {
   void (*child)() = nullptr;
 };
 
-/// Registers the steps of a stage, once: a later call for the same stage is ignored. Safe
-/// during static initialisation (the table is constant-initialised) and from any thread.
-void register_fork_steps(ForkStage stage, ForkSteps steps) noexcept;
+/// Registers the steps of a stage, once: a later call for the same stage is ignored and returns
+/// false. Safe during static initialisation (the table is constant-initialised) and from any
+/// thread.
+bool register_fork_steps(ForkStage stage, ForkSteps steps) noexcept;
 
 }  // namespace o11y::detail
