@@ -38,7 +38,6 @@ namespace o11y::detail {
 namespace {
 
 using mp::Aggregate;
-using mp::FamilyMeta;
 using mp::FileData;
 using mp::FileInfo;
 using mp::Mapping;
