@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 namespace o11y::detail {
 
@@ -113,6 +114,56 @@ inline constexpr std::array<LibraryFamily, 9> kLibraryFamilies = {{
     {ExposedKind::Gauge, "o11y_multiproc_files"},
     {ExposedKind::Counter, "o11y_metric_families_skipped"},
 }};
+
+/// Who holds each exposed name of one scrape (or one registry): a family declared there or one
+/// the library renders itself. The first to claim a name keeps it. Not thread-safe.
+class NameClaims {
+ public:
+  struct Owner {
+    ExposedKind kind;
+    std::string declared;  ///< the name as declared (a counter's with "_total")
+    std::string base;
+  };
+
+  /// Claims every name of the library's own families.
+  NameClaims() { claim_library_families(); }
+
+  /// Forgets every claim but the library's.
+  void reset() {
+    owners_.clear();
+    claim_library_families();
+  }
+
+  /// Claims every name of a family; names another family holds keep their owner.
+  void claim(ExposedKind kind, std::string_view declared, std::string_view base) {
+    for (const auto& n : ExposedNames(kind, base))
+      owners_.try_emplace(n, Owner{kind, std::string(declared), std::string(base)});
+  }
+
+  /// The owner of the first of these names that is already held (and that name in `at`);
+  /// null when all are free.
+  [[nodiscard]] const Owner* clash(const ExposedNames& names, std::string& at) const {
+    for (const auto& n : names) {
+      if (auto it = owners_.find(n); it != owners_.end()) {
+        at = n;
+        return &it->second;
+      }
+    }
+    return nullptr;
+  }
+
+ private:
+  void claim_library_families();
+
+  std::unordered_map<std::string, Owner> owners_;
+};
+
+inline void NameClaims::claim_library_families() {
+  for (const auto& lib : kLibraryFamilies) {
+    const std::string base(lib.base);
+    claim(lib.kind, lib.kind == ExposedKind::Counter ? base + "_total" : base, base);
+  }
+}
 
 inline constexpr const char* kSkippedFamiliesHelp =
     "Metric families left out of a scrape because their names clash with another family's";

@@ -352,42 +352,23 @@ void render_foreign_checked(std::string& out, const std::vector<const Family*>& 
   auto foreign = collect_foreign();
   if (foreign.empty())
     return;
-  struct Owner {
-    ExposedKind kind;
-    std::string declared;
-    std::string base;
-  };
-  std::map<std::string, Owner, std::less<>> taken;
-  auto take = [&](ExposedKind kind, const std::string& declared, const std::string& base) {
-    for (const auto& n : ExposedNames(kind, base))
-      taken.try_emplace(n, Owner{kind, declared, base});
-  };
-  for (const auto& lib : kLibraryFamilies)
-    take(lib.kind, std::string(lib.base), std::string(lib.base));
+  NameClaims taken;
   for (const Family* f : ours)
-    take(exposed_kind(f->type), f->name, f->base_name);
+    taken.claim(exposed_kind(f->type), f->name, f->base_name);
   for (const auto& f : foreign) {
     const auto kind = exposed_kind(f.kind);
     std::string base = f.name;
     if (kind == ExposedKind::Counter && base.size() > 6 && base.ends_with("_total"))
       base.resize(base.size() - 6);
-    const Owner* clash = nullptr;
     std::string at;
-    for (const auto& n : ExposedNames(kind, base)) {
-      if (auto it = taken.find(n); it != taken.end()) {
-        clash = &it->second;
-        at = n;
-        break;
-      }
-    }
-    if (clash != nullptr) {
+    if (const auto* clash = taken.clash(ExposedNames(kind, base), at)) {
       skip_clashing_family("foreign " + f.name + " " + clash->declared,
                            "prometheus-cpp family " + ExposedNames::describe(kind, f.name, base) +
                                " left out of the scrape: \"" + at + "\" is already exposed by " +
                                ExposedNames::describe(clash->kind, clash->declared, clash->base));
       continue;
     }
-    take(kind, f.name, base);
+    taken.claim(kind, f.name, base);
     render_foreign(out, f, fmt);
   }
 }

@@ -89,39 +89,12 @@ class HeapValueStore final : public ValueStore {
 }  // namespace
 
 struct RegistryImpl {
-  /// Who holds an exposed name: a declared family or one the library renders itself.
-  struct Claim {
-    ExposedKind kind;
-    std::string declared;
-    std::string base;
-  };
-
   /// The default registry keeps its values in the multiprocess directory when there is one;
   /// a registry of the user's own keeps them in this process.
-  explicit RegistryImpl(bool default_registry) : multiprocess(default_registry) {
-    for (const auto& lib : kLibraryFamilies) {
-      const std::string declared =
-          std::string(lib.base) + (lib.kind == ExposedKind::Counter ? "_total" : "");
-      claim(lib.kind, declared, std::string(lib.base));
-    }
-  }
-  void claim(ExposedKind kind, const std::string& declared, const std::string& base) {
-    for (const auto& n : ExposedNames(kind, base))
-      claimed.try_emplace(n, Claim{kind, declared, base});
-  }
-  /// The claim one of these names already has, or null.
-  [[nodiscard]] const Claim* clash(const ExposedNames& names, std::string* at) const {
-    for (const auto& n : names) {
-      if (auto it = claimed.find(n); it != claimed.end()) {
-        *at = n;
-        return &it->second;
-      }
-    }
-    return nullptr;
-  }
+  explicit RegistryImpl(bool default_registry) : multiprocess(default_registry) {}
 
   std::mutex mu;
-  std::map<std::string, Claim, std::less<>> claimed;
+  NameClaims claims;  // guarded by mu
   std::map<std::string, std::unique_ptr<Family>, std::less<>> by_name;
   std::vector<const Family*> in_order;
   HeapValueStore heap;
@@ -285,7 +258,7 @@ Family* declare(RegistryImpl& r, MetricType type, std::string_view name, std::st
   // every metric of the service, not just these two.
   const ExposedNames names(exposed_kind(type), base);
   std::string at;
-  if (const auto* other = r.clash(names, &at)) {
+  if (const auto* other = r.claims.clash(names, at)) {
     fail(name, "as " + ExposedNames::describe(exposed_kind(type), name, base) + " would expose \"" +
                    at + "\", which " +
                    ExposedNames::describe(other->kind, other->declared, other->base) +
@@ -303,7 +276,7 @@ Family* declare(RegistryImpl& r, MetricType type, std::string_view name, std::st
   f->buckets = std::move(buckets);
   f->store = r.store();
   Family* raw = f.get();
-  r.claim(exposed_kind(type), raw->name, base);
+  r.claims.claim(exposed_kind(type), raw->name, base);
   r.by_name.emplace(base, std::move(f));
   r.in_order.push_back(raw);
   return raw;

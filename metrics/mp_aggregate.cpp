@@ -54,7 +54,6 @@ std::string counter_declared(const FamilyMeta& m) {
 void Aggregate::clear() {
   families_.clear();
   by_name_.clear();
-  claimed_.clear();
   counted_.clear();
   series_.clear();
   std::fill(slots_.begin(), slots_.end(), 0U);
@@ -63,12 +62,8 @@ void Aggregate::clear() {
   exemplars_.clear();
   pid_texts_.clear();
   last_pid_ = -1;
-  if (purpose_ == Purpose::Compact)
-    return;  // a compaction does not check names
-  for (const auto& lib : kLibraryFamilies) {
-    for (const auto& n : ExposedNames(lib.kind, lib.base))
-      claimed_.try_emplace(n, Claim{kNone, lib.kind, std::string(lib.base)});
-  }
+  if (purpose_ == Purpose::Scrape)  // a compaction does not check names
+    claims_.reset();
 }
 
 void Aggregate::left_out(const std::string& key, const std::string& why) {
@@ -137,30 +132,24 @@ Aggregate::Binding Aggregate::bind(const FamilyMeta& meta, int pid) {
   f.nvalues = meta.labels.size() + (f.per_pid ? 1 : 0);
   f.ncells = meta.type == MetricType::Histogram ? meta.buckets.size() + 2 : 1;
   by_name_.emplace(meta.name, id);
-  if (purpose_ == Purpose::Scrape) {
-    for (const auto& n : ExposedNames(kind, meta.name))
-      claimed_.try_emplace(n, Claim{id, kind, counter_declared(meta)});
-  }
+  if (purpose_ == Purpose::Scrape)
+    claims_.claim(kind, counter_declared(meta), meta.name);
   b.family = id;
   return b;
 }
 
 std::uint32_t Aggregate::claim_names(const FamilyMeta& meta, ExposedKind kind, int pid) {
-  for (const auto& n : ExposedNames(kind, meta.name)) {
-    const auto c = claimed_.find(n);
-    if (c == claimed_.end())
-      continue;
-    const std::string& owner =
-        c->second.family == kNone ? c->second.declared : families_[c->second.family].meta.name;
-    left_out("clash " + meta.name + " " + c->second.declared,
-             "multiprocess metric " +
-                 ExposedNames::describe(kind, counter_declared(meta), meta.name) + " of pid " +
-                 std::to_string(pid) + " is left out of the scrape: \"" + n +
-                 "\" is already exposed by " +
-                 ExposedNames::describe(c->second.kind, c->second.declared, owner));
-    return kNone;
-  }
-  return 0;
+  std::string at;
+  const auto* owner = claims_.clash(ExposedNames(kind, meta.name), at);
+  if (owner == nullptr)
+    return 0;
+  left_out("clash " + meta.name + " " + owner->declared,
+           "multiprocess metric " +
+               ExposedNames::describe(kind, counter_declared(meta), meta.name) + " of pid " +
+               std::to_string(pid) + " is left out of the scrape: \"" + at +
+               "\" is already exposed by " +
+               ExposedNames::describe(owner->kind, owner->declared, owner->base));
+  return kNone;
 }
 
 std::string_view Aggregate::pid_text(int pid) {

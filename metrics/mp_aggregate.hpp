@@ -129,12 +129,7 @@ class Aggregate {
   Purpose purpose_;
   std::vector<Fam> families_;
   std::unordered_map<std::string, std::uint32_t> by_name_;  ///< kNone: left out this scrape
-  struct Claim {
-    std::uint32_t family;  ///< kNone: a family the library renders itself
-    ExposedKind kind;
-    std::string declared;
-  };
-  std::unordered_map<std::string, Claim> claimed_;
+  NameClaims claims_;                                       ///< scrapes only
   std::vector<std::string> counted_;  ///< names already counted as left out this scrape
 
   std::vector<Ser> series_;
