@@ -138,8 +138,7 @@ void say(const Args& args, const std::string& what) {
     std::cerr << what << std::flush;
 }
 
-void check_configuration(std::vector<Finding>& findings) {
-  const auto problems = o11y::environment_problems();
+void check_configuration(const std::vector<std::string>& problems, std::vector<Finding>& findings) {
   findings.push_back({"configuration", problems.empty(),
                       problems.empty() ? "every O11Y_* and OTEL_* variable set is valid" : ""});
   for (const auto& p : problems)
@@ -278,10 +277,9 @@ int report(const Args& args, const std::vector<Finding>& findings) {
 
 int check(const Args& args) {
   std::vector<Finding> findings;
-  check_configuration(findings);
-  // Read once more for the values; its problems were reported above already.
-  std::vector<std::string> repeated;
-  const o11y::Config config = o11y::environment_config(&repeated);
+  std::vector<std::string> problems;
+  const o11y::Config config = o11y::environment_config(&problems);
+  check_configuration(problems, findings);
   check_multiproc_dir(config, findings);
   check_otlp(args, config, findings);
   check_metric_names(args, findings);
