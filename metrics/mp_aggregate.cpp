@@ -288,14 +288,19 @@ void Aggregate::add_exemplar(std::uint32_t series, std::size_t slot,
     cur = snap;
 }
 
-std::string Aggregate::render(metrics::Format fmt, std::uint64_t files_read,
-                              std::uint64_t files_skipped_total) const {
+std::vector<std::uint32_t> Aggregate::families_by_name() const {
   std::vector<std::uint32_t> by_name(families_.size());
   for (std::uint32_t i = 0; i < by_name.size(); ++i)
     by_name[i] = i;
   std::sort(by_name.begin(), by_name.end(), [&](std::uint32_t a, std::uint32_t b) {
     return families_[a].meta.name < families_[b].meta.name;
   });
+  return by_name;
+}
+
+std::string Aggregate::render(metrics::Format fmt, std::uint64_t files_read,
+                              std::uint64_t files_skipped_total) const {
+  const auto by_name = families_by_name();
 
   RenderStore store;
   std::vector<std::unique_ptr<Family>> owned;
@@ -364,12 +369,7 @@ std::string Aggregate::render(metrics::Format fmt, std::uint64_t files_read,
 }
 
 std::string Aggregate::archive(const std::vector<std::string>& absorbed) const {
-  std::vector<std::uint32_t> by_name(families_.size());
-  for (std::uint32_t i = 0; i < by_name.size(); ++i)
-    by_name[i] = i;
-  std::sort(by_name.begin(), by_name.end(), [&](std::uint32_t a, std::uint32_t b) {
-    return families_[a].meta.name < families_[b].meta.name;
-  });
+  const auto by_name = families_by_name();
   // Counters, histograms and the combining gauge modes of exited processes. Per-process gauges
   // (all, liveall) and live-mode ones describe processes that are gone: dropped.
   std::string body;

@@ -121,6 +121,8 @@ class Aggregate {
   std::uint32_t find_or_insert(std::uint32_t family, const std::string_view* key, std::size_t n,
                                std::uint64_t hash);
   void grow_table();
+  /// The families' indices in name order, as render() and archive() write them.
+  [[nodiscard]] std::vector<std::uint32_t> families_by_name() const;
   /// kNone, reported and counted, when a name of meta's is taken; else 0.
   std::uint32_t claim_names(const FamilyMeta& meta, ExposedKind kind, int pid);
   [[nodiscard]] std::string_view pid_text(int pid);
