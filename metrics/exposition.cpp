@@ -6,6 +6,7 @@
 #include <iterator>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -347,21 +348,26 @@ ExposedKind exposed_kind(ForeignFamily::Kind k) noexcept {
 }
 
 // Another library's families join ours only where their names are free: the registry refuses
-// a clashing declaration of ours, but cannot see into a prometheus-cpp Registry.
-void render_foreign_checked(std::string& out, const std::vector<const Family*>& ours, Format fmt) {
+// a clashing declaration of ours and knows every name it holds, but cannot see into a
+// prometheus-cpp Registry, so the foreign families are checked against it and each other.
+void render_foreign_checked(std::string& out, Format fmt) {
   auto foreign = collect_foreign();
   if (foreign.empty())
     return;
-  NameClaims taken;
-  for (const Family* f : ours)
-    taken.claim(exposed_kind(f->type), f->name, f->base_name);
+  NameClaims taken;  // the foreign families rendered so far
   for (const auto& f : foreign) {
     const auto kind = exposed_kind(f.kind);
     std::string base = f.name;
     if (kind == ExposedKind::Counter && base.size() > 6 && base.ends_with("_total"))
       base.resize(base.size() - 6);
+    const ExposedNames names(kind, base);
     std::string at;
-    if (const auto* clash = taken.clash(ExposedNames(kind, base), at)) {
+    std::optional<NameClaims::Owner> clash = default_registry_clash(names, at);
+    if (!clash) {
+      if (const auto* other = taken.clash(names, at))
+        clash = *other;
+    }
+    if (clash) {
       skip_clashing_family("foreign " + f.name + " " + clash->declared,
                            "prometheus-cpp family " + ExposedNames::describe(kind, f.name, base) +
                                " left out of the scrape: \"" + at + "\" is already exposed by " +
@@ -412,7 +418,7 @@ std::string render_families(const std::vector<const Family*>& families, metrics:
     render_family(out, *f, fmt);
   if (with_extras) {
     render_process(out, fmt);
-    render_foreign_checked(out, families, fmt);
+    render_foreign_checked(out, fmt);
     put_single(out, fmt, "o11y_metric_families_skipped", "counter", kSkippedFamiliesHelp,
                static_cast<double>(families_skipped()), true);
   }

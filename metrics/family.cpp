@@ -573,6 +573,15 @@ std::vector<const Family*> all_families() {
   return r.in_order;
 }
 
+std::optional<NameClaims::Owner> default_registry_clash(const ExposedNames& names,
+                                                        std::string& at) {
+  auto& r = registry();
+  std::lock_guard lock(r.mu);
+  if (const auto* owner = r.claims.clash(names, at))
+    return *owner;
+  return std::nullopt;
+}
+
 }  // namespace detail
 
 // --- public API ------------------------------------------------------------------------

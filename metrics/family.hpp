@@ -8,6 +8,7 @@
 #include <iterator>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -321,6 +322,11 @@ void histogram_record(Family& f, Series& s, double v) noexcept;
 
 /// Every family of the default registry, in declaration order.
 [[nodiscard]] std::vector<const Family*> all_families();
+
+/// The default registry's owner of the first of these names it holds (its own families' and
+/// the library's), with that name in `at`; nullopt when all are free.
+[[nodiscard]] std::optional<NameClaims::Owner> default_registry_clash(const ExposedNames& names,
+                                                                      std::string& at);
 
 /// In a fork()ed child whose fork handlers did not run: a new multiprocess file and fresh
 /// cells (see o11y::after_fork()). A no-op when this process already has its own file.
