@@ -194,7 +194,8 @@ class AsyncWriter {
       const std::size_t output = h->output;
       const auto level = static_cast<Level>(h->level);
       if (output == kRecordEntry) {
-        write_record(bytes, level);
+        if (!bytes.empty())  // empty: its caller could not encode it and rendered it instead
+          write_record(bytes, level);
       } else if (output < outputs_.size()) {
         write_to_sink(outputs_[output], bytes, level);
       }

@@ -1,3 +1,5 @@
+#include <algorithm>
+#include <cassert>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -9,58 +11,87 @@
 namespace o11y::detail {
 namespace {
 
-// The JSON line is written in two passes: an upper bound of its size first, then the bytes
-// through a raw pointer into memory reserved once. A line is ~40 small pieces; checking
-// capacity for each of them cost more than rendering them.
+// Pieces are written through a raw pointer, with capacity checked per section rather than per
+// piece (a line is ~40 small pieces; a check for each cost more than writing them). The
+// invariant: ensure_slack() at the start of every section (the head, each field, the tail)
+// leaves kSlack bytes free, more than a section's fixed pieces and short plain strings (at
+// most 16 bytes each) can take; a key or string value that is longer or needs escaping makes
+// room for its own bound plus kSlack before it is written. Both checks hold in release
+// builds; debug builds also check every piece against the end.
 class LineWriter {
  public:
-  LineWriter(Buffer& b, std::size_t bound) : b_(b) {
-    const std::size_t base = b_.size();
-    b_.resize(base + bound);
-    p_ = b_.data() + base;
-  }
-  ~LineWriter() { b_.resize(static_cast<std::size_t>(p_ - b_.data())); }
+  static constexpr std::size_t kSlack = 256;
+  static constexpr std::size_t kNumberBound = 32;
+
+  explicit LineWriter(Buffer& b) : b_(b), base_(b.size()) {}
+  ~LineWriter() { b_.resize(used()); }
   LineWriter(const LineWriter&) = delete;
   LineWriter& operator=(const LineWriter&) = delete;
   LineWriter(LineWriter&&) = delete;
   LineWriter& operator=(LineWriter&&) = delete;
 
+  void ensure_slack() { ensure(kSlack); }
+
   template <std::size_t N>
   void lit(const char (&s)[N]) noexcept {
+    assert(p_ + (N - 1) <= end_);
     std::memcpy(p_, s, N - 1);
     p_ += N - 1;
   }
-  void raw(std::string_view s) noexcept {
-    if (s.empty())
-      return;  // an empty view may have a null data(): memcpy must not see it
-    std::memcpy(p_, s.data(), s.size());
-    p_ += s.size();
+  /// A piece of at most 16 bytes known to need no escaping, copied inline.
+  void short_raw(std::string_view s) noexcept {
+    assert(s.size() <= 16 && p_ + s.size() <= end_);
+    p_ = copy_run(p_, s.data(), s.size());
   }
-  /// raw() for a short piece known to need no escaping, copied inline.
-  void short_raw(std::string_view s) noexcept { p_ = copy_run(p_, s.data(), s.size()); }
   /// The inside of a JSON string with no length limit (a key).
-  void key(std::string_view s) noexcept {
-    if (char* end = copy_if_plain_short(p_, s)) {
+  void key(std::string_view s) {
+    if (char* end = plain_short(s)) {
       p_ = end;
       return;
     }
-    std::size_t unused = 0;
-    p_ = write_json_escaped(p_, s, static_cast<std::size_t>(-1), unused);
+    escaped_key(s);
   }
-  void put(char c) noexcept { *p_++ = c; }
+  void put(char c) noexcept {
+    assert(p_ < end_);
+    *p_++ = c;
+  }
   template <class T>
   void number(T v) noexcept {
+    assert(p_ + kNumberBound <= end_);
     p_ = write_number(p_, v);
   }
-  void string(std::string_view s, std::size_t max_bytes) noexcept {
+  /// A quoted string value, cut at max_bytes with a note of what was left out.
+  void string(std::string_view s, std::size_t max_bytes) {
     put('"');
     if (s.size() <= max_bytes) {
-      if (char* end = copy_if_plain_short(p_, s)) {
+      if (char* end = plain_short(s)) {
         p_ = end;
         put('"');
         return;
       }
     }
+    escaped_string(s, max_bytes);
+  }
+  char* cursor() noexcept { return p_; }
+  void advance(std::size_t n) noexcept {
+    p_ += n;
+    assert(p_ <= end_);
+  }
+
+ private:
+  // What write_json_escaped() may write for len input bytes: 6 per byte (\u00XX).
+  static constexpr std::size_t escaped_bound(std::size_t len) noexcept { return len * 6; }
+
+  // The slow paths, out of line so that the fast ones inline into the field loop.
+  [[gnu::noinline]] void escaped_key(std::string_view s) {
+    ensure(escaped_bound(s.size()) + kSlack);
+    std::size_t unused = 0;
+    p_ = write_json_escaped(p_, s, static_cast<std::size_t>(-1), unused);
+  }
+  [[gnu::noinline]] void escaped_string(std::string_view s, std::size_t max_bytes) {
+    // The note: "...[truncated N of M bytes]" with two 20-digit numbers, and the closing quote.
+    constexpr std::size_t kNote = 72;
+    ensure(escaped_bound(std::min(s.size(), max_bytes)) + kNote + kSlack);
     std::size_t left_out = 0;
     p_ = write_json_escaped(p_, s, max_bytes, left_out);
     if (left_out > 0) {
@@ -72,53 +103,32 @@ class LineWriter {
     }
     put('"');
   }
-  char* cursor() noexcept { return p_; }
-  void advance(std::size_t n) noexcept { p_ += n; }
+  char* plain_short(std::string_view s) noexcept {
+    assert(p_ + 16 <= end_);
+    return copy_if_plain_short(p_, s);
+  }
+  void ensure(std::size_t n) {
+    if (static_cast<std::size_t>(end_ - p_) < n) [[unlikely]]
+      grow(n);
+  }
+  [[nodiscard]] std::size_t used() const noexcept {
+    return p_ == nullptr ? base_ : static_cast<std::size_t>(p_ - b_.data());
+  }
+  [[gnu::noinline]] void grow(std::size_t n) {
+    const std::size_t at = used();
+    // At least a usual line's worth, and doubling after that, so that most lines grow once.
+    b_.resize(at + std::max({n, at - base_, kMinGrowth}));
+    p_ = b_.data() + at;
+    end_ = b_.data() + b_.size();
+  }
 
-  static constexpr std::size_t kNumberBound = 32;
+  static constexpr std::size_t kMinGrowth = 512;
 
- private:
   Buffer& b_;
+  std::size_t base_;
   char* p_ = nullptr;
+  char* end_ = nullptr;
 };
-
-// What one escaped string can take: 6 bytes per input byte (\u00XX), quotes and the
-// truncation note.
-std::size_t string_bound(std::size_t len, std::size_t max_bytes) noexcept {
-  return (len < max_bytes ? len : max_bytes) * 6 + 80;
-}
-
-std::size_t value_bound(ValueView v, std::size_t max_bytes) noexcept {
-  return v.kind() == ValueView::Kind::String ? string_bound(v.as_string().size(), max_bytes)
-                                             : LineWriter::kNumberBound + 16;
-}
-
-std::size_t line_bound(const Record& r, const RenderLimits& lim) noexcept {
-  constexpr std::size_t kFixed = 320;  // keys, timestamp, level, ids, lineno, dropped count
-  std::size_t n = kFixed + string_bound(r.logger.size(), lim.max_value_bytes) +
-                  string_bound(r.event.size(), lim.max_value_bytes) +
-                  string_bound(r.file.size(), lim.max_value_bytes) +
-                  string_bound(r.exception_type.size(), lim.max_value_bytes) +
-                  string_bound(r.exception_message.size(), lim.max_value_bytes);
-  constexpr std::size_t kPerField = 32;  // quotes, colon, comma, the longest suffix
-  auto add = [&](std::string_view k, ValueView v) {
-    n += kPerField + string_bound(k.size(), static_cast<std::size_t>(-1)) +
-         value_bound(v, lim.max_value_bytes);
-  };
-  for (const auto& f : r.fields)
-    add(f.key, f.value);
-  if (r.bound != nullptr) {
-    for (const auto& a : *r.bound)
-      add(a.key, ValueView(a.value));
-  }
-  if (r.frame != nullptr) {
-    for (const auto& a : r.frame->tags)
-      add(a.key, ValueView(a.value));
-    for (const auto& a : r.frame->log_context)
-      add(a.key, ValueView(a.value));
-  }
-  return n;
-}
 
 void write_value(LineWriter& w, ValueView v, std::size_t max_bytes) {
   switch (v.kind()) {
@@ -165,8 +175,9 @@ class JsonRenderer final : public Renderer {
   explicit JsonRenderer(RenderLimits limits) : limits_(limits) {}
 
   void render(const Record& r, Buffer& out) const override {
-    LineWriter w(out, line_bound(r, limits_));
+    LineWriter w(out);
     const std::size_t max = limits_.max_value_bytes;
+    w.ensure_slack();
     w.lit("{\"timestamp\":\"");
     w.advance(
         static_cast<std::size_t>(write_utc_timestamp(w.cursor(), r.time_ns, true) - w.cursor()));
@@ -183,13 +194,19 @@ class JsonRenderer final : public Renderer {
       w.string(r.exception_message, max);
     }
     const std::size_t dropped =
-        for_each_user_field(r, limits_, [&](std::string_view k, std::string_view sfx, ValueView v) {
-          w.lit(",\"");
-          w.key(k);
-          w.raw(sfx);
-          w.lit("\":");
-          write_value(w, v, max);
-        });
+        // Inlined by force: GCC outlines it once ensure_slack() is in, a tenth of the line.
+        for_each_user_field(
+            r, limits_,
+            [&](std::string_view k, std::string_view sfx, ValueView v)
+                __attribute__((always_inline)) {
+                  w.ensure_slack();
+                  w.lit(",\"");
+                  w.key(k);
+                  w.short_raw(sfx);
+                  w.lit("\":");
+                  write_value(w, v, max);
+                });
+    w.ensure_slack();
     if (dropped > 0) {
       w.lit(",\"dropped_fields\":");
       w.number(dropped);

@@ -307,18 +307,22 @@ void dispatch(const Record& record) noexcept {
     // Queued outputs come first, so the first one says whether there are any.
     const bool any_queued = st.async && !st.outputs.empty() && st.outputs.front().queued;
     const std::size_t deferred_bound = any_queued ? deferred_size_bound(record) : 0;
+    bool deferred = false;
     if (deferred_bound != 0) {
       if (const auto slot = st.async->reserve(kRecordEntry, deferred_bound, record.level)) {
-        const std::size_t n = encode_record(record, slot.data);
-        // Past the reservation it would have overwritten the next entry: the test builds,
-        // with assertions, check the bound against every record the tests log.
-        assert(n <= deferred_bound);
+        const std::size_t n = encode_record(record, slot.data, deferred_bound);
+        // 0: the bound was wrong. The writer skips the empty entry and the line is rendered
+        // here instead; the test builds stop on it so that it is noticed.
+        assert(n != 0);
         AsyncWriter::commit(slot, n);
+        deferred = n != 0;
+      } else {
+        deferred = true;  // dropped by the queue's policy, as a rendered line would be
       }
     }
     for (std::size_t i = 0; i < st.outputs.size(); ++i) {
       const auto& out = st.outputs[i];
-      if (out.queued && deferred_bound != 0)
+      if (out.queued && deferred)
         continue;
       const std::string_view bytes = lines.line(out.renderer);
       if (out.queued && st.async) {

@@ -3,6 +3,7 @@
 // The async queue's record encoding: what a caller copies of a record instead of rendering it,
 // and how the writer thread reads it back.
 
+#include <cassert>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -28,21 +29,37 @@ inline constexpr std::size_t kDeferMaxString = 4096;
 inline constexpr std::size_t kDeferMaxFields = 64;
 inline constexpr unsigned char kRecordEntry = 0xFF;  // the "output" byte of a deferred record
 
-// Writes into a buffer already sized by deferred_size_bound(): a plain cursor, since
-// std::string::append per item was over half of an async log call.
+// Writes through a plain cursor, since std::string::append per item was over half of an async
+// log call. Room is checked per item rather than per piece: each item (and the header) starts
+// with room(kSlack), more than an item's fixed parts and short strings (at most kShort bytes)
+// take; a longer string checks its own size. A failed check leaves the rest unwritten and
+// encode_record() returns 0, so a wrong bound costs a record rendered on the caller, not memory.
 class RecordWriter {
  public:
-  explicit RecordWriter(char* p) noexcept : p_(p) {}
+  static constexpr std::size_t kShort = 16;
+  static constexpr std::size_t kSlack = 64;
+
+  RecordWriter(char* p, std::size_t capacity) noexcept : p_(p), end_(p + capacity) {}
+  [[nodiscard]] bool room(std::size_t n) const noexcept {
+    return static_cast<std::size_t>(end_ - p_) >= n;
+  }
   template <class T>
   [[gnu::always_inline]] void pod(const T& v) {
+    assert(p_ + sizeof v <= end_);
     std::memcpy(p_, &v, sizeof v);
     p_ += sizeof v;
   }
-  [[gnu::always_inline]] void str(std::string_view v) {
+  [[gnu::always_inline]] [[nodiscard]] bool str(std::string_view v) {
+    if (v.size() > kShort && !room(4 + v.size() + kSlack)) [[unlikely]]
+      return false;
     pod(static_cast<std::uint32_t>(v.size()));
+    assert(p_ + v.size() <= end_);
     p_ = copy_run(p_, v.data(), v.size());
+    return true;
   }
-  [[gnu::always_inline]] void value(ValueView v) {
+  [[gnu::always_inline]] [[nodiscard]] bool item(std::string_view key, ValueView v) {
+    if (!room(kSlack) || !str(key)) [[unlikely]]
+      return false;
     pod(static_cast<std::uint8_t>(v.kind()));
     switch (v.kind()) {
       case ValueView::Kind::Null:
@@ -60,29 +77,33 @@ class RecordWriter {
         pod(v.as_double());
         break;
       case ValueView::Kind::String:
-        str(v.as_string());
-        break;
+        return str(v.as_string());
     }
+    return true;
   }
-  [[gnu::always_inline]] void attributes(const Attributes* a) {
+  [[gnu::always_inline]] [[nodiscard]] bool attributes(const Attributes* a) {
+    if (!room(kSlack)) [[unlikely]]
+      return false;
     pod(static_cast<std::uint32_t>(a == nullptr ? 0 : a->size()));
     if (a == nullptr)
-      return;
+      return true;
     for (const auto& at : *a) {
-      str(at.key);
-      value(ValueView(at.value));
+      if (!item(at.key, ValueView(at.value))) [[unlikely]]
+        return false;
     }
+    return true;
   }
   [[nodiscard]] char* cursor() const noexcept { return p_; }
 
  private:
   char* p_;
+  char* end_;
 };
 
 // Bytes encode_record may write (every string with its length, every value at its largest),
-// or 0 when the record is to be rendered on the caller instead: a string over
-// kDeferMaxString or more than kDeferMaxFields fields. The queue reserves this much for the
-// record, so it is kept close: at most 4 bytes over per string value.
+// plus RecordWriter's slack, or 0 when the record is to be rendered on the caller instead: a
+// string over kDeferMaxString or more than kDeferMaxFields fields. The queue reserves this
+// much for the record, so it is kept close: at most 4 bytes over per string value.
 inline std::size_t deferred_size_bound(const Record& r) noexcept {
   // Key length, kind, then a number (8) or a string's length (4) and its bytes.
   constexpr std::size_t kItem = 4 + 1 + 8;
@@ -113,22 +134,21 @@ inline std::size_t deferred_size_bound(const Record& r) noexcept {
     add_all(&r.frame->tags);
     add_all(&r.frame->log_context);
   }
-  return fits && count <= kDeferMaxFields ? n : 0;
+  return fits && count <= kDeferMaxFields ? n + RecordWriter::kSlack : 0;
 }
 
-/// Encodes into out, which must hold deferred_size_bound(r) bytes; returns the bytes written.
-/// Flattened, so that copy_run() is inlined here without being forced on the renderers, where
-/// forcing it made the JSON line slower.
-[[gnu::flatten]] inline std::size_t encode_record(const Record& r, char* out) noexcept {
-  RecordWriter w(out);
+/// Encodes into out, which holds capacity bytes (deferred_size_bound(r)); returns the bytes
+/// written, or 0 when they would not fit. Flattened, so that copy_run() is inlined here
+/// without being forced on the renderers, where forcing it made the JSON line slower.
+[[gnu::flatten]] inline std::size_t encode_record(const Record& r, char* out,
+                                                  std::size_t capacity) noexcept {
+  RecordWriter w(out, capacity);
+  // Time, level, line, the span's flag and ids: 8 + 1 + 4 + 1 + 24 bytes.
+  if (!w.room(38 + RecordWriter::kSlack)) [[unlikely]]
+    return 0;
   w.pod(r.time_ns);
   w.pod(static_cast<std::uint8_t>(r.level));
   w.pod(r.line);
-  w.str(r.logger);
-  w.str(r.event);
-  w.str(r.file);
-  w.str(r.exception_type);
-  w.str(r.exception_message);
   const SpanState* span = r.frame != nullptr ? r.frame->span : nullptr;
   w.pod(static_cast<std::uint8_t>(span != nullptr ? 1 : 0));
   if (span != nullptr) {
@@ -137,14 +157,20 @@ inline std::size_t deferred_size_bound(const Record& r) noexcept {
     w.pod(ctx.trace_id.lo);
     w.pod(ctx.span_id.value);
   }
+  // Each str() is one item's worth of slack or checks its own size.
+  if (!w.str(r.logger) || !w.room(RecordWriter::kSlack) || !w.str(r.event) ||
+      !w.room(RecordWriter::kSlack) || !w.str(r.file) || !w.room(RecordWriter::kSlack) ||
+      !w.str(r.exception_type) || !w.room(RecordWriter::kSlack) || !w.str(r.exception_message) ||
+      !w.room(RecordWriter::kSlack)) [[unlikely]]
+    return 0;
   w.pod(static_cast<std::uint32_t>(r.fields.size()));
   for (const auto& f : r.fields) {
-    w.str(f.key);
-    w.value(f.value);
+    if (!w.item(f.key, f.value)) [[unlikely]]
+      return 0;
   }
-  w.attributes(r.bound);
-  w.attributes(r.frame != nullptr ? &r.frame->tags : nullptr);
-  w.attributes(r.frame != nullptr ? &r.frame->log_context : nullptr);
+  if (!w.attributes(r.bound) || !w.attributes(r.frame != nullptr ? &r.frame->tags : nullptr) ||
+      !w.attributes(r.frame != nullptr ? &r.frame->log_context : nullptr)) [[unlikely]]
+    return 0;
   return static_cast<std::size_t>(w.cursor() - out);
 }
 
@@ -158,11 +184,6 @@ class RecordReader {
     r.time_ns = pod<std::uint64_t>();
     r.level = static_cast<Level>(pod<std::uint8_t>());
     r.line = pod<std::uint32_t>();
-    r.logger = str();
-    r.event = str();
-    r.file = str();
-    r.exception_type = str();
-    r.exception_message = str();
     frame_.span = nullptr;
     if (pod<std::uint8_t>() != 0) {
       auto& ctx = span_->data.context;
@@ -171,6 +192,11 @@ class RecordReader {
       ctx.span_id.value = pod<std::uint64_t>();
       frame_.span = span_.get();
     }
+    r.logger = str();
+    r.event = str();
+    r.file = str();
+    r.exception_type = str();
+    r.exception_message = str();
     fields_.clear();
     const auto n = pod<std::uint32_t>();
     for (std::uint32_t i = 0; i < n; ++i) {

@@ -36,7 +36,8 @@ TEST(RecordCodec, DecodesEveryPartOfARecordAsEncodedWithinItsBound) {
   const std::size_t bound_bytes = deferred_size_bound(r);
   ASSERT_GT(bound_bytes, 0U);
   std::vector<char> bytes(bound_bytes + 64, '\x5a');
-  const std::size_t n = encode_record(r, bytes.data());
+  const std::size_t n = encode_record(r, bytes.data(), bound_bytes);
+  ASSERT_GT(n, 0U);
   EXPECT_LE(n, bound_bytes);
   for (std::size_t i = n; i < bytes.size(); ++i)
     ASSERT_EQ(bytes[i], '\x5a') << "wrote past its size at " << i;
@@ -69,13 +70,47 @@ TEST(RecordCodec, DecodesEveryPartOfARecordAsEncodedWithinItsBound) {
 TEST(RecordCodec, ARecordWithoutContextDecodesWithoutSpanOrTags) {
   Record r(1, Level::Info, "root", "plain", {}, nullptr, nullptr, "main.cpp", 1);
   std::vector<char> bytes(deferred_size_bound(r));
-  const std::size_t n = encode_record(r, bytes.data());
+  const std::size_t n = encode_record(r, bytes.data(), bytes.size());
+  ASSERT_GT(n, 0U);
   RecordReader reader;
   const Record d = reader.decode(std::string_view(bytes.data(), n));
   EXPECT_EQ(d.event, "plain");
   EXPECT_TRUE(d.fields.empty());
   EXPECT_EQ(d.bound, nullptr);
   EXPECT_TRUE(d.frame == nullptr || d.frame->span == nullptr);
+}
+
+// The bound is what the queue reserves; should it ever fall short, the encoder must stop at
+// the end of the room it was given and say so, never write past it.
+TEST(RecordCodec, RoomTooSmallForTheRecordIsRefusedWithoutWritingPastIt) {
+  const std::string long_value(300, 'v');
+  const std::string long_key(40, 'k');
+  const std::vector<Field> fields = {
+      {"short", std::int64_t{1}}, {long_key, long_value}, {"amount", 2.5}, {"note", long_value}};
+  Frame frame;
+  frame.tags.push_back({"tenant_id", Value("acme")});
+  Record r(1, Level::Info, "orders", "order_placed", fields, nullptr, &frame, "views.cpp", 7);
+  const std::size_t bound_bytes = deferred_size_bound(r);
+  ASSERT_GT(bound_bytes, 0U);
+  std::vector<char> full(bound_bytes);
+  const std::size_t needed = encode_record(r, full.data(), full.size());
+  ASSERT_GT(needed, 0U);
+
+  constexpr std::size_t kGuard = 512;
+  std::size_t refused = 0;
+  for (std::size_t capacity = 0; capacity < bound_bytes; ++capacity) {
+    std::vector<char> bytes(capacity + kGuard, '\x5a');
+    const std::size_t n = encode_record(r, bytes.data(), capacity);
+    ASSERT_LE(n, capacity) << "capacity " << capacity;
+    for (std::size_t i = capacity; i < bytes.size(); ++i)
+      ASSERT_EQ(bytes[i], '\x5a') << "capacity " << capacity << ": wrote at " << i;
+    if (n == 0) {
+      ++refused;
+    } else {
+      EXPECT_EQ(n, needed);  // what fits is encoded whole
+    }
+  }
+  EXPECT_GE(refused, needed);  // every room smaller than the record was refused
 }
 
 TEST(RecordCodec, LongValuesAndManyFieldsAreLeftToTheCaller) {

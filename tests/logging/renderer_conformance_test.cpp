@@ -186,6 +186,50 @@ TEST(JsonRenderer, ControlCharactersAndQuotesRoundTrip) {
   EXPECT_EQ(n["event"], "line1\nline2\r\n{\"forged\":true}");
 }
 
+// The line grows its buffer section by section (head, each field, tail) rather than from one
+// bound computed up front: lines of every size around those steps, with keys and values that
+// escape to six bytes each, appended after whatever the buffer already held, must come out
+// whole, with the earlier content untouched (and, under ASan, with no write past the end).
+TEST(JsonRenderer, LinesOfEverySizeAppendWholeToABufferInAnyState) {
+  const auto r = make_json_renderer();
+  const Frame frame{{{"tenant_id", "acme"}}, {}, nullptr, {}};
+  for (std::size_t prefix : {0U, 1U, 499U, 500U, 4000U}) {
+    for (std::size_t nfields = 0; nfields <= 12; nfields += 3) {
+      for (std::size_t len : {0U, 15U, 16U, 17U, 90U, 700U}) {
+        std::vector<std::string> keys;
+        std::vector<std::string> values;
+        for (std::size_t i = 0; i < nfields; ++i) {
+          keys.push_back("k" + std::to_string(i) + std::string(len, '\x01'));
+          values.push_back(std::string(len, '"') + std::to_string(i));
+        }
+        std::vector<Field> fields;
+        for (std::size_t i = 0; i < nfields; ++i)
+          fields.push_back({keys[i], ValueView(values[i])});
+        Record rec;
+        rec.time_ns = 1'770'892'245'123'456'000ULL;
+        rec.level = Level::Info;
+        rec.logger = values.empty() ? std::string_view("l") : std::string_view(values[0]);
+        rec.event = "e";
+        rec.fields = fields;
+        rec.frame = &frame;
+        rec.file = "views.cpp";
+        rec.line = 42;
+        Buffer out;
+        const std::string before(prefix, 'p');
+        out.append(before);
+        r->render(rec, out);
+        const std::string all(out.data(), out.size());
+        ASSERT_EQ(all.substr(0, prefix), before);
+        const auto j = nlohmann::json::parse(all.substr(prefix), nullptr, false);
+        ASSERT_TRUE(j.is_object()) << prefix << " " << nfields << " " << len;
+        for (std::size_t i = 0; i < nfields; ++i)
+          ASSERT_EQ(j[keys[i]], values[i]) << prefix << " " << nfields << " " << len;
+        EXPECT_EQ(all.back(), '\n');
+      }
+    }
+  }
+}
+
 // The escaper scans eight bytes at a time and copies short runs with overlapping moves: a
 // byte that needs escaping at any offset of any length must still come out exactly.
 TEST(JsonRenderer, EveryLengthAndOffsetOfASpecialByteRoundTrips) {
