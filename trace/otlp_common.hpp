@@ -11,14 +11,9 @@
 
 #include "o11y/export.hpp"
 #include "o11y/trace.hpp"
-
-#ifndef O11Y_VERSION
-#define O11Y_VERSION "0.0.0"
-#endif
+#include "otlp/scope.hpp"
 
 namespace o11y::otlp {
-
-inline constexpr const char* kScopeName = "o11y";
 
 // Span.flags: the W3C trace flags in bits 0-7, then whether the parent's remoteness is known
 // (bit 8) and whether it was remote (bit 9).

@@ -7,123 +7,12 @@
 #include <variant>
 
 #include "base/text.hpp"
+#include "otlp/json.hpp"
 #include "trace/otlp.hpp"
 #include "trace/otlp_common.hpp"
 
 namespace o11y::otlp {
 namespace {
-
-// ---- JSON -------------------------------------------------------------------------------
-// Written directly into one buffer: this runs on the export thread for every span, and
-// building a DOM first cost more CPU than the rest of the pipeline together.
-
-using detail::Buffer;
-
-void put(Buffer& out, std::string_view s) {
-  out.append(s.data(), s.data() + s.size());
-}
-// The keys and punctuation of the encoding, copied with a fixed size (inlined): through put()
-// each one was a memcpy call, and they are most of the bytes of a span.
-template <std::size_t N>
-void put(Buffer& out, const char (&literal)[N]) {
-  const std::size_t old = out.size();
-  out.resize(old + N - 1);
-  std::memcpy(out.data() + old, literal, N - 1);
-}
-
-void put_string(Buffer& out, std::string_view s) {
-  const std::size_t old = out.size();
-  if (s.size() <= 16) {  // most keys and values: copied inline when they need no escaping
-    out.resize(old + 18);
-    char* p = out.data() + old;
-    *p++ = '"';
-    if (char* end = detail::copy_if_plain_short(p, s)) {
-      *end++ = '"';
-      out.resize(static_cast<std::size_t>(end - out.data()));
-      return;
-    }
-    out.resize(old);
-  }
-  out.push_back('"');
-  detail::append_json_escaped(out, s);  // invalid UTF-8 replaced, never thrown on
-  out.push_back('"');
-}
-
-void put_quoted_number(Buffer& out, std::uint64_t v) {
-  out.push_back('"');
-  detail::append_number(out, v);
-  out.push_back('"');
-}
-
-/// A trace or span id as a quoted string of its 32 or 16 hex digits.
-template <class Id, std::size_t Digits>
-void put_hex_id(Buffer& out, const Id& id) {
-  char hex[Digits];  // NOLINT(*-avoid-c-arrays)
-  id.write_hex(hex);
-  out.push_back('"');
-  out.append(hex, hex + Digits);
-  out.push_back('"');
-}
-
-void put_hex(Buffer& out, const TraceId& id) {
-  put_hex_id<TraceId, 32>(out, id);
-}
-
-void put_hex(Buffer& out, const SpanId& id) {
-  put_hex_id<SpanId, 16>(out, id);
-}
-
-void put_any_value(Buffer& out, const Value& v) {
-  out.push_back('{');
-  std::visit(
-      [&out](const auto& x) {
-        using T = std::decay_t<decltype(x)>;
-        if constexpr (std::is_same_v<T, std::monostate>) {
-          // An empty AnyValue: OTLP's representation of null.
-        } else if constexpr (std::is_same_v<T, bool>) {
-          put(out, x ? "\"boolValue\":true" : "\"boolValue\":false");
-        } else if constexpr (std::is_same_v<T, std::int64_t>) {
-          put(out, "\"intValue\":\"");
-          detail::append_number(out, x);
-          out.push_back('"');
-        } else if constexpr (std::is_same_v<T, std::uint64_t>) {
-          // Above INT64_MAX (smaller ones are stored as int64): intValue would wrap.
-          put(out, "\"stringValue\":\"");
-          detail::append_number(out, x);
-          out.push_back('"');
-        } else if constexpr (std::is_same_v<T, double>) {
-          put(out, "\"doubleValue\":");
-          if (std::isnan(x)) {
-            put(out, "\"NaN\"");
-          } else if (std::isinf(x)) {
-            put(out, x > 0 ? "\"Infinity\"" : "\"-Infinity\"");
-          } else {
-            detail::append_number(out, x);
-          }
-        } else {
-          put(out, "\"stringValue\":");
-          put_string(out, x);
-        }
-      },
-      v.storage());
-  out.push_back('}');
-}
-
-void put_attributes(Buffer& out, const Attributes& attrs) {
-  put(out, "\"attributes\":[");
-  bool first = true;
-  for (const auto& a : attrs) {
-    if (!first)
-      out.push_back(',');
-    first = false;
-    put(out, "{\"key\":");
-    put_string(out, a.key);
-    put(out, ",\"value\":");
-    put_any_value(out, a.value);
-    out.push_back('}');
-  }
-  out.push_back(']');
-}
 
 void put_span(Buffer& out, const SpanData& s) {
   put(out, "{\"traceId\":");

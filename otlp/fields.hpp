@@ -1,9 +1,10 @@
 #pragma once
 
-// Field numbers of the opentelemetry-proto messages the trace exporter writes
-// (collector/trace/v1/trace_service.proto, trace/v1/trace.proto, common/v1/common.proto,
-// resource/v1/resource.proto). One namespace per message, named after it. The Node decoder
-// in the integration tests (OpenTelemetry JS's generated types) checks every one of them.
+// Field numbers of the opentelemetry-proto messages the OTLP exporters write
+// (collector/{trace,logs}/v1/*_service.proto, trace/v1/trace.proto, logs/v1/logs.proto,
+// common/v1/common.proto, resource/v1/resource.proto). One namespace per message, named after
+// it. The Node decoder in the integration tests (OpenTelemetry JS's generated types) checks
+// every one of them.
 
 #include <cstdint>
 
@@ -72,5 +73,30 @@ inline constexpr Number kBoolValue = 2;
 inline constexpr Number kIntValue = 3;
 inline constexpr Number kDoubleValue = 4;
 }  // namespace any_value
+
+namespace export_logs_service_request {
+inline constexpr Number kResourceLogs = 1;
+}
+namespace resource_logs {
+inline constexpr Number kResource = 1;
+inline constexpr Number kScopeLogs = 2;
+}  // namespace resource_logs
+namespace scope_logs {
+inline constexpr Number kScope = 1;
+inline constexpr Number kLogRecords = 2;
+}  // namespace scope_logs
+namespace log_record {
+inline constexpr Number kTimeUnixNano = 1;
+inline constexpr Number kSeverityNumber = 2;
+inline constexpr Number kSeverityText = 3;
+inline constexpr Number kBody = 5;
+inline constexpr Number kAttributes = 6;
+inline constexpr Number kDroppedAttributesCount = 7;
+inline constexpr Number kFlags = 8;
+inline constexpr Number kTraceId = 9;
+inline constexpr Number kSpanId = 10;
+inline constexpr Number kObservedTimeUnixNano = 11;
+inline constexpr Number kEventName = 12;
+}  // namespace log_record
 
 }  // namespace o11y::otlp::field
