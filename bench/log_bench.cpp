@@ -7,8 +7,11 @@
 //       keeping up), the backend's lines/s                     raw spdlog with its level disabled,
 //                                                               and o11y behind an enabled() check
 //   (h) stdout that is a pipe drained by a reader: raw spdlog's stdout sink and o11y JSON
+//   (i) (c) with every record also exported over OTLP/HTTP to a collector on 127.0.0.1: the
+//       caller's added cost is (i) - (c)
 // Each reports allocs_per_op: heap allocations per log call in steady state.
 #include <benchmark/benchmark.h>
+#include <httplib.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/null_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
@@ -28,14 +31,20 @@
 
 #include "alloc_counter.hpp"
 #include "logging/pipeline.hpp"
+#include "support/serving.hpp"
 
 namespace {
 
 const std::string kLogFile =
     (std::filesystem::temp_directory_path() / "o11y_log_bench.log").string();
 
-void configure(bool file, bool console, bool async = false, o11y::Level level = o11y::Level::Info) {
+void configure(bool file, bool console, bool async = false, o11y::Level level = o11y::Level::Info,
+               const std::string& otlp_logs = "") {
   o11y::detail::LoggingSetup setup;
+  if (!otlp_logs.empty()) {
+    setup.config.exporter = o11y::LogsExporter::Otlp;
+    setup.config.otlp_endpoint = otlp_logs;
+  }
   setup.stdout_enabled = false;
   setup.config.level = level;
   setup.config.async = async;
@@ -127,6 +136,55 @@ void BM_c_O11yJsonSyncNullSink(benchmark::State& state) {
   o11y_example(state);
 }
 BENCHMARK(BM_c_O11yJsonSyncNullSink)->Threads(1)->Threads(2);
+
+/// An OTLP collector stand-in on 127.0.0.1 that accepts and discards every request.
+class DiscardingCollector {
+ public:
+  DiscardingCollector() {
+    server_.set_tcp_nodelay(true);  // as real collectors do: no delayed-ACK wait per request
+    server_.Post("/v1/logs", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content("{}", "application/json");
+    });
+    serving_ = std::make_unique<o11y::testing::Serving>(server_);
+  }
+  [[nodiscard]] std::string url() const { return serving_->url() + "/v1/logs"; }
+
+ private:
+  httplib::Server server_;
+  std::unique_ptr<o11y::testing::Serving> serving_;
+};
+
+// (c) with and without OTLP log export, in the same loop: every 256 calls the clock stops
+// while the exporter sends what was queued, so every record measured is queued (none dropped
+// for a full queue), as in a service logging below the exporter's capacity.
+void json_keeping_up(benchmark::State& state, bool otlp) {
+  static auto* collector = new DiscardingCollector();  // NOLINT: lives for the whole run
+  configure(false, false, false, o11y::Level::Info, otlp ? collector->url() : std::string());
+  ExampleContext ctx;
+  auto log = o11y::get_logger("orders.views");
+  const auto before = g_allocs.load();
+  int since_flush = 0;
+  for (auto _ : state) {
+    log.info("order_placed",
+             {{"order_id", 123}, {"amount", 49.99}, {"currency", "EUR"}, {"items", 3}});
+    if (++since_flush == 256) {
+      state.PauseTiming();
+      o11y::logging::flush();
+      state.ResumeTiming();
+      since_flush = 0;
+    }
+  }
+  report_allocs(state, before);
+  configure(false, false);
+}
+void BM_i_O11yJsonSyncNullSinkFlushedEvery256(benchmark::State& state) {
+  json_keeping_up(state, false);
+}
+BENCHMARK(BM_i_O11yJsonSyncNullSinkFlushedEvery256);
+void BM_i_O11yJsonSyncNullSinkOtlpLogsFlushedEvery256(benchmark::State& state) {
+  json_keeping_up(state, true);
+}
+BENCHMARK(BM_i_O11yJsonSyncNullSinkOtlpLogsFlushedEvery256);
 
 void BM_d_O11yJsonSyncFile(benchmark::State& state) {
   if (state.thread_index() == 0)

@@ -3,6 +3,7 @@
 #include "config/environment.hpp"
 
 #include <chrono>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -30,16 +31,6 @@ void apply_bool(const char* name, bool& field, bool invert = false) {
   }
 }
 
-// The traces-specific OTEL_EXPORTER_OTLP_TRACES_<name>, else OTEL_EXPORTER_OTLP_<name>, with
-// the name of the variable that was set.
-std::optional<std::pair<std::string, std::string>> otlp_env(const std::string& name) {
-  for (const auto& full : {"OTEL_EXPORTER_OTLP_TRACES_" + name, "OTEL_EXPORTER_OTLP_" + name}) {
-    if (auto v = detail::env(full.c_str()))
-      return std::pair{full, std::move(*v)};
-  }
-  return std::nullopt;
-}
-
 void apply_millis(const char* name, std::chrono::milliseconds& field) {
   const auto v = detail::env(name);
   if (!v)
@@ -65,29 +56,38 @@ void apply_size(const char* name, std::size_t& field) {
   }
 }
 
-void apply_tracing_export_env(TracingConfig& t) {
-  if (auto v = detail::env("OTEL_TRACES_EXPORTER")) {
-    if (*v == "otlp") {
-      t.exporter = TracesExporter::Otlp;
-    } else if (*v == "console") {
-      t.exporter = TracesExporter::Console;
-    } else if (*v == "none") {
-      t.exporter = TracesExporter::None;
-    } else {
-      detail::report_bad_env("OTEL_TRACES_EXPORTER", *v, "otlp, console or none",
-                             t.exporter == TracesExporter::Auto
-                                 ? std::string("the default")
-                                 : std::string(to_string(t.exporter)));
-    }
+// The signal's own OTEL_EXPORTER_OTLP_<SIGNAL>_<name>, else OTEL_EXPORTER_OTLP_<name>, with
+// the name of the variable that was set.
+std::optional<std::pair<std::string, std::string>> otlp_env(std::string_view signal,
+                                                            const std::string& name) {
+  const std::string own = "OTEL_EXPORTER_OTLP_" + std::string(signal) + "_" + name;
+  for (const auto& full : {own, "OTEL_EXPORTER_OTLP_" + name}) {
+    if (auto v = detail::env(full.c_str()))
+      return std::pair{full, std::move(*v)};
   }
-  if (auto v = detail::env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")) {
-    t.otlp_endpoint = std::move(*v);
+  return std::nullopt;
+}
+
+// What one signal's OTLP exporter reads from the environment.
+struct OtlpFields {
+  std::string& endpoint;
+  std::map<std::string, std::string>& headers;
+  bool& gzip;
+  OtlpEncoding& encoding;
+  std::chrono::milliseconds& timeout;
+};
+
+// signal: "TRACES" or "LOGS"; path: what OTEL_EXPORTER_OTLP_ENDPOINT is extended with.
+void apply_otlp_env(std::string_view signal, std::string_view path, OtlpFields f) {
+  const std::string own_endpoint = "OTEL_EXPORTER_OTLP_" + std::string(signal) + "_ENDPOINT";
+  if (auto v = detail::env(own_endpoint.c_str())) {
+    f.endpoint = std::move(*v);
   } else if (auto base = detail::env("OTEL_EXPORTER_OTLP_ENDPOINT")) {
     while (!base->empty() && base->back() == '/')
       base->pop_back();
-    t.otlp_endpoint = *base + "/v1/traces";
+    f.endpoint = *base + std::string(path);
   }
-  if (auto h = otlp_env("HEADERS")) {
+  if (auto h = otlp_env(signal, "HEADERS")) {
     Attributes parsed;
     if (!detail::parse_resource_attributes(h->second, parsed)) {
       // The value is not echoed: headers carry credentials.
@@ -95,37 +95,77 @@ void apply_tracing_export_env(TracingConfig& t) {
                              "the well-formed entries only");
     }
     for (const auto& a : parsed)
-      t.otlp_headers[a.key] = a.value.to_string();
+      f.headers[a.key] = a.value.to_string();
   }
-  if (auto v = otlp_env("COMPRESSION")) {
+  if (auto v = otlp_env(signal, "COMPRESSION")) {
     if (v->second == "gzip" || v->second == "none") {
-      t.otlp_gzip = v->second == "gzip";
+      f.gzip = v->second == "gzip";
     } else {
-      detail::report_bad_env(v->first, v->second, "gzip or none", t.otlp_gzip ? "gzip" : "none");
+      detail::report_bad_env(v->first, v->second, "gzip or none", f.gzip ? "gzip" : "none");
     }
   }
-  if (auto v = otlp_env("PROTOCOL")) {
+  if (auto v = otlp_env(signal, "PROTOCOL")) {
     if (v->second == "http/json") {
-      t.otlp_encoding = OtlpEncoding::Json;
+      f.encoding = OtlpEncoding::Json;
     } else if (v->second == "http/protobuf") {
-      t.otlp_encoding = OtlpEncoding::Protobuf;
+      f.encoding = OtlpEncoding::Protobuf;
     } else {
       detail::report_bad_env(v->first, v->second, "http/json or http/protobuf",
-                             t.otlp_encoding == OtlpEncoding::Json ? "http/json" : "http/protobuf");
+                             f.encoding == OtlpEncoding::Json ? "http/json" : "http/protobuf");
     }
   }
-  if (detail::env("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT")) {
-    apply_millis("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", t.otlp_timeout);
+  const std::string own_timeout = "OTEL_EXPORTER_OTLP_" + std::string(signal) + "_TIMEOUT";
+  if (detail::env(own_timeout.c_str())) {
+    apply_millis(own_timeout.c_str(), f.timeout);
   } else {
-    apply_millis("OTEL_EXPORTER_OTLP_TIMEOUT", t.otlp_timeout);
+    apply_millis("OTEL_EXPORTER_OTLP_TIMEOUT", f.timeout);
   }
-  apply_size("OTEL_BSP_MAX_QUEUE_SIZE", t.batch.max_queue_size);
-  apply_size("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", t.batch.max_export_batch_size);
-  apply_millis("OTEL_BSP_SCHEDULE_DELAY", t.batch.schedule_delay);
-  apply_millis("OTEL_BSP_EXPORT_TIMEOUT", t.batch.export_timeout);
+}
+
+// OTEL_TRACES_EXPORTER or OTEL_LOGS_EXPORTER: otlp, console or none.
+template <class Exporter>
+void apply_exporter(const char* name, Exporter& field) {
+  const auto v = detail::env(name);
+  if (!v)
+    return;
+  if (*v == "otlp") {
+    field = Exporter::Otlp;
+  } else if (*v == "console") {
+    field = Exporter::Console;
+  } else if (*v == "none") {
+    field = Exporter::None;
+  } else {
+    detail::report_bad_env(
+        name, *v, "otlp, console or none",
+        field == Exporter::Auto ? std::string("the default") : std::string(to_string(field)));
+  }
+}
+
+void apply_batch_env(const char* prefix, BatchOptions& b) {
+  const std::string p(prefix);
+  apply_size((p + "_MAX_QUEUE_SIZE").c_str(), b.max_queue_size);
+  apply_size((p + "_MAX_EXPORT_BATCH_SIZE").c_str(), b.max_export_batch_size);
+  apply_millis((p + "_SCHEDULE_DELAY").c_str(), b.schedule_delay);
+  apply_millis((p + "_EXPORT_TIMEOUT").c_str(), b.export_timeout);
+}
+
+void apply_tracing_export_env(TracingConfig& t) {
+  apply_exporter("OTEL_TRACES_EXPORTER", t.exporter);
+  apply_otlp_env("TRACES", "/v1/traces",
+                 {t.otlp_endpoint, t.otlp_headers, t.otlp_gzip, t.otlp_encoding, t.otlp_timeout});
+  apply_batch_env("OTEL_BSP", t.batch);
 }
 
 }  // namespace
+
+namespace detail {
+void apply_logs_export_env(LoggingConfig& l) {
+  apply_exporter("OTEL_LOGS_EXPORTER", l.exporter);
+  apply_otlp_env("LOGS", "/v1/logs",
+                 {l.otlp_endpoint, l.otlp_headers, l.otlp_gzip, l.otlp_encoding, l.otlp_timeout});
+  apply_batch_env("OTEL_BLRP", l.batch);
+}
+}  // namespace detail
 
 std::string_view to_string(Environment environment) noexcept {
   switch (environment) {
@@ -134,6 +174,20 @@ std::string_view to_string(Environment environment) noexcept {
     case Environment::Production:
       return "production";
     case Environment::Auto:
+      break;
+  }
+  return "";
+}
+
+std::string_view to_string(LogsExporter exporter) noexcept {
+  switch (exporter) {
+    case LogsExporter::Otlp:
+      return "otlp";
+    case LogsExporter::Console:
+      return "console";
+    case LogsExporter::None:
+      return "none";
+    case LogsExporter::Auto:
       break;
   }
   return "";

@@ -15,6 +15,10 @@ namespace o11y::detail {
 /// The logging section of the environment applied to c (O11Y_LOGGING_*, O11Y_SOURCE_ROOT).
 [[nodiscard]] LoggingConfig apply_logging_env(LoggingConfig c);
 
+/// OTEL_LOGS_EXPORTER, OTEL_EXPORTER_OTLP_[LOGS_]* and OTEL_BLRP_* applied to l (part of
+/// apply_logging_env).
+void apply_logs_export_env(LoggingConfig& l);
+
 /// "debug", "info", "warning" (or "warn"), "error", "critical", "off"; nullopt otherwise.
 [[nodiscard]] std::optional<Level> parse_level(std::string_view s) noexcept;
 

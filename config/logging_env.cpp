@@ -110,6 +110,7 @@ LoggingConfig apply_logging_env(LoggingConfig c) {
   }
   if (auto v = env("O11Y_SOURCE_ROOT"))
     c.source_root = *v;
+  apply_logs_export_env(c);
   return c;
 }
 

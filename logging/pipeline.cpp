@@ -27,6 +27,7 @@
 #include "context/span_state.hpp"
 #include "logging/async_writer.hpp"
 #include "logging/line_sink.hpp"
+#include "logging/log_export.hpp"
 #include "logging/outputs.hpp"
 #include "logging/record_codec.hpp"
 #include "logging/renderer.hpp"
@@ -38,10 +39,16 @@ namespace {
 
 std::atomic<std::uint64_t> g_dropped{0};  // NOLINT(*-avoid-non-const-global-*)
 
+// How long reconfiguring waits for the old log exporter to send what it holds, and how long
+// normal exit does: bounded, since a hung collector must not hang init() or exit.
+constexpr std::chrono::milliseconds kReconfigureWait{2000};
+constexpr std::chrono::milliseconds kExitWait{5000};
+
 struct LoggingState {
   Renderers renderers;
   std::vector<Output> outputs;
-  std::shared_ptr<AsyncWriter> async;  // null: write on the caller's thread
+  std::shared_ptr<AsyncWriter> async;     // null: write on the caller's thread
+  std::shared_ptr<LogExport> log_export;  // null: no log records over OTLP
   /// Also among the outputs; each has a writer thread of its own in sync mode.
   std::vector<std::shared_ptr<LineSink>> line_sinks;
   bool configured = false;
@@ -116,6 +123,7 @@ std::shared_ptr<spdlog::sinks::sink> with_passthrough(std::shared_ptr<spdlog::si
 
 void flush_at_exit() {
   flush_logging();
+  flush_log_export(kExitWait);
 }
 
 using UserSinks = std::vector<std::pair<std::shared_ptr<spdlog::sinks::sink>, LogFormat>>;
@@ -180,12 +188,22 @@ void build_and_publish(const LoggingSetup& setup,
   for (const auto& s : capture_sinks)
     state->outputs.emplace_back(kJson, s, false);
   state->configured = true;
+  if (const auto les = log_export_setup(cfg); les.kind != LogsExporter::None) {
+    try {
+      state->log_export = std::make_shared<LogExport>(les);
+    } catch (const std::exception& e) {
+      report_internal_error("config", std::string(e.what()) + "; log records are not exported");
+    }
+  }
 
   std::shared_ptr<const LoggingState> old = published().snapshot();
   published().update([&](LoggingState& s) { s = *state; });
   // The old writer drains on destruction, once no thread's cache still holds it.
   if (old && old->async)
     old->async->flush();
+  // Records the old exporter holds go out before it is dropped, unless the collector is slow.
+  if (old && old->log_export)
+    (void)old->log_export->flush(std::min(old->log_export->export_timeout(), kReconfigureWait));
   if (old) {
     for (const auto& l : old->line_sinks)
       l->flush();  // before the new outputs write after it
@@ -199,13 +217,15 @@ bool abandon_inherited_writers() {
   if (!g_rebuild_after_fork.exchange(false))
     return false;
   const auto old = published().snapshot();
-  if (!old->async && old->line_sinks.empty())
+  if (!old->async && old->line_sinks.empty() && !old->log_export)
     return false;
   // Kept reachable for ever: destroying them would join the parent's writer threads, and
   // their locks may have been held by threads the child does not have.
   static auto* abandoned = new std::vector<std::shared_ptr<const LoggingState>>();  // NOLINT
   if (old->async)
     old->async->abandon();
+  if (old->log_export)
+    old->log_export->abandon();
   for (const auto& l : old->line_sinks)
     l->abandon();
   abandoned->push_back(old);
@@ -302,6 +322,8 @@ void dispatch(const Record& record) noexcept {
       late = std::make_unique<Buffers>();
       buffers = late.get();
     }
+    if (st.log_export)
+      st.log_export->enqueue(record);
     RenderedLines lines(record, st.renderers, buffers->b);
     // One copy of the record for every queued output; the writer renders it.
     // Queued outputs come first, so the first one says whether there are any.
@@ -339,6 +361,15 @@ void dispatch(const Record& record) noexcept {
     report_internal_error("logging", "unknown exception while writing a log line");
   }
   t_inside = false;
+}
+
+bool flush_log_export(std::chrono::milliseconds limit) noexcept {
+  if (g_rebuild_after_fork.load(std::memory_order_relaxed))
+    return true;  // the child's exporter is built on its first log call; nothing queued yet
+  const auto st = published().snapshot();
+  if (!st->log_export)
+    return true;
+  return st->log_export->flush(std::min(st->log_export->export_timeout(), limit));
 }
 
 void flush_logging() noexcept {
@@ -450,6 +481,7 @@ void LogCapture::clear() {
 
 void flush() noexcept {
   detail::flush_logging();
+  (void)detail::flush_log_export(std::chrono::milliseconds::max());
 }
 
 std::uint64_t dropped_lines() noexcept {

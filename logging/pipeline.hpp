@@ -2,6 +2,7 @@
 
 #include <spdlog/sinks/sink.h>
 
+#include <chrono>
 #include <memory>
 #include <string_view>
 #include <vector>
@@ -33,6 +34,11 @@ void ensure_logging_configured();
 
 /// Renders the record for each output and writes it (or queues it, in async mode).
 void dispatch(const Record& record) noexcept;
+
+/// Sends the log records queued for OTLP export, waiting at most `limit` (and the exporter's
+/// own export timeout); false when time ran out. Not part of flush_logging(), which runs
+/// before fork() and must not wait on a network.
+bool flush_log_export(std::chrono::milliseconds limit) noexcept;
 
 /// Drains the async queue and flushes every sink.
 void flush_logging() noexcept;

@@ -3,6 +3,7 @@
 // The async queue's record encoding: what a caller copies of a record instead of rendering it,
 // and how the writer thread reads it back.
 
+#include <algorithm>
 #include <cassert>
 #include <cstdint>
 #include <cstring>
@@ -87,11 +88,8 @@ class RecordWriter {
     pod(static_cast<std::uint32_t>(a == nullptr ? 0 : a->size()));
     if (a == nullptr)
       return true;
-    for (const auto& at : *a) {
-      if (!item(at.key, ValueView(at.value))) [[unlikely]]
-        return false;
-    }
-    return true;
+    return std::all_of(a->begin(), a->end(),
+                       [this](const Attribute& at) { return item(at.key, ValueView(at.value)); });
   }
   [[nodiscard]] char* cursor() const noexcept { return p_; }
 
@@ -104,12 +102,14 @@ class RecordWriter {
 // plus RecordWriter's slack, or 0 when the record is to be rendered on the caller instead: a
 // string over kDeferMaxString or more than kDeferMaxFields fields. The queue reserves this
 // much for the record, so it is kept close: at most 4 bytes over per string value.
-inline std::size_t deferred_size_bound(const Record& r) noexcept {
+/// `limited` false: the bound of any record, for a queue that never renders on the caller.
+inline std::size_t deferred_size_bound(const Record& r, bool limited = true) noexcept {
   // Key length, kind, then a number (8) or a string's length (4) and its bytes.
   constexpr std::size_t kItem = 4 + 1 + 8;
-  // Time, level, line; 5 string lengths; span flag and ids; the 4 item counts.
-  constexpr std::size_t kFixed = 8 + 1 + 4 + 5 * 4 + 1 + 3 * 8 + 4 * 4;
-  if (r.event.size() > kDeferMaxString || r.exception_message.size() > kDeferMaxString)
+  // Time, level, line; 5 string lengths; whether there is a span, its ids and trace flags;
+  // the 4 item counts.
+  constexpr std::size_t kFixed = 8 + 1 + 4 + 5 * 4 + 1 + 3 * 8 + 1 + 4 * 4;
+  if (limited && (r.event.size() > kDeferMaxString || r.exception_message.size() > kDeferMaxString))
     return 0;
   std::size_t n = kFixed + r.logger.size() + r.event.size() + r.file.size() +
                   r.exception_type.size() + r.exception_message.size();
@@ -134,7 +134,7 @@ inline std::size_t deferred_size_bound(const Record& r) noexcept {
     add_all(&r.frame->tags);
     add_all(&r.frame->log_context);
   }
-  return fits && count <= kDeferMaxFields ? n + RecordWriter::kSlack : 0;
+  return !limited || (fits && count <= kDeferMaxFields) ? n + RecordWriter::kSlack : 0;
 }
 
 /// Encodes into out, which holds capacity bytes (deferred_size_bound(r)); returns the bytes
@@ -143,8 +143,8 @@ inline std::size_t deferred_size_bound(const Record& r) noexcept {
 [[gnu::flatten]] inline std::size_t encode_record(const Record& r, char* out,
                                                   std::size_t capacity) noexcept {
   RecordWriter w(out, capacity);
-  // Time, level, line, the span's flag and ids: 8 + 1 + 4 + 1 + 24 bytes.
-  if (!w.room(38 + RecordWriter::kSlack)) [[unlikely]]
+  // Time, level, line, whether there is a span, its ids and trace flags: 8 + 1 + 4 + 1 + 24 + 1.
+  if (!w.room(39 + RecordWriter::kSlack)) [[unlikely]]
     return 0;
   w.pod(r.time_ns);
   w.pod(static_cast<std::uint8_t>(r.level));
@@ -156,6 +156,7 @@ inline std::size_t deferred_size_bound(const Record& r) noexcept {
     w.pod(ctx.trace_id.hi);
     w.pod(ctx.trace_id.lo);
     w.pod(ctx.span_id.value);
+    w.pod(ctx.flags);
   }
   // Each str() is one item's worth of slack or checks its own size.
   if (!w.str(r.logger) || !w.room(RecordWriter::kSlack) || !w.str(r.event) ||
@@ -190,6 +191,7 @@ class RecordReader {
       ctx.trace_id.hi = pod<std::uint64_t>();
       ctx.trace_id.lo = pod<std::uint64_t>();
       ctx.span_id.value = pod<std::uint64_t>();
+      ctx.flags = pod<decltype(ctx.flags)>();
       frame_.span = span_.get();
     }
     r.logger = str();

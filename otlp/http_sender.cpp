@@ -194,7 +194,7 @@ struct HttpSender::Impl {
     return true;
   }
 
-  Outcome post(std::string_view body, Clock::time_point deadline) {
+  Outcome post(std::string_view body, Clock::time_point deadline) const {
     Outcome out;
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());

@@ -61,6 +61,8 @@ class Pb {
     varint(b.size());
     (void)detail::copy_run(grow(b.size()), b.data(), b.size());
   }
+  /// Bytes already encoded (messages of a repeated field, say), appended as they are.
+  void raw(std::string_view b) { (void)detail::copy_run(grow(b.size()), b.data(), b.size()); }
   void string(std::uint32_t field, std::string_view s) {
     if (!s.empty())
       bytes(field, s);
@@ -151,7 +153,7 @@ inline void any_value_pb(Pb& pb, ValueView v) {
       break;
     case ValueView::Kind::Uint: {
       // Above INT64_MAX (smaller ones are Int): intValue would wrap.
-      char digits[24];  // NOLINT(*-avoid-c-arrays)
+      char digits[32];  // NOLINT(*-avoid-c-arrays): write_number() may use 32
       const auto* end = detail::write_number(digits, v.as_uint());
       pb.bytes(field::any_value::kStringValue,
                std::string_view(digits, static_cast<std::size_t>(end - digits)));

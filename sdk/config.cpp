@@ -170,6 +170,7 @@ void init(const Config& config, EnvironmentUse environment) {
 
 void shutdown() noexcept {
   detail::flush_logging();
+  (void)detail::flush_log_export(std::chrono::milliseconds::max());
   force_flush_spans();
   detail::shutdown_span_processors();
 }

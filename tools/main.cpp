@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <o11y/config.hpp>
 #include <o11y/export.hpp>
+#include <o11y/log.hpp>
 #include <o11y/metrics.hpp>
 #include <o11y/trace.hpp>
 #include <optional>
@@ -35,7 +36,8 @@ constexpr const char* kUsageText = R"(usage: o11y <command> [options]
 commands:
   check [--json] [--metrics-url URL] [--no-span]
         Verify the configuration in the environment, the multiprocess directory and the OTLP
-        endpoint (sending one test span), and lint the metric names served at URL.
+        endpoints (sending one test span and one test log record), and lint the metric names
+        served at URL.
         Exit 0 when all is well, 1 otherwise.
   metrics --dir DIR [--format text|openmetrics]
         Print the aggregate of a multiprocess directory.
@@ -183,6 +185,7 @@ void check_otlp(const Args& args, const o11y::Config& config, std::vector<Findin
       auto quiet_config = config;
       quiet_config.metrics.multiproc_dir.clear();
       quiet_config.tracing.exporter = o11y::TracesExporter::None;
+      quiet_config.logging.exporter = o11y::LogsExporter::None;
       o11y::init(quiet_config, o11y::EnvironmentUse::Ignore);
     }
     auto span = std::make_shared<o11y::SpanData>();
@@ -224,6 +227,58 @@ void check_otlp(const Args& args, const o11y::Config& config, std::vector<Findin
       findings.push_back({"otlp endpoint", false, e.what()});
     }
   }
+}
+
+double log_records_exported() {
+  // The exporter's own count, from the library's public metrics: what the endpoint accepted.
+  const std::string scrape = o11y::metrics::render();
+  const std::string series = "\no11y_log_records_exported_total ";
+  const auto at = scrape.find(series);
+  return at == std::string::npos ? 0.0 : std::stod(scrape.substr(at + series.size()));
+}
+
+// Sends one log record through the configured log exporter and says whether the endpoint
+// took it.
+void check_otlp_logs(const Args& args, const o11y::Config& config, std::vector<Finding>& findings) {
+  const auto& l = config.logging;
+  const std::string exporter(l.exporter != o11y::LogsExporter::Auto ? to_string(l.exporter)
+                             : l.otlp_endpoint.empty()              ? "none"
+                                                                    : "otlp");
+  if (exporter != "otlp") {
+    findings.push_back({"otlp logs endpoint", true,
+                        "log records are not exported over OTLP (exporter " + exporter +
+                            "; set OTEL_EXPORTER_OTLP_ENDPOINT to export)"});
+    return;
+  }
+  if (args.has("--no-span")) {
+    findings.push_back({"otlp logs endpoint", true, "not contacted (--no-span)"});
+    return;
+  }
+  const std::string endpoint =
+      l.otlp_endpoint.empty() ? std::string("http://127.0.0.1:4318/v1/logs") : l.otlp_endpoint;
+  say(args, "sending a test log record to " + endpoint + " ...\n");
+  // Exactly this config, as for the span: no workers' directory, no span export, the record
+  // on OTLP only, bounded waits.
+  auto c = config;
+  c.metrics.multiproc_dir.clear();
+  c.tracing.exporter = o11y::TracesExporter::None;
+  c.logging.stdout_output = false;
+  c.logging.file_path.clear();
+  c.logging.level = o11y::Level::Info;
+  c.logging.levels.clear();
+  c.logging.otlp_timeout = 5s;
+  c.logging.batch.export_timeout = 5s;
+  o11y::init(c, o11y::EnvironmentUse::Ignore);
+  const double before = log_records_exported();
+  const std::string check_id = o11y::TraceId::generate().to_hex();
+  o11y::get_logger("o11y.check").info("o11y_check", {{"check_id", check_id}});
+  o11y::logging::flush();
+  const bool sent = log_records_exported() > before;
+  findings.push_back({"otlp logs endpoint", sent,
+                      sent ? "test log record \"o11y_check\" accepted by " + endpoint +
+                                 ": look for check_id " + check_id + " in your logs backend"
+                           : endpoint + " did not accept a test log record (the reason is on "
+                                        "stderr)"});
 }
 
 void check_metric_names(const Args& args, std::vector<Finding>& findings) {
@@ -282,6 +337,7 @@ int check(const Args& args) {
   check_configuration(problems, findings);
   check_multiproc_dir(config, findings);
   check_otlp(args, config, findings);
+  check_otlp_logs(args, config, findings);
   check_metric_names(args, findings);
   return report(args, findings);
 }
@@ -407,7 +463,8 @@ const std::vector<Command>& commands() {
        "usage: o11y check [--json] [--metrics-url URL] [--no-span]\n\n"
        "Checks, in order: the O11Y_* and OTEL_* variables in the environment; the\n"
        "multiprocess directory (exists, writable, not world-writable, ours); the OTLP\n"
-       "endpoint, by sending one test span (skip with --no-span); and, with\n"
+       "endpoints, by sending one test span and one test log record (skip both with\n"
+       "--no-span); and, with\n"
        "--metrics-url, the metric names a running process serves.\n"
        "Exit status: 0 all passed, 1 a check failed, 2 bad arguments.\n",
        check},

@@ -41,6 +41,16 @@ enum class LogFormat : std::uint8_t {
   Console,  ///< a coloured, human-readable line
 };
 
+/// Where log records go over OpenTelemetry (OTEL_LOGS_EXPORTER).
+enum class LogsExporter : std::uint8_t {
+  Auto,     ///< OTLP when an OTLP endpoint is configured, none otherwise
+  Otlp,     ///< OTLP/HTTP to the configured endpoint
+  Console,  ///< one OTLP/JSON request per batch, one line each, on stdout
+  None,     ///< log lines go to the outputs only
+};
+/// "otlp", "console", "none"; "" for Auto.
+[[nodiscard]] std::string_view to_string(LogsExporter exporter) noexcept;
+
 /// Logging settings. Environment: O11Y_LOGGING_FORMAT, O11Y_LOGGING_LEVEL, O11Y_LOGGING_LEVELS,
 /// O11Y_LOGGING_STDOUT, O11Y_LOGGING_FILE_PATH, O11Y_LOGGING_FILE_MAX_BYTES,
 /// O11Y_LOGGING_FILE_MAX_FILES, O11Y_LOGGING_ASYNC, O11Y_LOGGING_ASYNC_POLICY, O11Y_SOURCE_ROOT.
@@ -48,6 +58,11 @@ struct LoggingConfig {
   LogFormat format = LogFormat::Auto;
   /// The level of every logger no entry in `levels` matches.
   Level level = Level::Info;
+  /// Log records over OpenTelemetry (the otlp_* fields and `batch` below). Auto: OTLP when an
+  /// OTLP endpoint is configured, none otherwise.
+  LogsExporter exporter = LogsExporter::Auto;
+  OtlpEncoding otlp_encoding = OtlpEncoding::Protobuf;
+  bool otlp_gzip = false;
   /// Per-logger levels, {"orders": "debug", "orders.payments": "warning"}: the longest
   /// matching name prefix wins. The environment's entries are merged in, not swapped in, as
   /// django-o11y's build_logging_dict(extra=...) merges.
@@ -68,6 +83,19 @@ struct LoggingConfig {
   bool async_drop_when_full = false;
   /// Stripped from source paths when get_logger() names a logger ("" = heuristics only).
   std::string source_root;
+
+  /// Log records over OpenTelemetry, beside the outputs above: every line that passes its
+  /// level also becomes an OTLP LogRecord (same fields, redaction and trace ids), batched and
+  /// sent from a background thread; a slow or dead collector drops records (counted in
+  /// o11y_log_records_dropped_total), never slows a caller. Environment: OTEL_LOGS_EXPORTER,
+  /// OTEL_EXPORTER_OTLP_[LOGS_]{ENDPOINT,HEADERS,PROTOCOL,COMPRESSION,TIMEOUT}, OTEL_BLRP_*.
+  /// See docs/otlp.md.
+  /// The full logs URL. Unset with exporter "otlp": http://127.0.0.1:4318/v1/logs.
+  std::string otlp_endpoint;
+  std::map<std::string, std::string> otlp_headers;
+  std::chrono::milliseconds otlp_timeout{10000};
+  /// OpenTelemetry's batch log record processor defaults.
+  BatchOptions batch{2048, 512, std::chrono::milliseconds(1000), std::chrono::milliseconds(30000)};
 };
 
 /// Tracing settings. Environment: O11Y_TRACING_ENABLED, OTEL_SDK_DISABLED,

@@ -129,7 +129,8 @@ namespace logging {
 /// The name get_logger() infers for a source path (exposed for tests and tools).
 [[nodiscard]] std::string logger_name_for_path(std::string_view path);
 
-/// Writes everything buffered (file sink, async queue) to its destination. Thread-safe.
+/// Writes everything buffered (file sink, async queue) to its destination, and sends the log
+/// records queued for OTLP (waiting at most the exporter's export timeout). Thread-safe.
 void flush() noexcept;
 
 /// Lines dropped since start: async queue full in drop mode, or a sink that failed.

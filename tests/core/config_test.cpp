@@ -132,6 +132,56 @@ TEST_F(ConfigEnv, OtlpExportSettingsPreferTheTracesSpecificVariables) {
   EXPECT_EQ(t.batch.export_timeout, std::chrono::milliseconds(3000));
 }
 
+TEST_F(ConfigEnv, LogsExportDefaultsAreOpenTelemetrysBatchLogRecordProcessor) {
+  const auto l = Config::with_environment({}).logging;
+  EXPECT_EQ(l.exporter, LogsExporter::Auto);
+  EXPECT_TRUE(l.otlp_endpoint.empty());
+  EXPECT_EQ(l.batch.schedule_delay, std::chrono::milliseconds(1000));
+  EXPECT_EQ(l.batch.max_queue_size, 2048U);
+  EXPECT_EQ(l.batch.max_export_batch_size, 512U);
+  EXPECT_EQ(l.batch.export_timeout, std::chrono::milliseconds(30000));
+}
+
+TEST_F(ConfigEnv, LogsExportSettingsPreferTheLogsSpecificVariables) {
+  set("OTEL_LOGS_EXPORTER", "otlp");
+  set("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318/");
+  set("OTEL_EXPORTER_OTLP_HEADERS", "x-tenant=base");
+  set("OTEL_EXPORTER_OTLP_LOGS_HEADERS", "x-tenant=logs");
+  set("OTEL_EXPORTER_OTLP_LOGS_COMPRESSION", "gzip");
+  set("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "http/json");
+  set("OTEL_EXPORTER_OTLP_LOGS_TIMEOUT", "1500");
+  set("OTEL_BLRP_MAX_QUEUE_SIZE", "100");
+  set("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "10");
+  set("OTEL_BLRP_SCHEDULE_DELAY", "200");
+  set("OTEL_BLRP_EXPORT_TIMEOUT", "3000");
+  auto c = Config::with_environment({});
+  const auto& l = c.logging;
+  EXPECT_EQ(l.exporter, LogsExporter::Otlp);
+  EXPECT_EQ(l.otlp_endpoint, "http://127.0.0.1:4318/v1/logs");
+  EXPECT_EQ(l.otlp_headers, (std::map<std::string, std::string>{{"x-tenant", "logs"}}));
+  EXPECT_TRUE(l.otlp_gzip);
+  EXPECT_EQ(l.otlp_encoding, OtlpEncoding::Json);
+  EXPECT_EQ(l.otlp_timeout, std::chrono::milliseconds(1500));
+  EXPECT_EQ(l.batch.max_queue_size, 100U);
+  EXPECT_EQ(l.batch.max_export_batch_size, 10U);
+  EXPECT_EQ(l.batch.schedule_delay, std::chrono::milliseconds(200));
+  EXPECT_EQ(l.batch.export_timeout, std::chrono::milliseconds(3000));
+  EXPECT_EQ(c.tracing.otlp_headers, (std::map<std::string, std::string>{{"x-tenant", "base"}}))
+      << "the logs variables are the logs exporter's only";
+  EXPECT_FALSE(c.tracing.otlp_gzip);
+  set("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "http://127.0.0.1:9999/logs");
+  EXPECT_EQ(Config::with_environment({}).logging.otlp_endpoint, "http://127.0.0.1:9999/logs");
+}
+
+TEST_F(ConfigEnv, AnUnknownLogsExporterIsReportedAndTheDefaultKept) {
+  set("OTEL_LOGS_EXPORTER", "zipkin");
+  const auto problems = environment_problems();
+  ASSERT_EQ(problems.size(), 1U);
+  EXPECT_NE(problems[0].find("OTEL_LOGS_EXPORTER"), std::string::npos) << problems[0];
+  EXPECT_NE(problems[0].find("zipkin"), std::string::npos) << problems[0];
+  EXPECT_EQ(Config::with_environment({}).logging.exporter, LogsExporter::Auto);
+}
+
 TEST_F(ConfigEnv, MalformedExportSettingsAreReportedWithoutEchoingHeaders) {
   set("OTEL_TRACES_EXPORTER", "zipkin");
   set("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc");

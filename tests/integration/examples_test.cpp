@@ -297,11 +297,17 @@ TEST(Tool, CheckFailsOnMalformedVariablesAndAnUnsafeDirectory) {
   EXPECT_TRUE(std::filesystem::is_empty(unsafe)) << "check must not write into the directory";
 }
 
-TEST(Tool, CheckSendsATestSpanTheCollectorReceives) {
+TEST(Tool, CheckSendsATestSpanAndATestLogRecordTheCollectorReceives) {
   httplib::Server collector;
   std::string body;
+  std::string logs_body;
   std::mutex mu;
   std::string content_type;
+  collector.Post("/v1/logs", [&](const httplib::Request& req, httplib::Response& res) {
+    std::lock_guard lock(mu);
+    logs_body += req.body;
+    res.set_content("", "application/x-protobuf");
+  });
   collector.Post("/v1/traces", [&](const httplib::Request& req, httplib::Response& res) {
     std::lock_guard lock(mu);
     body = req.body;
@@ -334,6 +340,54 @@ TEST(Tool, CheckSendsATestSpanTheCollectorReceives) {
   EXPECT_EQ(content_type, "application/x-protobuf");
   EXPECT_NE(body.find(raw_id), std::string::npos) << "the test span's trace id is in the body";
   EXPECT_NE(body.find("checked"), std::string::npos) << "the service name travels with it";
+
+  std::string logs_detail;
+  for (const auto& c : report["checks"]) {
+    if (c["check"] == "otlp logs endpoint") {
+      EXPECT_TRUE(c["ok"].get<bool>()) << c;
+      logs_detail = c["detail"];
+    }
+  }
+  const auto id_at = logs_detail.find("check_id ");
+  ASSERT_NE(id_at, std::string::npos) << logs_detail;
+  const auto check_id = logs_detail.substr(id_at + 9, 32);
+  EXPECT_NE(logs_body.find("o11y_check"), std::string::npos);
+  EXPECT_NE(logs_body.find(check_id), std::string::npos) << "the record's field is in the body";
+  EXPECT_NE(logs_body.find("checked"), std::string::npos) << "the service name travels with it";
+}
+
+TEST(Tool, CheckFailsWhenTheLogsEndpointRefusesTheRecord) {
+  httplib::Server collector;
+  collector.Post("/v1/traces", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("", "application/x-protobuf");
+  });
+  collector.Post("/v1/logs", [](const httplib::Request&, httplib::Response& res) {
+    res.status = 400;
+    res.set_content("{\"message\":\"no\"}", "application/json");
+  });
+  std::string out;
+  int rc = 0;
+  {
+    const testing::Serving serving(collector);
+    rc = testing::run("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:" +
+                          std::to_string(serving.port()) + " " + kTool + " check --json",
+                      out);
+  }
+  EXPECT_EQ(rc, 1) << out;
+  // The collector's refusal is also reported on stderr, which the helper captures too.
+  const auto at = out.find("{\n  \"checks\"");
+  ASSERT_NE(at, std::string::npos) << out;
+  const auto report = json::parse(out.substr(at));
+  bool seen = false;
+  for (const auto& c : report["checks"]) {
+    if (c["check"] == "otlp logs endpoint") {
+      seen = true;
+      EXPECT_FALSE(c["ok"].get<bool>()) << c;
+    } else if (c["check"] == "otlp endpoint") {
+      EXPECT_TRUE(c["ok"].get<bool>()) << c;
+    }
+  }
+  EXPECT_TRUE(seen) << out;
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include <o11y/trace.hpp>
 #include <thread>
 
+#include "support/node_receiver.hpp"
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
 
@@ -21,45 +22,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using nlohmann::json;
-
-class NodeReceiver {
- public:
-  explicit NodeReceiver(const testing::TempDir& dir)
-      : out_(dir.file("requests.jsonl")),
-        log_(dir.file("receiver.log")),
-        process_(
-            {"node", O11Y_TEST_SOURCE_DIR "/integration/otlp_receiver.js", O11Y_NODE_MODULES, out_},
-            log_) {
-    testing::wait_until(
-        [this] {
-          std::ifstream in(log_);
-          return static_cast<bool>(in >> port_) && port_ > 0;
-        },
-        20s);
-  }
-  [[nodiscard]] int port() const { return port_; }
-  [[nodiscard]] std::string url() const {
-    return "http://127.0.0.1:" + std::to_string(port_) + "/v1/traces";
-  }
-  [[nodiscard]] std::string log() const {
-    std::ifstream in(log_);
-    return {std::istreambuf_iterator<char>(in), {}};
-  }
-  /// Every request the receiver decoded, in arrival order.
-  [[nodiscard]] std::vector<json> requests() const {
-    std::vector<json> out;
-    std::ifstream in(out_);
-    for (std::string line; std::getline(in, line);)
-      out.push_back(json::parse(line));
-    return out;
-  }
-
- private:
-  std::string out_;
-  std::string log_;
-  testing::Process process_;
-  int port_ = 0;
-};
 
 /// Every span of every request, by name.
 std::multimap<std::string, json> spans_by_name(const std::vector<json>& requests) {
@@ -95,7 +57,7 @@ class OtlpExport : public ::testing::Test {
                    {"service.instance.id", Value("instance-1")}}});
   }
   testing::TempDir dir_;
-  NodeReceiver receiver_{dir_};
+  testing::NodeReceiver receiver_{dir_};
 };
 
 /// A server span continuing a remote trace, with a tagged child that fails, and a consumer

@@ -1,4 +1,4 @@
-// An OTLP/HTTP trace receiver for the tests, built on the OpenTelemetry JS project's generated
+// An OTLP/HTTP trace and logs receiver for the tests, built on the OpenTelemetry JS project's generated
 // protobuf types (@opentelemetry/otlp-transformer, installed by the test command), so that what
 // our exporter sends is checked by code nobody on this team wrote.
 //
@@ -16,7 +16,10 @@ const fs = require("fs");
 
 const [modules, outFile] = process.argv.slice(2);
 const root = require(path.join(modules, "@opentelemetry/otlp-transformer/build/src/generated/root.js"));
-const Request = root.opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest;
+const REQUESTS = {
+  "/v1/traces": root.opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest,
+  "/v1/logs": root.opentelemetry.proto.collector.logs.v1.ExportLogsServiceRequest,
+};
 const toObjectOptions = { longs: String, enums: Number, bytes: String, defaults: false, arrays: true };
 
 const ID_KEYS = new Set(["traceId", "spanId", "parentSpanId"]);
@@ -64,6 +67,7 @@ function differences(sent, back, where, out) {
 }
 
 function decode(req, body) {
+  const Request = REQUESTS[req.url];
   const type = req.headers["content-type"] || "";
   if (type.startsWith("application/x-protobuf")) {
     const msg = Request.decode(body);
@@ -85,12 +89,13 @@ const server = http.createServer((req, res) => {
     let record;
     let status = 200;
     try {
-      if (req.method !== "POST" || req.url !== "/v1/traces") throw new Error(`${req.method} ${req.url}`);
+      if (req.method !== "POST" || !REQUESTS[req.url]) throw new Error(`${req.method} ${req.url}`);
       let body = Buffer.concat(chunks);
       const gzip = req.headers["content-encoding"] === "gzip";
       if (gzip) body = zlib.gunzipSync(body);
       record = decode(req, body);
       record.gzip = gzip;
+      record.path = req.url;
       record.headers = { authorization: req.headers["authorization"] || null, "x-tenant": req.headers["x-tenant"] || null };
     } catch (e) {
       status = 400;

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <o11y/context.hpp>
 #include <o11y/log.hpp>
+#include <o11y/metrics.hpp>
 #include <o11y/trace.hpp>
 #include <string>
 #include <thread>
@@ -148,6 +149,59 @@ TEST_F(LoggingThreads, AsyncCallersFillingEntriesAsTheWriterSwapsLoseNoLineAndKe
                   std::string(100 + ut * 37, static_cast<char>('a' + t)));
       });
   EXPECT_EQ(logging::dropped_lines(), dropped_before);
+}
+
+double counted(const std::string& scrape, const std::string& series) {
+  const auto at = scrape.find("\n" + series + " ");
+  return at == std::string::npos ? 0.0 : std::stod(scrape.substr(at + series.size() + 2));
+}
+
+double log_records_accounted() {
+  const auto s = metrics::render();
+  return counted(s, "o11y_log_records_exported_total") +
+         counted(s, "o11y_log_records_dropped_total{reason=\"queue_full\"}") +
+         counted(s, "o11y_log_records_dropped_total{reason=\"export_failed\"}") +
+         counted(s, "o11y_log_records_dropped_total{reason=\"shutdown\"}");
+}
+
+// Callers, the export thread and a thread flushing all the while: every record is accounted
+// for once (here the collector refuses connections, so each is either dropped for a full queue
+// or lost with its failed request).
+TEST_F(LoggingThreads, CallersExportingLogRecordsWhileAnotherThreadFlushesAccountForEveryRecord) {
+  LoggingConfig cfg = debug();
+  cfg.stdout_output = false;
+  cfg.exporter = LogsExporter::Otlp;
+  cfg.otlp_endpoint = "http://127.0.0.1:9/v1/logs";
+  cfg.batch.max_queue_size = 256;
+  cfg.batch.max_export_batch_size = 64;
+  cfg.batch.schedule_delay = std::chrono::milliseconds(5);
+  cfg.batch.export_timeout = std::chrono::milliseconds(200);
+  configure(cfg);
+  const double before = log_records_accounted();
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 2000;
+  std::atomic<bool> done{false};
+  std::thread flusher([&] {
+    while (!done.load())
+      logging::flush();
+  });
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([t] {
+      const Scope scope;
+      set_custom_tags({{"thread", t}});
+      auto log = get_logger("exporting");
+      for (int i = 0; i < kPerThread; ++i)
+        log.info("numbered", {{"t", t}, {"i", i}});
+    });
+  }
+  for (auto& th : threads)
+    th.join();
+  done = true;
+  flusher.join();
+  logging::flush();
+  EXPECT_EQ(log_records_accounted() - before, kThreads * kPerThread);
+  configure(debug());
 }
 
 TEST_F(LoggingThreads, ThreadsRotatingOneFileLoseNoLineAndRotateEachGenerationOnce) {

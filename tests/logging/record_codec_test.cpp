@@ -24,6 +24,7 @@ TEST(RecordCodec, DecodesEveryPartOfARecordAsEncodedWithinItsBound) {
   SpanState span;
   span.data.context.trace_id = TraceId{0x0af7651916cd43ddULL, 0x8448eb211c80319cULL};
   span.data.context.span_id = SpanId{0xb7ad6b7169203331ULL};
+  span.data.context.flags = 3;
   Frame frame;
   frame.tags.push_back({"tenant_id", Value("acme")});
   frame.log_context.push_back({"variant", Value(std::int64_t{2})});
@@ -65,6 +66,7 @@ TEST(RecordCodec, DecodesEveryPartOfARecordAsEncodedWithinItsBound) {
   ASSERT_NE(d.frame->span, nullptr);
   EXPECT_EQ(d.frame->span->data.context.trace_id, span.data.context.trace_id);
   EXPECT_EQ(d.frame->span->data.context.span_id, span.data.context.span_id);
+  EXPECT_EQ(d.frame->span->data.context.flags, 3);
 }
 
 TEST(RecordCodec, ARecordWithoutContextDecodesWithoutSpanOrTags) {

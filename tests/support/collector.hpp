@@ -18,7 +18,7 @@ namespace o11y::testing {
 class Collector {
  public:
   Collector() {
-    server_.Post("/v1/traces", [this](const httplib::Request& req, httplib::Response& res) {
+    const auto handle = [this](const httplib::Request& req, httplib::Response& res) {
       std::chrono::milliseconds delay{};
       int status = 200;
       {
@@ -33,14 +33,19 @@ class Collector {
       std::this_thread::sleep_for(delay);
       res.status = status;
       res.set_content(status == 200 ? "{}" : "{\"message\":\"bad\nthing\"}", "application/json");
-    });
+    };
+    for (const char* path : {"/v1/traces", "/v1/logs"})
+      server_.Post(path, handle);
     // An exporter keeps its connection open: a short keep-alive lets the server stop
     // promptly when the test ends.
     server_.set_keep_alive_timeout(1);
     serving_ = std::make_unique<Serving>(server_);
   }
 
-  [[nodiscard]] std::string url() const { return serving_->url() + "/v1/traces"; }
+  /// The URL of one signal's path ("/v1/traces", "/v1/logs").
+  [[nodiscard]] std::string url(std::string_view path = "/v1/traces") const {
+    return serving_->url() + std::string(path);
+  }
   void answer(std::vector<int> statuses) {
     std::lock_guard lock(mu_);
     statuses_ = std::move(statuses);
