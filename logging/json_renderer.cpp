@@ -21,7 +21,6 @@ namespace {
 class LineWriter {
  public:
   static constexpr std::size_t kSlack = 256;
-  static constexpr std::size_t kNumberBound = 32;
 
   explicit LineWriter(Buffer& b) : b_(b), base_(b.size()) {}
   ~LineWriter() { b_.resize(used()); }
@@ -57,7 +56,7 @@ class LineWriter {
   }
   template <class T>
   void number(T v) noexcept {
-    assert(p_ + kNumberBound <= end_);
+    assert(p_ + 32 <= end_);  // write_number() takes at most 32 bytes
     p_ = write_number(p_, v);
   }
   /// A quoted string value, cut at max_bytes with a note of what was left out.
