@@ -2,6 +2,7 @@
 // a Config (section by section), for init() and for a module used before init().
 #include "config/environment.hpp"
 
+#include <cctype>
 #include <chrono>
 #include <map>
 #include <optional>
@@ -149,6 +150,29 @@ void apply_batch_env(const char* prefix, BatchOptions& b) {
   apply_millis((p + "_EXPORT_TIMEOUT").c_str(), b.export_timeout);
 }
 
+void apply_metrics_export_env(MetricsConfig& m) {
+  apply_exporter("OTEL_METRICS_EXPORTER", m.exporter);
+  apply_otlp_env("METRICS", "/v1/metrics",
+                 {m.otlp_endpoint, m.otlp_headers, m.otlp_gzip, m.otlp_encoding, m.otlp_timeout});
+  apply_millis("OTEL_METRIC_EXPORT_INTERVAL", m.export_interval);
+  apply_millis("OTEL_METRIC_EXPORT_TIMEOUT", m.export_timeout);
+  constexpr const char* kTemporality = "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE";
+  if (auto v = detail::env(kTemporality)) {
+    std::string lower = *v;
+    for (auto& ch : lower)
+      ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (lower == "cumulative") {
+      m.temporality = MetricsTemporality::Cumulative;
+    } else if (lower == "delta" || lower == "lowmemory") {
+      // lowmemory is delta for synchronous counters and histograms, which is all o11y has.
+      m.temporality = MetricsTemporality::Delta;
+    } else {
+      detail::report_bad_env(kTemporality, *v, "cumulative, delta or lowmemory",
+                             m.temporality == MetricsTemporality::Delta ? "delta" : "cumulative");
+    }
+  }
+}
+
 void apply_tracing_export_env(TracingConfig& t) {
   apply_exporter("OTEL_TRACES_EXPORTER", t.exporter);
   apply_otlp_env("TRACES", "/v1/traces",
@@ -174,6 +198,20 @@ std::string_view to_string(Environment environment) noexcept {
     case Environment::Production:
       return "production";
     case Environment::Auto:
+      break;
+  }
+  return "";
+}
+
+std::string_view to_string(MetricsExporter exporter) noexcept {
+  switch (exporter) {
+    case MetricsExporter::Otlp:
+      return "otlp";
+    case MetricsExporter::Console:
+      return "console";
+    case MetricsExporter::None:
+      return "none";
+    case MetricsExporter::Auto:
       break;
   }
   return "";
@@ -271,6 +309,7 @@ Config Config::with_environment(Config c) {
   }
   apply_bool("O11Y_MASK_PII", c.redaction.mask_pii);
   apply_size("O11Y_METRICS_MAX_SERIES", c.metrics.max_series_per_metric);
+  apply_metrics_export_env(c.metrics);
 
   if (auto dir = detail::multiproc_dir_from_environment())
     c.metrics.multiproc_dir = std::move(*dir);

@@ -1,7 +1,8 @@
 #pragma once
 
 // Field numbers of the opentelemetry-proto messages the OTLP exporters write
-// (collector/{trace,logs}/v1/*_service.proto, trace/v1/trace.proto, logs/v1/logs.proto,
+// (collector/{trace,logs,metrics}/v1/*_service.proto, trace/v1/trace.proto, logs/v1/logs.proto,
+// metrics/v1/metrics.proto,
 // common/v1/common.proto, resource/v1/resource.proto). One namespace per message, named after
 // it. The Node decoder in the integration tests (OpenTelemetry JS's generated types) checks
 // every one of them.
@@ -98,5 +99,63 @@ inline constexpr Number kSpanId = 10;
 inline constexpr Number kObservedTimeUnixNano = 11;
 inline constexpr Number kEventName = 12;
 }  // namespace log_record
+
+namespace export_metrics_service_request {
+inline constexpr Number kResourceMetrics = 1;
+}
+namespace resource_metrics {
+inline constexpr Number kResource = 1;
+inline constexpr Number kScopeMetrics = 2;
+}  // namespace resource_metrics
+namespace scope_metrics {
+inline constexpr Number kScope = 1;
+inline constexpr Number kMetrics = 2;
+}  // namespace scope_metrics
+namespace metric {
+inline constexpr Number kName = 1;
+inline constexpr Number kDescription = 2;
+inline constexpr Number kUnit = 3;
+inline constexpr Number kGauge = 5;
+inline constexpr Number kSum = 7;
+inline constexpr Number kHistogram = 9;
+}  // namespace metric
+namespace gauge {
+inline constexpr Number kDataPoints = 1;
+}
+namespace sum {
+inline constexpr Number kDataPoints = 1;
+inline constexpr Number kAggregationTemporality = 2;
+inline constexpr Number kIsMonotonic = 3;
+}  // namespace sum
+namespace histogram {
+inline constexpr Number kDataPoints = 1;
+inline constexpr Number kAggregationTemporality = 2;
+}  // namespace histogram
+namespace number_data_point {
+inline constexpr Number kStartTimeUnixNano = 2;
+inline constexpr Number kTimeUnixNano = 3;
+inline constexpr Number kAsDouble = 4;
+inline constexpr Number kExemplars = 5;
+inline constexpr Number kAttributes = 7;
+}  // namespace number_data_point
+namespace histogram_data_point {
+inline constexpr Number kStartTimeUnixNano = 2;
+inline constexpr Number kTimeUnixNano = 3;
+inline constexpr Number kCount = 4;
+inline constexpr Number kSum = 5;
+inline constexpr Number kBucketCounts = 6;
+inline constexpr Number kExplicitBounds = 7;
+inline constexpr Number kExemplars = 8;
+inline constexpr Number kAttributes = 9;
+}  // namespace histogram_data_point
+namespace exemplar {
+inline constexpr Number kTimeUnixNano = 2;
+inline constexpr Number kAsDouble = 3;
+inline constexpr Number kSpanId = 4;
+inline constexpr Number kTraceId = 5;
+}  // namespace exemplar
+/// AggregationTemporality values.
+inline constexpr std::uint64_t kTemporalityDelta = 1;
+inline constexpr std::uint64_t kTemporalityCumulative = 2;
 
 }  // namespace o11y::otlp::field

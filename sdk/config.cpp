@@ -14,6 +14,7 @@
 #include "context/redact.hpp"
 #include "logging/pipeline.hpp"
 #include "metrics/family.hpp"
+#include "metrics/metric_export.hpp"
 #include "metrics/mp_format.hpp"
 #include "o11y/export.hpp"
 #include "o11y/trace.hpp"
@@ -152,6 +153,14 @@ void init(const Config& config, EnvironmentUse environment) {
   detail::configure_logging(logging);
 
   auto processor = make_export_processor(c.tracing);
+  std::unique_ptr<detail::MetricExport> metric_export;
+  if (const auto ms = detail::metric_export_setup(c.metrics); ms.kind != MetricsExporter::None) {
+    try {
+      metric_export = std::make_unique<detail::MetricExport>(ms);
+    } catch (const std::invalid_argument& e) {
+      detail::report_internal_error("config", std::string(e.what()) + "; metrics are not exported");
+    }
+  }
 
   auto& g = global();
   std::lock_guard lock(g.mu);
@@ -160,6 +169,7 @@ void init(const Config& config, EnvironmentUse environment) {
     g.export_processor->shutdown();
   }
   g.export_processor = processor;
+  detail::install_metric_export(std::move(metric_export));
   if (processor)
     add_span_processor(std::move(processor));
   g.config = std::move(c);
@@ -171,6 +181,7 @@ void init(const Config& config, EnvironmentUse environment) {
 void shutdown() noexcept {
   detail::flush_logging();
   (void)detail::flush_log_export(std::chrono::milliseconds::max());
+  detail::shutdown_metric_export();
   force_flush_spans();
   detail::shutdown_span_processors();
 }

@@ -36,8 +36,8 @@ constexpr const char* kUsageText = R"(usage: o11y <command> [options]
 commands:
   check [--json] [--metrics-url URL] [--no-span]
         Verify the configuration in the environment, the multiprocess directory and the OTLP
-        endpoints (sending one test span and one test log record), and lint the metric names
-        served at URL.
+        endpoints (sending one test span, one test log record and the tool's own metrics),
+        and lint the metric names served at URL.
         Exit 0 when all is well, 1 otherwise.
   metrics --dir DIR [--format text|openmetrics]
         Print the aggregate of a multiprocess directory.
@@ -186,6 +186,7 @@ void check_otlp(const Args& args, const o11y::Config& config, std::vector<Findin
       quiet_config.metrics.multiproc_dir.clear();
       quiet_config.tracing.exporter = o11y::TracesExporter::None;
       quiet_config.logging.exporter = o11y::LogsExporter::None;
+      quiet_config.metrics.exporter = o11y::MetricsExporter::None;
       o11y::init(quiet_config, o11y::EnvironmentUse::Ignore);
     }
     auto span = std::make_shared<o11y::SpanData>();
@@ -262,6 +263,7 @@ void check_otlp_logs(const Args& args, const o11y::Config& config, std::vector<F
   auto c = config;
   c.metrics.multiproc_dir.clear();
   c.tracing.exporter = o11y::TracesExporter::None;
+  c.metrics.exporter = o11y::MetricsExporter::None;
   c.logging.stdout_output = false;
   c.logging.file_path.clear();
   c.logging.level = o11y::Level::Info;
@@ -279,6 +281,43 @@ void check_otlp_logs(const Args& args, const o11y::Config& config, std::vector<F
                                  ": look for check_id " + check_id + " in your logs backend"
                            : endpoint + " did not accept a test log record (the reason is on "
                                         "stderr)"});
+}
+
+// Exports the process's metrics once through the configured metrics exporter and says
+// whether the endpoint took them.
+void check_otlp_metrics(const Args& args, const o11y::Config& config,
+                        std::vector<Finding>& findings) {
+  const auto& m = config.metrics;
+  const std::string exporter(m.exporter != o11y::MetricsExporter::Auto ? to_string(m.exporter)
+                             : m.otlp_endpoint.empty()                 ? "none"
+                                                                       : "otlp");
+  if (exporter != "otlp") {
+    findings.push_back({"otlp metrics endpoint", true,
+                        "metrics are not exported over OTLP (exporter " + exporter +
+                            "; set OTEL_EXPORTER_OTLP_ENDPOINT to export)"});
+    return;
+  }
+  if (args.has("--no-span")) {
+    findings.push_back({"otlp metrics endpoint", true, "not contacted (--no-span)"});
+    return;
+  }
+  const std::string endpoint =
+      m.otlp_endpoint.empty() ? std::string("http://127.0.0.1:4318/v1/metrics") : m.otlp_endpoint;
+  say(args, "sending this process's metrics to " + endpoint + " ...\n");
+  auto c = config;
+  c.metrics.multiproc_dir.clear();
+  c.tracing.exporter = o11y::TracesExporter::None;
+  c.logging.exporter = o11y::LogsExporter::None;
+  c.logging.stdout_output = false;
+  c.logging.file_path.clear();
+  c.metrics.export_timeout = 5s;
+  c.metrics.otlp_timeout = 5s;
+  o11y::init(c, o11y::EnvironmentUse::Ignore);
+  const bool sent = o11y::metrics::force_flush(5s);
+  findings.push_back({"otlp metrics endpoint", sent,
+                      sent ? "an export of this process's metrics was accepted by " + endpoint
+                           : endpoint + " did not accept an export of metrics (the reason is "
+                                        "on stderr)"});
 }
 
 void check_metric_names(const Args& args, std::vector<Finding>& findings) {
@@ -338,6 +377,7 @@ int check(const Args& args) {
   check_multiproc_dir(config, findings);
   check_otlp(args, config, findings);
   check_otlp_logs(args, config, findings);
+  check_otlp_metrics(args, config, findings);
   check_metric_names(args, findings);
   return report(args, findings);
 }
@@ -463,8 +503,8 @@ const std::vector<Command>& commands() {
        "usage: o11y check [--json] [--metrics-url URL] [--no-span]\n\n"
        "Checks, in order: the O11Y_* and OTEL_* variables in the environment; the\n"
        "multiprocess directory (exists, writable, not world-writable, ours); the OTLP\n"
-       "endpoints, by sending one test span and one test log record (skip both with\n"
-       "--no-span); and, with\n"
+       "endpoints, by sending one test span, one test log record and one export of\n"
+       "metrics (skip all three with --no-span); and, with\n"
        "--metrics-url, the metric names a running process serves.\n"
        "Exit status: 0 all passed, 1 a check failed, 2 bad arguments.\n",
        check},

@@ -116,9 +116,41 @@ struct TracingConfig {
   BatchOptions batch;
 };
 
+/// Where metrics go over OpenTelemetry (OTEL_METRICS_EXPORTER), beside /metrics.
+enum class MetricsExporter : std::uint8_t {
+  Auto,     ///< OTLP when an OTLP endpoint is configured, none otherwise
+  Otlp,     ///< OTLP/HTTP to the configured endpoint
+  Console,  ///< one OTLP/JSON request per export, one line each, on stdout
+  None,     ///< scraped or pushed only
+};
+/// "otlp", "console", "none"; "" for Auto.
+[[nodiscard]] std::string_view to_string(MetricsExporter exporter) noexcept;
+
+/// What an exported counter or histogram point carries
+/// (OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE).
+enum class MetricsTemporality : std::uint8_t {
+  Cumulative,  ///< everything since the process started (OpenTelemetry's default)
+  Delta,       ///< what was recorded since the previous export ("delta" or "lowmemory")
+};
+
 /// Metrics settings. Environment: O11Y_MULTIPROC_DIR (else PROMETHEUS_MULTIPROC_DIR),
-/// O11Y_METRICS_MAX_SERIES.
+/// O11Y_METRICS_MAX_SERIES, and for OTLP export OTEL_METRICS_EXPORTER,
+/// OTEL_EXPORTER_OTLP_[METRICS_]{ENDPOINT,HEADERS,PROTOCOL,COMPRESSION,TIMEOUT},
+/// OTEL_METRIC_EXPORT_INTERVAL, OTEL_METRIC_EXPORT_TIMEOUT and
+/// OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE (docs/otlp.md).
 struct MetricsConfig {
+  /// Metrics over OpenTelemetry: a background thread sends every series every export_interval.
+  /// Auto: OTLP when an OTLP endpoint is configured, none otherwise.
+  MetricsExporter exporter = MetricsExporter::Auto;
+  MetricsTemporality temporality = MetricsTemporality::Cumulative;
+  OtlpEncoding otlp_encoding = OtlpEncoding::Protobuf;
+  bool otlp_gzip = false;
+  /// The full metrics URL. Unset with exporter "otlp": http://127.0.0.1:4318/v1/metrics.
+  std::string otlp_endpoint;
+  std::map<std::string, std::string> otlp_headers;
+  std::chrono::milliseconds otlp_timeout{10000};
+  std::chrono::milliseconds export_interval{60000};
+  std::chrono::milliseconds export_timeout{30000};
   /// Multiprocess mode: every process writes its values to its own file in this directory,
   /// and a scrape aggregates them ("" = single-process). Takes effect only when init() runs
   /// before the first metric is declared (a namespace-scope `static auto c = counter(...)`

@@ -294,6 +294,12 @@ class Endpoint {
 /// in that directory.
 [[nodiscard]] bool multiprocess_enabled();
 
+/// Exports every series now over OTLP, when init() configured a metrics exporter
+/// (Config::metrics.exporter, OTEL_METRICS_EXPORTER), and waits for the collector's answer, at
+/// most `timeout` (and the export timeout). True when it was accepted or there is no exporter.
+/// Thread-safe; never throws.
+bool force_flush(std::chrono::milliseconds timeout = std::chrono::seconds(30)) noexcept;
+
 /// Marks an exited worker's files: its live-mode gauges leave the aggregate, its counters and
 /// histograms stay. Then compacts (see compact()): files of processes that have really
 /// exited are merged into the archive. Exited processes are also noticed without it (pid

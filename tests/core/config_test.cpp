@@ -173,6 +173,37 @@ TEST_F(ConfigEnv, LogsExportSettingsPreferTheLogsSpecificVariables) {
   EXPECT_EQ(Config::with_environment({}).logging.otlp_endpoint, "http://127.0.0.1:9999/logs");
 }
 
+TEST_F(ConfigEnv, MetricsExportSettingsPreferTheMetricsSpecificVariables) {
+  const auto defaults = Config::with_environment({}).metrics;
+  EXPECT_EQ(defaults.exporter, MetricsExporter::Auto);
+  EXPECT_EQ(defaults.export_interval, std::chrono::milliseconds(60000));
+  EXPECT_EQ(defaults.export_timeout, std::chrono::milliseconds(30000));
+  EXPECT_EQ(defaults.temporality, MetricsTemporality::Cumulative);
+  set("OTEL_METRICS_EXPORTER", "otlp");
+  set("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318");
+  set("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "http/json");
+  set("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "gzip");
+  set("OTEL_METRIC_EXPORT_INTERVAL", "15000");
+  set("OTEL_METRIC_EXPORT_TIMEOUT", "5000");
+  set("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "Delta");
+  const auto m = Config::with_environment({}).metrics;
+  EXPECT_EQ(m.exporter, MetricsExporter::Otlp);
+  EXPECT_EQ(m.otlp_endpoint, "http://127.0.0.1:4318/v1/metrics");
+  EXPECT_EQ(m.otlp_encoding, OtlpEncoding::Json);
+  EXPECT_TRUE(m.otlp_gzip);
+  EXPECT_EQ(m.export_interval, std::chrono::milliseconds(15000));
+  EXPECT_EQ(m.export_timeout, std::chrono::milliseconds(5000));
+  EXPECT_EQ(m.temporality, MetricsTemporality::Delta);
+  set("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "lowmemory");
+  EXPECT_EQ(Config::with_environment({}).metrics.temporality, MetricsTemporality::Delta);
+  set("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "sometimes");
+  const auto problems = environment_problems();
+  ASSERT_EQ(problems.size(), 1U);
+  EXPECT_NE(problems[0].find("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"),
+            std::string::npos)
+      << problems[0];
+}
+
 TEST_F(ConfigEnv, AnUnknownLogsExporterIsReportedAndTheDefaultKept) {
   set("OTEL_LOGS_EXPORTER", "zipkin");
   const auto problems = environment_problems();

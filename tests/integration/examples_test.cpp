@@ -308,6 +308,12 @@ TEST(Tool, CheckSendsATestSpanAndATestLogRecordTheCollectorReceives) {
     logs_body += req.body;
     res.set_content("", "application/x-protobuf");
   });
+  std::string metrics_body;
+  collector.Post("/v1/metrics", [&](const httplib::Request& req, httplib::Response& res) {
+    std::lock_guard lock(mu);
+    metrics_body += req.body;
+    res.set_content("", "application/x-protobuf");
+  });
   collector.Post("/v1/traces", [&](const httplib::Request& req, httplib::Response& res) {
     std::lock_guard lock(mu);
     body = req.body;
@@ -354,11 +360,21 @@ TEST(Tool, CheckSendsATestSpanAndATestLogRecordTheCollectorReceives) {
   EXPECT_NE(logs_body.find("o11y_check"), std::string::npos);
   EXPECT_NE(logs_body.find(check_id), std::string::npos) << "the record's field is in the body";
   EXPECT_NE(logs_body.find("checked"), std::string::npos) << "the service name travels with it";
+  bool metrics_ok = false;
+  for (const auto& c : report["checks"]) {
+    if (c["check"] == "otlp metrics endpoint")
+      metrics_ok = c["ok"].get<bool>();
+  }
+  EXPECT_TRUE(metrics_ok) << out;
+  EXPECT_NE(metrics_body.find("checked"), std::string::npos) << "the resource travels with it";
 }
 
 TEST(Tool, CheckFailsWhenTheLogsEndpointRefusesTheRecord) {
   httplib::Server collector;
   collector.Post("/v1/traces", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("", "application/x-protobuf");
+  });
+  collector.Post("/v1/metrics", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("", "application/x-protobuf");
   });
   collector.Post("/v1/logs", [](const httplib::Request&, httplib::Response& res) {

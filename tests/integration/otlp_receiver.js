@@ -1,4 +1,4 @@
-// An OTLP/HTTP trace and logs receiver for the tests, built on the OpenTelemetry JS project's generated
+// An OTLP/HTTP trace, logs and metrics receiver for the tests, built on the OpenTelemetry JS project's generated
 // protobuf types (@opentelemetry/otlp-transformer, installed by the test command), so that what
 // our exporter sends is checked by code nobody on this team wrote.
 //
@@ -19,6 +19,7 @@ const root = require(path.join(modules, "@opentelemetry/otlp-transformer/build/s
 const REQUESTS = {
   "/v1/traces": root.opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest,
   "/v1/logs": root.opentelemetry.proto.collector.logs.v1.ExportLogsServiceRequest,
+  "/v1/metrics": root.opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceRequest,
 };
 const toObjectOptions = { longs: String, enums: Number, bytes: String, defaults: false, arrays: true };
 

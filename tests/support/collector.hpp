@@ -34,7 +34,7 @@ class Collector {
       res.status = status;
       res.set_content(status == 200 ? "{}" : "{\"message\":\"bad\nthing\"}", "application/json");
     };
-    for (const char* path : {"/v1/traces", "/v1/logs"})
+    for (const char* path : {"/v1/traces", "/v1/logs", "/v1/metrics"})
       server_.Post(path, handle);
     // An exporter keeps its connection open: a short keep-alive lets the server stop
     // promptly when the test ends.

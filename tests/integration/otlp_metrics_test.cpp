@@ -1,0 +1,263 @@
+// Metrics over OTLP, configured through init() as a service would, against the receiver built
+// on OpenTelemetry JS's generated types.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+#include <o11y/config.hpp>
+#include <o11y/context.hpp>
+#include <o11y/metrics.hpp>
+#include <o11y/trace.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/collector.hpp"
+#include "support/node_receiver.hpp"
+#include "support/temp_dir.hpp"
+
+namespace o11y {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+json attr(const json& attrs, std::string_view key) {
+  for (const auto& a : attrs) {
+    if (a["key"] == key)
+      return a["value"];
+  }
+  return nullptr;
+}
+
+/// The metric of this name in one decoded request, with the request's resource; null if absent.
+json metric(const json& request, std::string_view name) {
+  if (!request.contains("request"))
+    return nullptr;
+  for (const auto& rm : request["request"]["resourceMetrics"]) {
+    for (const auto& sm : rm["scopeMetrics"]) {
+      for (auto m : sm["metrics"]) {
+        if (m["name"] == name) {
+          m["resource"] = rm["resource"];
+          m["scope"] = sm["scope"];
+          return m;
+        }
+      }
+    }
+  }
+  return nullptr;
+}
+
+std::vector<json> metrics_requests(const testing::NodeReceiver& r) {
+  std::vector<json> out;
+  for (auto& q : r.requests()) {
+    EXPECT_FALSE(q.contains("error")) << q.dump();
+    if (q.value("path", "") == "/v1/metrics")
+      out.push_back(std::move(q));
+  }
+  return out;
+}
+
+Config metrics_to(const std::string& endpoint, OtlpEncoding encoding,
+                  MetricsTemporality temporality = MetricsTemporality::Cumulative) {
+  Config c;
+  c.service_name = "checkout";
+  c.environment = Environment::Production;
+  c.logging.stdout_output = false;
+  c.tracing.exporter = TracesExporter::None;
+  c.tracing.sample_rate = 1.0;
+  c.metrics.exporter = MetricsExporter::Otlp;
+  c.metrics.otlp_endpoint = endpoint;
+  c.metrics.otlp_encoding = encoding;
+  c.metrics.temporality = temporality;
+  c.metrics.export_interval = 1h;  // exports only when the test asks
+  return c;
+}
+
+class OtlpMetrics : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    Config quiet;
+    quiet.logging.stdout_output = false;
+    quiet.metrics.exporter = MetricsExporter::None;
+    init(quiet, EnvironmentUse::Ignore);
+  }
+  testing::TempDir dir_;
+  // A member, so that it still answers the last export TearDown's init() asks for.
+  testing::NodeReceiver receiver_{dir_};
+};
+
+TEST_F(OtlpMetrics, NodeDecodesCountersGaugesAndHistogramsWithExemplarsInBothEncodings) {
+  auto& receiver = receiver_;
+  ASSERT_GT(receiver.port(), 0) << receiver.log();
+  auto orders = counter("otlp_orders_total", "Orders placed.", {"status"});
+  auto queue = gauge("otlp_queue_depth", "Jobs waiting.");
+  auto latency = histogram("otlp_latency_seconds", "Request latency.", {"route"}, {0.1, 0.5, 1.0});
+  std::vector<SpanContext> spans;
+  for (const OtlpEncoding encoding : {OtlpEncoding::Protobuf, OtlpEncoding::Json}) {
+    init(metrics_to(receiver.url("/v1/metrics"), encoding), EnvironmentUse::Ignore);
+    // An exemplar is replaced only once it is 100 ms old: the second round's must replace the
+    // first's.
+    std::this_thread::sleep_for(150ms);
+    {
+      Scope scope;
+      auto span = start_span("GET /orders");
+      orders.add(2, {{"status", "ok"}});
+      latency.record(0.3, {{"route", "/orders"}});
+      spans.push_back(span.context());
+    }
+    queue.set(7);
+    orders.add(1, {{"status", "failed"}});
+    latency.record(0.05, {{"route", "/orders"}});
+    latency.record(3.0, {{"route", "/orders"}});
+    ASSERT_TRUE(metrics::force_flush(10s)) << receiver.log();
+  }
+  // The second init() also has the first exporter send what it has: one more protobuf request.
+  const auto all = metrics_requests(receiver);
+  ASSERT_EQ(all.size(), 3U) << receiver.log();
+  const std::vector<json> requests = {all[0], all[2]};
+  EXPECT_EQ(requests[0]["encoding"], "protobuf");
+  EXPECT_EQ(all[1]["encoding"], "protobuf");
+  EXPECT_EQ(requests[1]["encoding"], "json");
+  for (std::size_t r = 0; r < requests.size(); ++r) {
+    SCOPED_TRACE(requests[r]["encoding"].get<std::string>());
+    const auto times = static_cast<double>(r + 1);  // cumulative: both rounds by the second
+    const json sum = metric(requests[r], "otlp_orders");
+    ASSERT_FALSE(sum.is_null()) << requests[r].dump().substr(0, 2000);
+    EXPECT_EQ(attr(sum["resource"]["attributes"], "service.name")["stringValue"], "checkout");
+    EXPECT_EQ(sum["description"], "Orders placed.");
+    EXPECT_EQ(sum["sum"]["isMonotonic"], true);
+    EXPECT_EQ(sum["sum"]["aggregationTemporality"], 2);
+    bool saw_ok = false;
+    for (const auto& dp : sum["sum"]["dataPoints"]) {
+      const auto status = attr(dp["attributes"], "status")["stringValue"];
+      EXPECT_LT(std::stoull(dp["startTimeUnixNano"].get<std::string>()),
+                std::stoull(dp["timeUnixNano"].get<std::string>()));
+      if (status == "ok") {
+        saw_ok = true;
+        EXPECT_DOUBLE_EQ(dp["asDouble"].get<double>(), 2 * times);
+        ASSERT_EQ(dp["exemplars"].size(), 1U) << dp;
+        EXPECT_EQ(dp["exemplars"][0]["traceId"], spans[r].trace_id.to_hex());
+        EXPECT_EQ(dp["exemplars"][0]["spanId"], spans[r].span_id.to_hex());
+        EXPECT_DOUBLE_EQ(dp["exemplars"][0]["asDouble"].get<double>(), 2);
+      } else {
+        EXPECT_EQ(status, "failed");
+        EXPECT_DOUBLE_EQ(dp["asDouble"].get<double>(), 1 * times);
+      }
+    }
+    EXPECT_TRUE(saw_ok);
+
+    const json g = metric(requests[r], "otlp_queue_depth");
+    ASSERT_FALSE(g.is_null());
+    ASSERT_EQ(g["gauge"]["dataPoints"].size(), 1U);
+    EXPECT_DOUBLE_EQ(g["gauge"]["dataPoints"][0]["asDouble"].get<double>(), 7);
+
+    const json h = metric(requests[r], "otlp_latency_seconds");
+    ASSERT_FALSE(h.is_null());
+    EXPECT_EQ(h["histogram"]["aggregationTemporality"], 2);
+    ASSERT_EQ(h["histogram"]["dataPoints"].size(), 1U);
+    const json& dp = h["histogram"]["dataPoints"][0];
+    EXPECT_EQ(attr(dp["attributes"], "route")["stringValue"], "/orders");
+    EXPECT_EQ(dp["count"], std::to_string(3 * (r + 1)));
+    EXPECT_DOUBLE_EQ(dp["sum"].get<double>(), 3.35 * times);
+    const std::vector<std::string> buckets = {std::to_string(r + 1), std::to_string(r + 1), "0",
+                                              std::to_string(r + 1)};
+    EXPECT_EQ(dp["bucketCounts"].get<std::vector<std::string>>(), buckets);
+    EXPECT_EQ(dp["explicitBounds"].get<std::vector<double>>(),
+              (std::vector<double>{0.1, 0.5, 1.0}));
+    bool exemplar_of_this_round = false;
+    for (const auto& ex : dp["exemplars"])
+      exemplar_of_this_round =
+          exemplar_of_this_round || ex["traceId"] == spans[r].trace_id.to_hex();
+    EXPECT_TRUE(exemplar_of_this_round) << dp["exemplars"];
+  }
+}
+
+TEST_F(OtlpMetrics, DeltaTemporalityCarriesWhatWasRecordedSinceThePreviousExport) {
+  auto& receiver = receiver_;
+  ASSERT_GT(receiver.port(), 0) << receiver.log();
+  auto jobs = counter("otlp_delta_jobs_total", "Jobs run.");
+  auto took = histogram("otlp_delta_seconds", "Job time.", {}, {1.0});
+  init(metrics_to(receiver.url("/v1/metrics"), OtlpEncoding::Protobuf, MetricsTemporality::Delta),
+       EnvironmentUse::Ignore);
+  jobs.add(5);
+  took.record(0.5);
+  ASSERT_TRUE(metrics::force_flush(10s));
+  jobs.add(2);
+  took.record(2.0);
+  ASSERT_TRUE(metrics::force_flush(10s));
+  const auto requests = metrics_requests(receiver);
+  ASSERT_EQ(requests.size(), 2U) << receiver.log();
+  const std::vector<double> expected = {5, 2};
+  for (std::size_t r = 0; r < 2; ++r) {
+    const json sum = metric(requests[r], "otlp_delta_jobs");
+    ASSERT_FALSE(sum.is_null());
+    EXPECT_EQ(sum["sum"]["aggregationTemporality"], 1);
+    EXPECT_DOUBLE_EQ(sum["sum"]["dataPoints"][0]["asDouble"].get<double>(), expected[r]);
+    const json h = metric(requests[r], "otlp_delta_seconds");
+    ASSERT_FALSE(h.is_null());
+    EXPECT_EQ(h["histogram"]["dataPoints"][0]["count"], "1");
+  }
+  // Each delta starts where the one before ended.
+  const json first = metric(requests[0], "otlp_delta_jobs")["sum"]["dataPoints"][0];
+  const json second = metric(requests[1], "otlp_delta_jobs")["sum"]["dataPoints"][0];
+  EXPECT_EQ(second["startTimeUnixNano"], first["timeUnixNano"]);
+}
+
+TEST_F(OtlpMetrics, AForkedWorkerExportsNothingAndTheParentKeepsExporting) {
+  auto& receiver = receiver_;
+  ASSERT_GT(receiver.port(), 0) << receiver.log();
+  auto c = counter("otlp_fork_total", "Forked.");
+  init(metrics_to(receiver.url("/v1/metrics"), OtlpEncoding::Protobuf), EnvironmentUse::Ignore);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    c.add(1);
+    ::_exit(metrics::force_flush(5s) ? 1 : 0);  // the parent's exporter: nothing to flush here
+  }
+  ASSERT_GT(pid, 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  c.add(3);
+  ASSERT_TRUE(metrics::force_flush(10s));
+  const auto requests = metrics_requests(receiver);
+  ASSERT_EQ(requests.size(), 1U) << receiver.log();
+  EXPECT_DOUBLE_EQ(
+      metric(requests[0], "otlp_fork")["sum"]["dataPoints"][0]["asDouble"].get<double>(), 3);
+}
+
+TEST_F(OtlpMetrics, ARefusedExportIsReportedAndTheNextOneStillGoesOut) {
+  testing::Collector collector;
+  collector.answer({400});
+  auto c = counter("otlp_refused_total", "Refused.");
+  c.add(1);
+  auto cfg = metrics_to(collector.url("/v1/metrics"), OtlpEncoding::Protobuf);
+  cfg.metrics.export_timeout = 2s;
+  init(cfg, EnvironmentUse::Ignore);
+  EXPECT_FALSE(metrics::force_flush(5s)) << "a 400 is not retried: the export failed";
+  EXPECT_TRUE(metrics::force_flush(5s));
+  EXPECT_EQ(collector.requests().size(), 2U);
+  Config quiet;
+  quiet.logging.stdout_output = false;
+  quiet.metrics.exporter = MetricsExporter::None;
+  init(quiet, EnvironmentUse::Ignore);  // its last export, while the collector still answers
+}
+
+TEST_F(OtlpMetrics, ASlowCollectorBoundsTheFlushByTheExportTimeout) {
+  testing::Collector collector;
+  collector.delay(3s);
+  auto cfg = metrics_to(collector.url("/v1/metrics"), OtlpEncoding::Protobuf);
+  cfg.metrics.export_timeout = 500ms;
+  init(cfg, EnvironmentUse::Ignore);
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_FALSE(metrics::force_flush(10s));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2500ms);
+  Config quiet;
+  quiet.logging.stdout_output = false;
+  quiet.metrics.exporter = MetricsExporter::None;
+  init(quiet, EnvironmentUse::Ignore);  // before the collector goes: it still holds a request
+}
+
+}  // namespace
+}  // namespace o11y
