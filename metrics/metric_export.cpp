@@ -13,6 +13,8 @@
 #include "base/internal_error.hpp"
 #include "base/sys.hpp"
 #include "base/text.hpp"
+#include "metrics/mp_format.hpp"
+#include "metrics/mp_reader.hpp"
 #include "metrics/otlp_metrics.hpp"
 #include "o11y/metrics.hpp"
 #include "otlp/http_sender.hpp"
@@ -71,15 +73,10 @@ struct MetricExport::Impl {
 
   bool export_once() noexcept {
     try {
-      if (metrics::multiprocess_enabled()) {
-        static std::atomic<bool> said{false};
-        if (!said.exchange(true))
-          report_internal_error("otlp",
-                                "metrics are not exported over OTLP in multiprocess mode yet; "
-                                "scrape /metrics instead");
-        return false;
-      }
-      auto points = collect_points(all_families());
+      // Multiprocess: the directory's aggregate, every worker's series included (workers,
+      // forked from this process, export nothing themselves).
+      auto points = metrics::multiprocess_enabled() ? directory_points(mp::configured_dir())
+                                                    : collect_points(all_families());
       const auto res = o11y::resource();
       encoder.encode(points, res.get(), unix_now_ns(), body);
       const std::string_view bytes(body.data(), body.size());
@@ -220,6 +217,18 @@ void shutdown_metric_export() noexcept {
 }  // namespace o11y::detail
 
 namespace o11y::metrics {
+
+bool export_directory(std::string_view dir, const OtlpOptions& options) {
+  otlp::HttpSender sender(options, "metrics");
+  detail::MetricRequestEncoder encoder(options.encoding, /*delta=*/false, detail::unix_now_ns());
+  auto points = detail::directory_points(std::string(dir));
+  detail::Buffer body;
+  const auto res = o11y::resource();
+  encoder.encode(points, res.get(), detail::unix_now_ns(), body);
+  // The attempt's timeout bounds the whole export, retries included.
+  return sender.send(std::string_view(body.data(), body.size()),
+                     detail::Clock::now() + options.timeout);
+}
 
 bool force_flush(std::chrono::milliseconds timeout) noexcept {
   return detail::flush_metric_export(timeout);

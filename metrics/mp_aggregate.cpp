@@ -300,6 +300,16 @@ std::vector<std::uint32_t> Aggregate::families_by_name() const {
 
 std::string Aggregate::render(metrics::Format fmt, std::uint64_t files_read,
                               std::uint64_t files_skipped_total) const {
+  std::string out;
+  with_families(files_read, files_skipped_total, [&](const std::vector<const Family*>& order) {
+    out = render_families(order, fmt, false);
+  });
+  return out;
+}
+
+void Aggregate::with_families(
+    std::uint64_t files_read, std::uint64_t files_skipped_total,
+    const std::function<void(const std::vector<const Family*>&)>& use) const {
   const auto by_name = families_by_name();
 
   RenderStore store;
@@ -365,7 +375,7 @@ std::string Aggregate::render(metrics::Format fmt, std::uint64_t files_read,
          MetricType::Gauge, static_cast<double>(files_read));
   single("o11y_metric_families_skipped", kSkippedFamiliesHelp, MetricType::Counter,
          static_cast<double>(families_skipped()));
-  return render_families(order, fmt, false);
+  use(order);
 }
 
 std::string Aggregate::archive(const std::vector<std::string>& absorbed) const {

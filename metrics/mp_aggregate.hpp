@@ -8,6 +8,7 @@
 #include <array>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <limits>
 #include <optional>
 #include <span>
@@ -96,6 +97,11 @@ class Aggregate {
   /// The exposition of the aggregate and of the scrape's own health.
   [[nodiscard]] std::string render(metrics::Format fmt, std::uint64_t files_read,
                                    std::uint64_t files_skipped_total) const;
+
+  /// The same families as render() writes, in its order, handed to `use` while they live
+  /// (for an OTLP export of the aggregate).
+  void with_families(std::uint64_t files_read, std::uint64_t files_skipped_total,
+                     const std::function<void(const std::vector<const Family*>&)>& use) const;
 
   /// The compaction archive (file bytes) holding the aggregate, listing `absorbed`.
   [[nodiscard]] std::string archive(const std::vector<std::string>& absorbed) const;

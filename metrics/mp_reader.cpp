@@ -120,10 +120,10 @@ void list_directory(const std::string& dir, std::vector<std::string>& names) {
 
 }  // namespace
 
-std::string render_directory(const std::string& dir, metrics::Format fmt, DirectoryStats* stats) {
-  DirectoryStats local;
-  auto reader = take_reader();
-  DirectoryReader& r = *reader;
+namespace {
+
+// Reads every file of dir into r's aggregate; bad files are skipped, counted and reported.
+void read_directory(const std::string& dir, DirectoryReader& r, DirectoryStats& stats) {
   list_directory(dir, r.names);
   std::string path;
   for (const auto& name : r.names) {
@@ -150,18 +150,40 @@ std::string render_directory(const std::string& dir, metrics::Format fmt, Direct
       }
     }
     if (why) {
-      ++local.files_skipped;
+      ++stats.files_skipped;
       g_files_skipped.fetch_add(1, std::memory_order_relaxed);
       report_internal_error("metrics", "skipped multiprocess file " + name + ": " + *why);
       continue;
     }
-    ++local.files_read;
+    ++stats.files_read;
   }
-  std::string out = r.agg.render(fmt, local.files_read, g_files_skipped.load());
+}
+
+}  // namespace
+
+std::string render_directory(const std::string& dir, metrics::Format fmt, DirectoryStats* stats) {
+  DirectoryStats local;
+  auto reader = take_reader();
+  read_directory(dir, *reader, local);
+  std::string out = reader->agg.render(fmt, local.files_read, g_files_skipped.load());
   give_back(std::move(reader));
   if (stats != nullptr)
     *stats = local;
   return out;
+}
+
+std::vector<MetricFamilyPoints> directory_points(const std::string& dir, DirectoryStats* stats) {
+  DirectoryStats local;
+  auto reader = take_reader();
+  read_directory(dir, *reader, local);
+  std::vector<MetricFamilyPoints> points;
+  reader->agg.with_families(
+      local.files_read, g_files_skipped.load(),
+      [&](const std::vector<const Family*>& families) { points = collect_points(families); });
+  give_back(std::move(reader));
+  if (stats != nullptr)
+    *stats = local;
+  return points;
 }
 
 namespace {

@@ -2,7 +2,9 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
+#include "metrics/otlp_metrics.hpp"
 #include "o11y/metrics.hpp"
 
 namespace o11y::detail {
@@ -17,6 +19,10 @@ struct DirectoryStats {
 /// skipped, counted (o11y_multiproc_files_skipped_total) and reported.
 [[nodiscard]] std::string render_directory(const std::string& dir, metrics::Format fmt,
                                            DirectoryStats* stats = nullptr);
+
+/// The same aggregate as series points, for an OTLP export. Bad files as above.
+[[nodiscard]] std::vector<MetricFamilyPoints> directory_points(const std::string& dir,
+                                                               DirectoryStats* stats = nullptr);
 
 /// Merges the files of exited processes into the directory's archive and removes them.
 /// Returns how many files were absorbed.

@@ -43,6 +43,8 @@ commands:
         Print the aggregate of a multiprocess directory.
   serve --dir DIR [--listen 127.0.0.1:9464]
         Serve that aggregate at http://ADDRESS/metrics until interrupted.
+  export --dir DIR [--endpoint URL]
+        Send that aggregate to an OTLP/HTTP endpoint once.
   compact --dir DIR
         Merge the files of exited processes into the directory's archive.
 
@@ -475,6 +477,81 @@ int serve_command(const Args& args) {
   return kOk;
 }
 
+// The endpoint as given, with /v1/metrics added when it has no path (as for
+// OTEL_EXPORTER_OTLP_ENDPOINT).
+std::string metrics_url(const std::string& endpoint) {
+  const auto scheme = endpoint.find("://");
+  const auto path = endpoint.find('/', scheme == std::string::npos ? 0 : scheme + 3);
+  if (path == std::string::npos)
+    return endpoint + "/v1/metrics";
+  if (path == endpoint.size() - 1)
+    return endpoint + "v1/metrics";
+  return endpoint;
+}
+
+int export_command(const Args& args) {
+  int status = kOk;
+  const auto dir = directory_arg(args, "export", status);
+  if (!dir)
+    return status;
+  // Defaults from OTEL_EXPORTER_OTLP_[METRICS_]* and OTEL_SERVICE_NAME, as in the service.
+  std::vector<std::string> problems;
+  o11y::Config config = o11y::environment_config(&problems);
+  for (const auto& p : problems)
+    std::cerr << "o11y export: " << p << "\n";
+  const auto& m = config.metrics;
+  o11y::OtlpOptions options;
+  options.endpoint = m.otlp_endpoint.empty() ? "http://127.0.0.1:4318/v1/metrics" : m.otlp_endpoint;
+  options.headers = m.otlp_headers;
+  options.encoding = m.otlp_encoding;
+  options.gzip = m.otlp_gzip;
+  options.timeout = m.otlp_timeout;
+  if (const auto e = args.get("--endpoint"))
+    options.endpoint = metrics_url(*e);
+  if (const auto p = args.get("--protocol")) {
+    if (*p != "http/protobuf" && *p != "http/json")
+      return usage_error("export",
+                         "--protocol must be http/protobuf or http/json, not \"" + *p + "\"");
+    options.encoding = *p == "http/json" ? o11y::OtlpEncoding::Json : o11y::OtlpEncoding::Protobuf;
+  }
+  if (args.has("--gzip"))
+    options.gzip = true;
+  if (const auto t = args.get("--timeout")) {
+    int seconds = 0;
+    try {
+      seconds = std::stoi(*t);
+    } catch (...) {
+      seconds = 0;
+    }
+    if (seconds <= 0)
+      return usage_error("export", "--timeout must be a positive number of seconds");
+    options.timeout = std::chrono::seconds(seconds);
+  }
+  // Only the resource (service.name, ...) is wanted from init(): every output off.
+  config.metrics.multiproc_dir.clear();
+  config.metrics.exporter = o11y::MetricsExporter::None;
+  config.tracing.exporter = o11y::TracesExporter::None;
+  config.logging.exporter = o11y::LogsExporter::None;
+  config.logging.stdout_output = false;
+  config.logging.file_path.clear();
+  o11y::init(config, o11y::EnvironmentUse::Ignore);
+  bool sent = false;
+  try {
+    sent = o11y::metrics::export_directory(*dir, options);
+  } catch (const std::invalid_argument& e) {
+    o11y::shutdown();
+    return usage_error("export", e.what());
+  }
+  o11y::shutdown();
+  if (!sent) {
+    std::cerr << "o11y export: " << options.endpoint << " did not accept the aggregate of " << *dir
+              << "\n";
+    return kFailed;
+  }
+  std::cout << "exported the aggregate of " << *dir << " to " << options.endpoint << "\n";
+  return kOk;
+}
+
 int compact_command(const Args& args) {
   int status = kOk;
   const auto dir = directory_arg(args, "compact", status);
@@ -523,6 +600,18 @@ const std::vector<Command>& commands() {
        "OpenMetrics when the scraper asks for it) until SIGINT or SIGTERM. For\n"
        "pre-fork servers whose workers cannot serve HTTP themselves.\n",
        serve_command},
+      {"export",
+       {"--dir", "--endpoint", "--protocol", "--timeout"},
+       {"--gzip"},
+       "usage: o11y export --dir DIR [--endpoint URL] [--protocol http/protobuf|http/json]\n"
+       "                   [--gzip] [--timeout SECONDS]\n\n"
+       "Sends the aggregate of DIR to an OTLP/HTTP endpoint once, as cumulative metrics\n"
+       "(a sidecar for a pre-fork server in another language: run it on a timer). The\n"
+       "endpoint gets /v1/metrics when it has no path. Defaults come from\n"
+       "OTEL_EXPORTER_OTLP_[METRICS_]{ENDPOINT,PROTOCOL,COMPRESSION,HEADERS,TIMEOUT} and\n"
+       "the resource from OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES.\n"
+       "Exit status: 0 accepted, 1 not accepted (the reason is on stderr), 2 bad arguments.\n",
+       export_command},
       {"compact",
        {"--dir"},
        {},

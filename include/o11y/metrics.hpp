@@ -13,6 +13,8 @@
 
 namespace o11y {
 
+struct OtlpOptions;  // <o11y/export.hpp>
+
 /// Thrown for every misuse of the metrics API: an invalid metric or label name, a missing,
 /// extra or misspelt label, a wrong number of label values, invalid buckets, a negative
 /// counter increment, re-declaring a name with another shape. The message names the metric
@@ -299,6 +301,14 @@ class Endpoint {
 /// most `timeout` (and the export timeout). True when it was accepted or there is no exporter.
 /// Thread-safe; never throws.
 bool force_flush(std::chrono::milliseconds timeout = std::chrono::seconds(30)) noexcept;
+
+/// Sends the aggregate of a multiprocess directory (what render_directory() shows) to an OTLP
+/// endpoint once, as cumulative points: what `o11y export --dir` does, for a sidecar beside a
+/// pre-fork server written in another language. options.endpoint is the full URL (.../v1/
+/// metrics); options.timeout bounds the whole export, retries included. True when the
+/// collector accepted it; a failure is reported on stderr. Corrupt files are skipped as in a
+/// scrape. Throws std::invalid_argument for an endpoint that is not an http(s) URL.
+[[nodiscard]] bool export_directory(std::string_view dir, const OtlpOptions& options);
 
 /// Marks an exited worker's files: its live-mode gauges leave the aggregate, its counters and
 /// histograms stay. Then compacts (see compact()): files of processes that have really

@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 #include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -245,6 +246,41 @@ TEST(PreforkWorkers, PrometheusSeesEveryRequestThroughAWorkerKillAndTheToolReads
     EXPECT_NE(served->get_header_value("Content-Type").find("openmetrics"), std::string::npos);
     EXPECT_NE(served->body.find("orders_viewed_total 15"), std::string::npos);
   }
+
+  // `o11y export`: the same aggregate, once, as OTLP/JSON to a collector.
+  {
+    httplib::Server collector;
+    std::mutex mu;
+    std::string exported;
+    collector.Post("/v1/metrics", [&](const httplib::Request& req, httplib::Response& res) {
+      const std::lock_guard lock(mu);
+      exported = req.body;
+      res.set_content("{}", "application/json");
+    });
+    const testing::Serving serving(collector);
+    ASSERT_EQ(testing::run("OTEL_SERVICE_NAME=sidecar " + kTool + " export --dir " + mp_dir +
+                               " --protocol http/json --endpoint http://127.0.0.1:" +
+                               std::to_string(serving.port()),
+                           out),
+              0)
+        << out;
+    const std::lock_guard lock(mu);
+    const auto request = json::parse(exported);
+    const auto& rm = request["resourceMetrics"][0];
+    EXPECT_NE(rm["resource"].dump().find("\"sidecar\""), std::string::npos) << rm["resource"];
+    double viewed = -1;
+    for (const auto& m : rm["scopeMetrics"][0]["metrics"]) {
+      if (m["name"] == "orders_viewed")
+        viewed = m["sum"]["dataPoints"][0]["asDouble"].get<double>();
+    }
+    EXPECT_EQ(viewed, 15.0) << exported;
+  }
+  ASSERT_EQ(testing::run(kTool + " export --dir " + mp_dir + " --endpoint http://127.0.0.1:" +
+                             std::to_string(testing::free_port()) + " --timeout 2",
+                         out),
+            1)
+      << "nothing listens there: exit status 1";
+  EXPECT_NE(out.find("did not accept"), std::string::npos) << out;
 
   const auto check_cmd =
       "O11Y_MULTIPROC_DIR=" + mp_dir + " " + kTool +
