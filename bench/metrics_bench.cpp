@@ -152,6 +152,21 @@ void BM_HistogramRecordPreBound_O11y(benchmark::State& state) {
 }
 BENCHMARK(BM_HistogramRecordPreBound_O11y)->Threads(1)->Threads(2);
 
+// The same values into a native histogram (schema 3): the classic cells plus a sparse bucket.
+void BM_NativeHistogramRecordPreBound_O11y(benchmark::State& state) {
+  static auto child = o11y::histogram("bench_native_prebound_seconds", "h", {"method"},
+                                      o11y::Buckets::exponential())
+                          .labels({"card"});
+  const auto before = g_allocs.load();
+  double v = 0;
+  for (auto _ : state) {
+    child.record(v);
+    v = v > 10 ? 0 : v + 0.013;
+  }
+  report_allocs(state, before);
+}
+BENCHMARK(BM_NativeHistogramRecordPreBound_O11y)->Threads(1)->Threads(2);
+
 void BM_HistogramObserveCached_PrometheusCpp(benchmark::State& state) {
   static auto registry = std::make_shared<prometheus::Registry>();
   static auto& hist = prometheus::BuildHistogram()

@@ -316,18 +316,9 @@ void render_process(std::string& out, Format fmt) {
   const auto p = read_process_metrics();
   if (!p)
     return;
-  auto one = [&](std::string_view base, const char* type, const char* help, double v,
-                 bool counter) { put_single(out, fmt, base, type, help, v, counter); };
-  one("process_cpu_seconds", "counter", "Total user and system CPU time spent in seconds.",
-      p->cpu_seconds, true);
-  one("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.",
-      p->virtual_memory_bytes, false);
-  one("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
-      p->resident_memory_bytes, false);
-  one("process_start_time_seconds", "gauge",
-      "Start time of the process since unix epoch in seconds.", p->start_time_seconds, false);
-  one("process_open_fds", "gauge", "Number of open file descriptors.", p->open_fds, false);
-  one("process_max_fds", "gauge", "Maximum number of open file descriptors.", p->max_fds, false);
+  for (const auto& one : process_samples(*p))
+    put_single(out, fmt, one.base, one.counter ? "counter" : "gauge", one.help, one.value,
+               one.counter);
 }
 
 ExposedKind exposed_kind(ForeignFamily::Kind k) noexcept {
@@ -351,32 +342,8 @@ ExposedKind exposed_kind(ForeignFamily::Kind k) noexcept {
 // a clashing declaration of ours and knows every name it holds, but cannot see into a
 // prometheus-cpp Registry, so the foreign families are checked against it and each other.
 void render_foreign_checked(std::string& out, Format fmt) {
-  auto foreign = collect_foreign();
-  if (foreign.empty())
-    return;
-  NameClaims taken;  // the foreign families rendered so far
-  for (const auto& f : foreign) {
-    const auto kind = exposed_kind(f.kind);
-    std::string base = f.name;
-    if (kind == ExposedKind::Counter && base.size() > 6 && base.ends_with("_total"))
-      base.resize(base.size() - 6);
-    const ExposedNames names(kind, base);
-    std::string at;
-    std::optional<NameClaims::Owner> clash = default_registry_clash(names, at);
-    if (!clash) {
-      if (const auto* other = taken.clash(names, at))
-        clash = *other;
-    }
-    if (clash) {
-      skip_clashing_family("foreign " + f.name + " " + clash->declared,
-                           "prometheus-cpp family " + ExposedNames::describe(kind, f.name, base) +
-                               " left out of the scrape: \"" + at + "\" is already exposed by " +
-                               ExposedNames::describe(clash->kind, clash->declared, clash->base));
-      continue;
-    }
-    taken.claim(kind, f.name, base);
+  for (const auto& f : checked_foreign())
     render_foreign(out, f, fmt);
-  }
 }
 
 }  // namespace
@@ -412,6 +379,8 @@ std::uint64_t families_skipped() noexcept {
 
 std::string render_families(const std::vector<const Family*>& families, metrics::Format fmt,
                             bool with_extras) {
+  if (fmt == metrics::Format::Protobuf)
+    return render_protobuf(families, with_extras);
   std::string out;
   out.reserve(std::size_t{64} * 1024);
   for (const Family* f : families)
@@ -432,6 +401,53 @@ void add_foreign_source(std::weak_ptr<void> owner,
   auto& s = foreign_sources();
   std::lock_guard lock(s.mu);
   s.sources.emplace_back(std::move(owner), std::move(collect));
+}
+
+std::vector<ProcessSample> process_samples(const ProcessMetrics& p) {
+  return {
+      {"process_cpu_seconds", true, "Total user and system CPU time spent in seconds.",
+       p.cpu_seconds},
+      {"process_virtual_memory_bytes", false, "Virtual memory size in bytes.",
+       p.virtual_memory_bytes},
+      {"process_resident_memory_bytes", false, "Resident memory size in bytes.",
+       p.resident_memory_bytes},
+      {"process_start_time_seconds", false,
+       "Start time of the process since unix epoch in seconds.", p.start_time_seconds},
+      {"process_open_fds", false, "Number of open file descriptors.", p.open_fds},
+      {"process_max_fds", false, "Maximum number of open file descriptors.", p.max_fds},
+  };
+}
+
+// Another library's families join ours only where their names are free: the registry refuses
+// a clashing declaration of ours and knows every name it holds, but cannot see into a
+// prometheus-cpp Registry, so the foreign families are checked against it and each other.
+std::vector<ForeignFamily> checked_foreign() {
+  auto foreign = collect_foreign();
+  std::vector<ForeignFamily> out;
+  NameClaims taken;  // the foreign families kept so far
+  for (auto& f : foreign) {
+    const auto kind = exposed_kind(f.kind);
+    std::string base = f.name;
+    if (kind == ExposedKind::Counter && base.size() > 6 && base.ends_with("_total"))
+      base.resize(base.size() - 6);
+    const ExposedNames names(kind, base);
+    std::string at;
+    std::optional<NameClaims::Owner> clash = default_registry_clash(names, at);
+    if (!clash) {
+      if (const auto* other = taken.clash(names, at))
+        clash = *other;
+    }
+    if (clash) {
+      skip_clashing_family("foreign " + f.name + " " + clash->declared,
+                           "prometheus-cpp family " + ExposedNames::describe(kind, f.name, base) +
+                               " left out of the scrape: \"" + at + "\" is already exposed by " +
+                               ExposedNames::describe(clash->kind, clash->declared, clash->base));
+      continue;
+    }
+    taken.claim(kind, f.name, base);
+    out.push_back(std::move(f));
+  }
+  return out;
 }
 
 std::vector<ForeignFamily> collect_foreign() {
@@ -467,31 +483,45 @@ std::string render_directory(std::string_view dir, Format format) {
 }
 
 std::string_view content_type(Format format) noexcept {
-  return format == Format::OpenMetrics
-             ? "application/openmetrics-text; version=1.0.0; charset=utf-8"
-             : "text/plain; version=0.0.4; charset=utf-8";
+  switch (format) {
+    case Format::OpenMetrics:
+      return "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    case Format::Protobuf:
+      return "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; "
+             "encoding=delimited";
+    case Format::Text:
+      break;
+  }
+  return "text/plain; version=0.0.4; charset=utf-8";
 }
 
 Format negotiate(std::string_view accept) noexcept {
-  // Media ranges separated by ',', parameters by ';'. OpenMetrics unless its q is 0.
+  // Media ranges separated by ',', parameters by ';'. A range without q has q=1.
+  double openmetrics = 0;
+  double protobuf = 0;
   std::size_t pos = 0;
   while (pos < accept.size()) {
     const auto comma = accept.find(',', pos);
     const auto range =
         accept.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
     pos = comma == std::string_view::npos ? accept.size() : comma + 1;
-    if (range.find("application/openmetrics-text") == std::string_view::npos)
+    const bool om = range.find("application/openmetrics-text") != std::string_view::npos;
+    const bool pb =
+        range.find("application/vnd.google.protobuf") != std::string_view::npos &&
+        range.find("proto=io.prometheus.client.MetricFamily") != std::string_view::npos &&
+        range.find("encoding=delimited") != std::string_view::npos;
+    if (!om && !pb)
       continue;
-    const auto q = range.find("q=");
-    if (q == std::string_view::npos)
-      return Format::OpenMetrics;
-    double value = 1.0;
-    const auto digits = range.substr(q + 2);
-    std::from_chars(digits.data(), digits.data() + digits.size(), value);
-    if (value > 0)
-      return Format::OpenMetrics;
+    double q = 1.0;
+    if (const auto at = range.find("q="); at != std::string_view::npos) {
+      const auto digits = range.substr(at + 2);
+      std::from_chars(digits.data(), digits.data() + digits.size(), q);
+    }
+    (om ? openmetrics : protobuf) = std::max(om ? openmetrics : protobuf, q);
   }
-  return Format::Text;
+  if (protobuf > 0 && protobuf >= openmetrics)
+    return Format::Protobuf;
+  return openmetrics > 0 ? Format::OpenMetrics : Format::Text;
 }
 
 Response handle_scrape(std::string_view accept, std::string_view accept_encoding) noexcept {

@@ -192,8 +192,10 @@ void metrics_after_fork() noexcept {
 namespace {
 
 Family* declare(RegistryImpl& r, MetricType type, std::string_view name, std::string_view help,
-                std::initializer_list<std::string_view> label_names, std::vector<double> buckets,
+                std::initializer_list<std::string_view> label_names, const Buckets& layout,
                 GaugeMode mode, std::string_view unit) {
+  std::vector<double> buckets = layout.bounds();
+  const bool native = type == MetricType::Histogram && layout.native();
   if (!valid_metric_name(name)) {
     fail(name, "invalid metric name (want [a-zA-Z_:][a-zA-Z0-9_:]*)");
   }
@@ -217,7 +219,20 @@ Family* declare(RegistryImpl& r, MetricType type, std::string_view name, std::st
     }
     labels.emplace_back(l);
   }
-  if (type == MetricType::Histogram) {
+  if (native) {
+    if (layout.schema() < kMinSchema || layout.schema() > kMaxSchema)
+      fail(name,
+           "native histogram schema " + std::to_string(layout.schema()) + " is outside -4..8");
+    if (layout.max_buckets() == 0)
+      fail(name, "a native histogram needs max_buckets of at least 1");
+    if (!(layout.zero_threshold() >= 0) || std::isinf(layout.zero_threshold()))
+      fail(name, "the zero threshold of a native histogram must be a finite number >= 0");
+    if (!r.store()->in_process())
+      fail(name,
+           "native histograms are not supported in multiprocess mode yet; declare it with "
+           "classic buckets");
+    buckets.clear();  // the count and sum only, beside the sparse buckets
+  } else if (type == MetricType::Histogram) {
     if (buckets.empty())
       buckets = metrics::default_buckets();
     if (!buckets.empty() && std::isinf(buckets.back()) && buckets.back() > 0)
@@ -246,7 +261,12 @@ Family* declare(RegistryImpl& r, MetricType type, std::string_view name, std::st
   std::lock_guard lock(r.mu);
   if (auto it = r.by_name.find(base); it != r.by_name.end()) {
     const Family& f = *it->second;
-    if (f.type != type || f.label_names != labels || f.buckets != buckets || f.unit != unit) {
+    const bool same_native =
+        f.native == native && (!native || (f.native_schema == layout.schema() &&
+                                           f.native_max_buckets == layout.max_buckets() &&
+                                           f.native_zero_threshold == layout.zero_threshold()));
+    if (f.type != type || f.label_names != labels || f.buckets != buckets || f.unit != unit ||
+        !same_native) {
       fail(name, "is already declared as " +
                      ExposedNames::describe(exposed_kind(f.type), f.name, f.base_name) +
                      " with another type, labels, buckets or unit (labels: " + declared_list(f) +
@@ -274,6 +294,12 @@ Family* declare(RegistryImpl& r, MetricType type, std::string_view name, std::st
   f->mode = mode;
   f->set_label_names(std::move(labels));
   f->buckets = std::move(buckets);
+  if (native) {
+    f->native = true;
+    f->native_schema = layout.schema();
+    f->native_max_buckets = layout.max_buckets();
+    f->native_zero_threshold = layout.zero_threshold();
+  }
   f->store = r.store();
   Family* raw = f.get();
   r.claims.claim(exposed_kind(type), raw->name, base);
@@ -409,6 +435,9 @@ Series* Family::create_locked(const Key& key) {
   s->values.assign(key.values, key.values + key.n);
   std::copy_n(key.words, std::min(key.n, Series::kWords), s->words);
   s->cells = store->allocate(*this, s->values, cell_count());
+  if (native)
+    s->native =
+        std::make_unique<NativeBuckets>(native_schema, native_max_buckets, native_zero_threshold);
 
   Series* raw = s.get();
   series_.push_back(std::move(s));
@@ -459,6 +488,9 @@ void Family::reallocate_cells() {
   for (const auto& s : series_) {
     s->cells = store->allocate(*this, s->values, cell_count());
     s->exemplars.store(nullptr, std::memory_order_relaxed);  // the child has none yet
+    if (native)
+      s->native =
+          std::make_unique<NativeBuckets>(native_schema, native_max_buckets, native_zero_threshold);
   }
 }
 
@@ -564,6 +596,8 @@ void histogram_record(Family& f, Series& s, double v) noexcept {
           : static_cast<std::size_t>(std::lower_bound(b.begin(), b.end(), v) - b.begin());
   s.cells[i].fetch_add(1, std::memory_order_relaxed);
   add_double(s.cells[b.size() + 1], v);
+  if (s.native)
+    s.native->record(v);
   maybe_exemplar(f, s, i, v);
 }
 
@@ -600,10 +634,10 @@ Gauge gauge(std::string_view name, std::string_view help,
 }
 
 Histogram histogram(std::string_view name, std::string_view help,
-                    std::initializer_list<std::string_view> label_names,
-                    std::vector<double> buckets, std::string_view unit) {
+                    std::initializer_list<std::string_view> label_names, const Buckets& buckets,
+                    std::string_view unit) {
   return Histogram(detail::declare(detail::registry(), detail::MetricType::Histogram, name, help,
-                                   label_names, std::move(buckets), GaugeMode::All, unit));
+                                   label_names, buckets, GaugeMode::All, unit));
 }
 
 namespace {
@@ -749,9 +783,9 @@ Gauge Registry::gauge(std::string_view name, std::string_view help,
 
 Histogram Registry::histogram(std::string_view name, std::string_view help,
                               std::initializer_list<std::string_view> label_names,
-                              std::vector<double> buckets, std::string_view unit) {
+                              const Buckets& buckets, std::string_view unit) {
   return Histogram(detail::declare(*impl_, detail::MetricType::Histogram, name, help, label_names,
-                                   std::move(buckets), GaugeMode::All, unit));
+                                   buckets, GaugeMode::All, unit));
 }
 
 std::string Registry::render(Format format) const {

@@ -16,6 +16,7 @@
 
 #include "base/words.hpp"
 #include "metrics/exposed_names.hpp"
+#include "metrics/native_histogram.hpp"
 #include "o11y/metrics.hpp"
 
 namespace o11y::detail {
@@ -158,6 +159,9 @@ struct Series {
   /// value recorded under a sampled span: series that never see one cost nothing.
   std::atomic<Exemplar*> exemplars{nullptr};
   std::unique_ptr<Stripes> owned_stripes;  ///< keeps stripes alive
+  /// A native histogram's sparse buckets (its cells hold the count and sum, as a classic
+  /// histogram without finite buckets).
+  std::unique_ptr<NativeBuckets> native;
 };
 
 /// The label value every label of the overflow series has (see series_limit()).
@@ -182,6 +186,11 @@ struct Family {
   std::vector<std::string> label_names;   ///< set with set_label_names()
   std::vector<std::uint64_t> name_words;  ///< short_word() of each label name
   std::vector<double> buckets;            ///< finite upper bounds, increasing; +Inf implied
+  /// A native histogram (Buckets::exponential()): its schema, bucket limit and zero bucket.
+  bool native = false;
+  int native_schema = 0;
+  std::size_t native_max_buckets = 0;
+  double native_zero_threshold = 0;
   ValueStore* store = nullptr;
   /// Exempt from series_limit(): the families a scrape builds to aggregate a directory hold
   /// what every process recorded, each already guarded where it was recorded.

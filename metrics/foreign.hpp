@@ -34,4 +34,8 @@ void add_foreign_source(std::weak_ptr<void> owner,
 /// What every live source returns now.
 [[nodiscard]] std::vector<ForeignFamily> collect_foreign();
 
+/// collect_foreign() minus the families whose names clash with the default registry's or an
+/// earlier foreign family's: those are counted and reported (skip_clashing_family()).
+[[nodiscard]] std::vector<ForeignFamily> checked_foreign();
+
 }  // namespace o11y::detail

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <map>
 
 #include "otlp/fields.hpp"
 #include "otlp/json.hpp"
@@ -94,6 +95,92 @@ std::string packed(const std::vector<T>& values) {
   return out;
 }
 
+// Buckets at `schema` from buckets at a finer one (equal or higher).
+std::vector<std::pair<int, std::uint64_t>> at_schema(
+    const std::vector<std::pair<int, std::uint64_t>>& buckets, int from, int to) {
+  std::map<int, std::uint64_t> out;
+  for (auto [index, count] : buckets) {
+    for (int s = from; s > to; --s)
+      index = coarser_index(index);
+    out[index] += count;
+  }
+  return {out.begin(), out.end()};
+}
+
+void subtract_buckets(std::vector<std::pair<int, std::uint64_t>>& now,
+                      const std::vector<std::pair<int, std::uint64_t>>& before) {
+  std::map<int, std::uint64_t> base(before.begin(), before.end());
+  std::vector<std::pair<int, std::uint64_t>> out;
+  for (const auto& [index, count] : now) {
+    const auto it = base.find(index);
+    const std::uint64_t d = it == base.end() ? count : count - std::min(count, it->second);
+    if (d > 0)
+      out.emplace_back(index, d);
+  }
+  now = std::move(out);
+}
+
+// Ends up cumulative minus what `before` held. The schema only ever goes down, so `before`
+// is brought to the current one.
+void subtract_native(NativeBuckets::Snapshot& now, const NativeBuckets::Snapshot& before) {
+  subtract_buckets(now.positive, at_schema(before.positive, before.schema, now.schema));
+  subtract_buckets(now.negative, at_schema(before.negative, before.schema, now.schema));
+  now.zero_count -= std::min(now.zero_count, before.zero_count);
+}
+
+// OTLP's bucket i holds (base^i, base^(i+1)], Prometheus' index i+1: dense counts from the
+// first used bucket to the last.
+struct Dense {
+  int offset = 0;
+  std::vector<std::uint64_t> counts;
+};
+Dense dense(const std::vector<std::pair<int, std::uint64_t>>& buckets) {
+  Dense d;
+  if (buckets.empty())
+    return d;
+  d.offset = buckets.front().first - 1;
+  const auto first = static_cast<std::int64_t>(buckets.front().first);
+  d.counts.assign(static_cast<std::size_t>(buckets.back().first - first + 1), 0);
+  for (const auto& [index, count] : buckets)
+    d.counts[static_cast<std::size_t>(index - first)] = count;
+  return d;
+}
+
+std::uint64_t zigzag32(int v) noexcept {
+  return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(v)) << 1U) ^
+         static_cast<std::uint64_t>(static_cast<std::int64_t>(v >> 31) & 0xffffffffLL);
+}
+
+void exponential_buckets_pb(otlp::Pb& pb, std::uint32_t f,
+                            const std::vector<std::pair<int, std::uint64_t>>& buckets) {
+  if (buckets.empty())
+    return;
+  const Dense d = dense(buckets);
+  pb.message(f, [&](otlp::Pb& b) {
+    b.uint(field::exponential_buckets::kOffset, zigzag32(d.offset));
+    b.message(field::exponential_buckets::kBucketCounts, [&](otlp::Pb& packed) {
+      for (const auto c : d.counts)
+        packed.varint(c);
+    });
+  });
+}
+
+void exponential_buckets_json(Buffer& out, const char* key,
+                              const std::vector<std::pair<int, std::uint64_t>>& buckets) {
+  const Dense d = dense(buckets);
+  otlp::put(out, ",\"");
+  otlp::put(out, key);
+  otlp::put(out, "\":{\"offset\":");
+  append_number(out, d.offset);
+  otlp::put(out, ",\"bucketCounts\":[");
+  for (std::size_t i = 0; i < d.counts.size(); ++i) {
+    if (i > 0)
+      out.push_back(',');
+    otlp::put_quoted_number(out, d.counts[i]);
+  }
+  otlp::put(out, "]}");
+}
+
 }  // namespace
 
 std::vector<MetricFamilyPoints> collect_points(const std::vector<const Family*>& families) {
@@ -107,6 +194,7 @@ std::vector<MetricFamilyPoints> collect_points(const std::vector<const Family*>&
     fp.type = f->type;
     fp.label_names = f->label_names;
     fp.bounds = f->buckets;
+    fp.native = f->native;
     for (const Series* s : f->all_series()) {
       auto& p = fp.points.emplace_back();
       p.label_values = s->values;
@@ -131,6 +219,8 @@ std::vector<MetricFamilyPoints> collect_points(const std::vector<const Family*>&
             p.count += p.buckets[i];
           }
           p.sum = load_double(s->cells[f->buckets.size() + 1]);
+          if (s->native)
+            p.native = s->native->snapshot();
           break;
       }
     }
@@ -164,6 +254,12 @@ void MetricRequestEncoder::to_delta(const MetricFamilyPoints& f, MetricPoint& p)
     const auto count = p.count;
     p.count = count - prev.count;
     prev.count = count;
+    if (p.native) {
+      const NativeBuckets::Snapshot now = *p.native;
+      if (prev.native)
+        subtract_native(*p.native, *prev.native);
+      prev.native = now;
+    }
   }
 }
 
@@ -234,6 +330,31 @@ void MetricRequestEncoder::encode_protobuf(const std::vector<MetricFamilyPoints>
                         [&](otlp::Pb& g) { number_points(g, field::gauge::kDataPoints, false); });
               break;
             case MetricType::Histogram:
+              if (f.native) {
+                m.message(field::metric::kExponentialHistogram, [&](otlp::Pb& h) {
+                  namespace dp = field::exponential_histogram_data_point;
+                  for (const auto& p : f.points) {
+                    if (!p.native)
+                      continue;
+                    const auto& n = *p.native;
+                    h.message(field::exponential_histogram::kDataPoints, [&](otlp::Pb& d) {
+                      attributes_pb(d, dp::kAttributes, f, p);
+                      d.fixed64(dp::kStartTimeUnixNano, start_ns);
+                      d.fixed64(dp::kTimeUnixNano, time_ns);
+                      d.fixed64(dp::kCount, n.count());
+                      d.dbl(dp::kSum, p.sum);
+                      d.uint(dp::kScale, zigzag32(n.schema));
+                      d.fixed64(dp::kZeroCount, n.zero_count);
+                      exponential_buckets_pb(d, dp::kPositive, n.positive);
+                      exponential_buckets_pb(d, dp::kNegative, n.negative);
+                      exemplars_pb(d, dp::kExemplars, p);
+                      d.dbl(dp::kZeroThreshold, n.zero_threshold);
+                    });
+                  }
+                  h.uint(field::exponential_histogram::kAggregationTemporality, temporality);
+                });
+                break;
+              }
               m.message(field::metric::kHistogram, [&](otlp::Pb& h) {
                 for (const auto& p : f.points) {
                   h.message(field::histogram::kDataPoints, [&](otlp::Pb& dp) {
@@ -326,41 +447,77 @@ void MetricRequestEncoder::encode_json(const std::vector<MetricFamilyPoints>& fa
         number_points(false);
         out.push_back('}');
         break;
-      case MetricType::Histogram: {
-        put(out, ",\"histogram\":{\"dataPoints\":[");
-        bool first = true;
-        for (const auto& p : f.points) {
-          if (!first)
-            out.push_back(',');
-          first = false;
-          out.push_back('{');
-          attributes_json(out, f, p);
-          times(true);
-          put(out, ",\"count\":");
-          otlp::put_quoted_number(out, p.count);
-          put(out, ",\"sum\":");
-          put_double(out, p.sum);
-          put(out, ",\"bucketCounts\":[");
-          for (std::size_t i = 0; i < p.buckets.size(); ++i) {
-            if (i > 0)
+      case MetricType::Histogram:
+        if (f.native) {
+          put(out, ",\"exponentialHistogram\":{\"dataPoints\":[");
+          bool first = true;
+          for (const auto& p : f.points) {
+            if (!p.native)
+              continue;
+            const auto& n = *p.native;
+            if (!first)
               out.push_back(',');
-            otlp::put_quoted_number(out, p.buckets[i]);
+            first = false;
+            out.push_back('{');
+            attributes_json(out, f, p);
+            times(true);
+            put(out, ",\"count\":");
+            otlp::put_quoted_number(out, n.count());
+            put(out, ",\"sum\":");
+            put_double(out, p.sum);
+            put(out, ",\"scale\":");
+            append_number(out, n.schema);
+            put(out, ",\"zeroCount\":");
+            otlp::put_quoted_number(out, n.zero_count);
+            put(out, ",\"zeroThreshold\":");
+            put_double(out, n.zero_threshold);
+            if (!n.positive.empty())
+              exponential_buckets_json(out, "positive", n.positive);
+            if (!n.negative.empty())
+              exponential_buckets_json(out, "negative", n.negative);
+            exemplars_json(out, p);
+            out.push_back('}');
           }
-          put(out, "],\"explicitBounds\":[");
-          for (std::size_t i = 0; i < f.bounds.size(); ++i) {
-            if (i > 0)
-              out.push_back(',');
-            put_double(out, f.bounds[i]);
-          }
-          out.push_back(']');
-          exemplars_json(out, p);
+          put(out, "],\"aggregationTemporality\":");
+          append_number(out, temporality);
           out.push_back('}');
+          break;
         }
-        put(out, "],\"aggregationTemporality\":");
-        append_number(out, temporality);
-        out.push_back('}');
-        break;
-      }
+        {
+          put(out, ",\"histogram\":{\"dataPoints\":[");
+          bool first = true;
+          for (const auto& p : f.points) {
+            if (!first)
+              out.push_back(',');
+            first = false;
+            out.push_back('{');
+            attributes_json(out, f, p);
+            times(true);
+            put(out, ",\"count\":");
+            otlp::put_quoted_number(out, p.count);
+            put(out, ",\"sum\":");
+            put_double(out, p.sum);
+            put(out, ",\"bucketCounts\":[");
+            for (std::size_t i = 0; i < p.buckets.size(); ++i) {
+              if (i > 0)
+                out.push_back(',');
+              otlp::put_quoted_number(out, p.buckets[i]);
+            }
+            put(out, "],\"explicitBounds\":[");
+            for (std::size_t i = 0; i < f.bounds.size(); ++i) {
+              if (i > 0)
+                out.push_back(',');
+              put_double(out, f.bounds[i]);
+            }
+            out.push_back(']');
+            exemplars_json(out, p);
+            out.push_back('}');
+          }
+          put(out, "],\"aggregationTemporality\":");
+          append_number(out, temporality);
+          out.push_back('}');
+          break;
+        }
     }
     out.push_back('}');
   }

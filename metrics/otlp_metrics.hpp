@@ -5,6 +5,7 @@
 // explicit-bucket Histograms, with exemplars.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -26,6 +27,8 @@ struct MetricPoint {
   /// The last exemplar of the series (counter) or of each bucket (histogram); seq 0 = none.
   std::vector<Exemplar::Snapshot> exemplars;
   std::vector<bool> has_exemplar;
+  /// A native histogram's sparse buckets (then `buckets` holds only the total count).
+  std::optional<NativeBuckets::Snapshot> native;
 };
 
 /// One family's points, read from its cells.
@@ -36,6 +39,7 @@ struct MetricFamilyPoints {
   MetricType type = MetricType::Counter;
   std::vector<std::string> label_names;
   std::vector<double> bounds;
+  bool native = false;  ///< a native histogram: sent as an ExponentialHistogram
   std::vector<MetricPoint> points;
 };
 
@@ -59,6 +63,7 @@ class MetricRequestEncoder {
     std::vector<std::uint64_t> buckets;
     double sum = 0;
     std::uint64_t count = 0;
+    std::optional<NativeBuckets::Snapshot> native;
   };
   void to_delta(const MetricFamilyPoints& f, MetricPoint& p);
   void encode_protobuf(const std::vector<MetricFamilyPoints>& families, const Resource* resource,

@@ -23,6 +23,19 @@ struct ProcessMetrics {
 /// Reads /proc/self; nullopt where /proc is unavailable.
 [[nodiscard]] std::optional<ProcessMetrics> read_process_metrics();
 
+/// One process_* family as every format writes it.
+struct ProcessSample {
+  const char* base;  ///< without _total
+  bool counter;
+  const char* help;
+  double value;
+};
+[[nodiscard]] std::vector<ProcessSample> process_samples(const ProcessMetrics& p);
+
+/// Prometheus' delimited protobuf exposition of these families (with_extras as below).
+[[nodiscard]] std::string render_protobuf(const std::vector<const Family*>& families,
+                                          bool with_extras);
+
 /// The exposition of these families in a format; with_extras adds the process metrics and
 /// the families of exposed prometheus-cpp collectables.
 [[nodiscard]] std::string render_families(const std::vector<const Family*>& families,

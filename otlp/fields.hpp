@@ -118,6 +118,7 @@ inline constexpr Number kUnit = 3;
 inline constexpr Number kGauge = 5;
 inline constexpr Number kSum = 7;
 inline constexpr Number kHistogram = 9;
+inline constexpr Number kExponentialHistogram = 10;
 }  // namespace metric
 namespace gauge {
 inline constexpr Number kDataPoints = 1;
@@ -148,6 +149,27 @@ inline constexpr Number kExplicitBounds = 7;
 inline constexpr Number kExemplars = 8;
 inline constexpr Number kAttributes = 9;
 }  // namespace histogram_data_point
+namespace exponential_histogram {
+inline constexpr Number kDataPoints = 1;
+inline constexpr Number kAggregationTemporality = 2;
+}  // namespace exponential_histogram
+namespace exponential_histogram_data_point {
+inline constexpr Number kAttributes = 1;
+inline constexpr Number kStartTimeUnixNano = 2;
+inline constexpr Number kTimeUnixNano = 3;
+inline constexpr Number kCount = 4;
+inline constexpr Number kSum = 5;
+inline constexpr Number kScale = 6;
+inline constexpr Number kZeroCount = 7;
+inline constexpr Number kPositive = 8;
+inline constexpr Number kNegative = 9;
+inline constexpr Number kExemplars = 11;
+inline constexpr Number kZeroThreshold = 14;
+}  // namespace exponential_histogram_data_point
+namespace exponential_buckets {  // ExponentialHistogramDataPoint.Buckets
+inline constexpr Number kOffset = 1;
+inline constexpr Number kBucketCounts = 2;
+}  // namespace exponential_buckets
 namespace exemplar {
 inline constexpr Number kTimeUnixNano = 2;
 inline constexpr Number kAsDouble = 3;

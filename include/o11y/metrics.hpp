@@ -51,6 +51,48 @@ struct Series;
 struct RegistryImpl;
 }  // namespace detail
 
+/// How a histogram buckets what it records: classic buckets with fixed upper bounds (a list
+/// converts implicitly: `{0.1, 0.5, 1}`; none means the Prometheus defaults, .005 to 10), or
+/// sparse base-2 exponential buckets, a Prometheus native histogram (exponential()). A value.
+class Buckets {
+ public:
+  /// The Prometheus default bounds.
+  Buckets() = default;
+  Buckets(std::vector<double> bounds) : bounds_(std::move(bounds)) {}  // NOLINT: implicit
+  Buckets(std::initializer_list<double> bounds) : bounds_(bounds) {}   // NOLINT: implicit
+
+  /// A native histogram: each power of two is split into 2^schema buckets (schema -4..8; 3
+  /// gives buckets about 9% wide). Values within zero_threshold of zero count in the zero
+  /// bucket. When more than max_buckets are in use, the schema is lowered (halving the
+  /// resolution) until they fit again. Exposed in Prometheus' protobuf format to scrapers that
+  /// ask for it (Prometheus with --enable-feature=native-histograms) and over OTLP as an
+  /// ExponentialHistogram; the text formats show its count and sum. The declaration throws
+  /// MetricError for a schema outside -4..8, max_buckets 0 or a negative threshold, and in
+  /// multiprocess mode, which does not hold native histograms yet.
+  [[nodiscard]] static Buckets exponential(int schema = 3, std::size_t max_buckets = 160,
+                                           double zero_threshold = 2.938735877055719e-39) {
+    Buckets b;
+    b.native_ = true;
+    b.schema_ = schema;
+    b.max_buckets_ = max_buckets;
+    b.zero_threshold_ = zero_threshold;
+    return b;
+  }
+
+  [[nodiscard]] const std::vector<double>& bounds() const noexcept { return bounds_; }
+  [[nodiscard]] bool native() const noexcept { return native_; }
+  [[nodiscard]] int schema() const noexcept { return schema_; }
+  [[nodiscard]] std::size_t max_buckets() const noexcept { return max_buckets_; }
+  [[nodiscard]] double zero_threshold() const noexcept { return zero_threshold_; }
+
+ private:
+  std::vector<double> bounds_;
+  bool native_ = false;
+  int schema_ = 3;
+  std::size_t max_buckets_ = 160;
+  double zero_threshold_ = 0;
+};
+
 namespace metrics {
 class Registry;
 }  // namespace metrics
@@ -162,7 +204,7 @@ class Histogram {
 
  private:
   friend Histogram histogram(std::string_view, std::string_view,
-                             std::initializer_list<std::string_view>, std::vector<double>,
+                             std::initializer_list<std::string_view>, const Buckets&,
                              std::string_view);
   friend class metrics::Registry;
   explicit Histogram(detail::Family* family) noexcept : family_(family) {}
@@ -180,10 +222,10 @@ class Histogram {
                           std::initializer_list<std::string_view> label_names = {},
                           GaugeMode mode = GaugeMode::All, std::string_view unit = {});
 /// Buckets: strictly increasing finite upper bounds (+Inf is added); empty means the
-/// Prometheus defaults, .005 to 10 seconds.
+/// Prometheus defaults, .005 to 10 seconds; Buckets::exponential() makes a native histogram.
 [[nodiscard]] Histogram histogram(std::string_view name, std::string_view help,
                                   std::initializer_list<std::string_view> label_names = {},
-                                  std::vector<double> buckets = {}, std::string_view unit = {});
+                                  const Buckets& buckets = {}, std::string_view unit = {});
 
 namespace metrics {
 
@@ -193,6 +235,9 @@ namespace metrics {
 enum class Format : std::uint8_t {
   Text,         ///< Prometheus text format 0.0.4
   OpenMetrics,  ///< OpenMetrics 1.0, with exemplars
+  /// Prometheus' length-delimited protobuf (io.prometheus.client.MetricFamily): the only
+  /// format that carries native histograms.
+  Protobuf,
 };
 
 /// Every family of the default registry, process metrics included, in the given format.
@@ -223,7 +268,7 @@ class Registry {
                             GaugeMode mode = GaugeMode::All, std::string_view unit = {});
   [[nodiscard]] Histogram histogram(std::string_view name, std::string_view help,
                                     std::initializer_list<std::string_view> label_names = {},
-                                    std::vector<double> buckets = {}, std::string_view unit = {});
+                                    const Buckets& buckets = {}, std::string_view unit = {});
 
   /// This registry's families (no process metrics) in the given format.
   [[nodiscard]] std::string render(Format format = Format::Text) const;
@@ -235,8 +280,10 @@ class Registry {
 /// The Content-Type header value for a format.
 [[nodiscard]] std::string_view content_type(Format format) noexcept;
 
-/// The format a scraper asked for in its Accept header: OpenMetrics when it lists
-/// application/openmetrics-text (with a non-zero q), text otherwise.
+/// The format a scraper asked for in its Accept header: protobuf when it lists
+/// application/vnd.google.protobuf with proto=io.prometheus.client.MetricFamily and
+/// encoding=delimited at a q no lower than OpenMetrics'; else OpenMetrics when it lists
+/// application/openmetrics-text (with a non-zero q); text otherwise.
 [[nodiscard]] Format negotiate(std::string_view accept_header) noexcept;
 
 /// What a /metrics handler answers, for use from any HTTP server.

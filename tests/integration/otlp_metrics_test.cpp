@@ -205,6 +205,66 @@ TEST_F(OtlpMetrics, DeltaTemporalityCarriesWhatWasRecordedSinceThePreviousExport
   EXPECT_EQ(second["startTimeUnixNano"], first["timeUnixNano"]);
 }
 
+TEST_F(OtlpMetrics, ANativeHistogramIsAnExponentialHistogramInBothEncodings) {
+  auto& receiver = receiver_;
+  ASSERT_GT(receiver.port(), 0) << receiver.log();
+  auto h = histogram("otlp_native_seconds", "Latency.", {"route"}, Buckets::exponential(0));
+  for (const double v : {3.0, 3.5, 5.0, -1.5, 0.0})
+    h.record(v, {{"route", "/pay"}});
+  for (const auto encoding : {OtlpEncoding::Json, OtlpEncoding::Protobuf}) {
+    init(metrics_to(receiver.url("/v1/metrics"), encoding), EnvironmentUse::Ignore);
+    ASSERT_TRUE(metrics::force_flush(10s));
+  }
+  const auto requests = metrics_requests(receiver);
+  ASSERT_GE(requests.size(), 2U) << receiver.log();
+  // The first request and the last: the JSON exporter also sends when init() replaces it.
+  for (const std::size_t r : {std::size_t{0}, requests.size() - 1}) {
+    const json m = metric(requests[r], "otlp_native_seconds");
+    ASSERT_FALSE(m.is_null()) << requests[r].dump();
+    EXPECT_EQ(requests[r]["encoding"], std::string(r == 0 ? "json" : "protobuf"));
+    const json& e = m["exponentialHistogram"];
+    EXPECT_EQ(e["aggregationTemporality"], 2);
+    const json& dp = e["dataPoints"][0];
+    EXPECT_EQ(attr(dp["attributes"], "route")["stringValue"], "/pay");
+    // Protobuf leaves zeros (proto3 defaults) off the wire: absent means 0.
+    EXPECT_EQ(dp.value("scale", 0), 0);
+    EXPECT_EQ(dp["count"], "5");
+    EXPECT_EQ(dp["zeroCount"], "1");
+    EXPECT_DOUBLE_EQ(dp["sum"].get<double>(), 10.0);
+    // Base 2: 3 and 3.5 in (2, 4], OTLP bucket 1; 5 in (4, 8], bucket 2; -1.5 in (1, 2], 0.
+    EXPECT_EQ(dp["positive"]["offset"], 1);
+    EXPECT_EQ(dp["positive"]["bucketCounts"].get<std::vector<std::string>>(),
+              (std::vector<std::string>{"2", "1"}));
+    EXPECT_EQ(dp["negative"].value("offset", 0), 0);
+    EXPECT_EQ(dp["negative"]["bucketCounts"].get<std::vector<std::string>>(),
+              (std::vector<std::string>{"1"}));
+  }
+}
+
+TEST_F(OtlpMetrics, ANativeHistogramInDeltaCarriesOnlyTheNewObservations) {
+  auto& receiver = receiver_;
+  ASSERT_GT(receiver.port(), 0) << receiver.log();
+  auto h = histogram("otlp_native_delta_seconds", "Latency.", {}, Buckets::exponential(1));
+  init(metrics_to(receiver.url("/v1/metrics"), OtlpEncoding::Json, MetricsTemporality::Delta),
+       EnvironmentUse::Ignore);
+  h.record(1.0);
+  h.record(1.0);
+  ASSERT_TRUE(metrics::force_flush(10s));
+  h.record(1.0);
+  h.record(8.0);
+  ASSERT_TRUE(metrics::force_flush(10s));
+  const auto requests = metrics_requests(receiver);
+  ASSERT_EQ(requests.size(), 2U) << receiver.log();
+  const json second =
+      metric(requests[1], "otlp_native_delta_seconds")["exponentialHistogram"]["dataPoints"][0];
+  EXPECT_EQ(second["count"], "2");
+  EXPECT_DOUBLE_EQ(second["sum"].get<double>(), 9.0);
+  // Schema 1: 1.0 is Prometheus' bucket 0 (OTLP -1), 8.0 bucket 6 (OTLP 5).
+  EXPECT_EQ(second["positive"]["offset"], -1);
+  EXPECT_EQ(second["positive"]["bucketCounts"].get<std::vector<std::string>>(),
+            (std::vector<std::string>{"1", "0", "0", "0", "0", "0", "1"}));
+}
+
 TEST_F(OtlpMetrics, AForkedWorkerExportsNothingAndTheParentKeepsExporting) {
   auto& receiver = receiver_;
   ASSERT_GT(receiver.port(), 0) << receiver.log();

@@ -161,5 +161,18 @@ TEST_F(OtlpMultiprocess, ExportDirectoryOfACollectorThatIsDownFailsWithinItsTime
   EXPECT_THROW((void)metrics::export_directory(multiproc_dir(), options), std::invalid_argument);
 }
 
+TEST(NativeHistogramInMultiprocessMode, IsRefusedWithAnErrorNamingTheMetric) {
+  ASSERT_TRUE(metrics::multiprocess_enabled());
+  try {
+    (void)histogram("mp_native_seconds", "h", {}, Buckets::exponential());
+    FAIL() << "a native histogram was declared in multiprocess mode";
+  } catch (const MetricError& e) {
+    EXPECT_NE(std::string(e.what()).find("mp_native_seconds"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("multiprocess"), std::string::npos) << e.what();
+  }
+  // A classic one of the same name still can be.
+  EXPECT_NO_THROW((void)histogram("mp_native_seconds", "h", {}, {0.1, 1}));
+}
+
 }  // namespace
 }  // namespace o11y

@@ -6,6 +6,7 @@
 #include <prometheus/registry.h>
 #include <prometheus/summary.h>
 
+#include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <o11y/metrics.hpp>
@@ -119,6 +120,44 @@ TEST(PrometheusServer, ScrapesServeAndAnswersQueriesOnOurValues) {
       "histogram_quantile(0.5, sum by (le) (peer_payment_processing_seconds_bucket))");
   EXPECT_GT(p50, 0.5);
   EXPECT_LE(p50, 0.75);
+  EXPECT_EQ(prometheus.scalar("up{job=\"o11y\"}"), 1.0);
+}
+
+TEST(PrometheusServer, ScrapesANativeHistogramOverProtobufAndItsQuantileIsWithinTheSchemaError) {
+  auto h = histogram("peer_native_latency_seconds", "Latency.", {"method"}, Buckets::exponential());
+  auto classic = histogram("peer_classic_seconds", "Classic beside it.", {}, {0.1, 1});
+  auto c = counter("peer_native_requests_total", "Requests.", {"method"});
+  // 1000 values spread evenly in log space between 1 ms and 1 s: the median is 10^-1.5 s.
+  double sum = 0;
+  for (int i = 0; i < 1000; ++i) {
+    const double v = std::pow(10.0, -3.0 + 3.0 * (i + 0.5) / 1000.0);
+    h.record(v, {{"method", "card"}});
+    sum += v;
+  }
+  classic.record(0.5);
+  c.add(7, {{"method", "card"}});
+  auto endpoint = metrics::serve("127.0.0.1:0");
+  testing::TempDir dir;
+  testing::PrometheusServer prometheus(dir, endpoint.port(),
+                                       {"--enable-feature=native-histograms"});
+  ASSERT_TRUE(prometheus.started());
+  const std::string series = "peer_native_latency_seconds{method=\"card\"}";
+  ASSERT_TRUE(testing::wait_until(
+      [&] { return prometheus.scalar("histogram_count(" + series + ")") == 1000.0; },
+      std::chrono::seconds(40)))
+      << "Prometheus never saw the native histogram: " << prometheus.query("up").dump();
+  EXPECT_NEAR(prometheus.scalar("histogram_sum(" + series + ")"), sum, sum * 1e-9);
+  // Schema 3: a bucket spans a factor of 2^(1/8), about 9%; a quantile is off by less.
+  for (const auto& [q, exact] :
+       {std::pair{0.5, std::pow(10.0, -1.5)}, std::pair{0.9, std::pow(10.0, -0.3)},
+        std::pair{0.1, std::pow(10.0, -2.7)}}) {
+    const double got =
+        prometheus.scalar("histogram_quantile(" + std::to_string(q) + ", " + series + ")");
+    EXPECT_NEAR(got, exact, exact * 0.095) << "quantile " << q;
+  }
+  // The rest of the scrape came over protobuf too: a counter and a classic histogram.
+  EXPECT_EQ(prometheus.scalar("peer_native_requests_total{method=\"card\"}"), 7.0);
+  EXPECT_EQ(prometheus.scalar("peer_classic_seconds_bucket{le=\"1.0\"}"), 1.0);
   EXPECT_EQ(prometheus.scalar("up{job=\"o11y\"}"), 1.0);
 }
 

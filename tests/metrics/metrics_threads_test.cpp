@@ -1,15 +1,60 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cmath>
+#include <map>
 #include <o11y/metrics.hpp>
 #include <o11y/trace.hpp>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "metrics/native_histogram.hpp"
+
 // Run under ThreadSanitizer: concurrent creation, recording, striping and scraping.
 namespace o11y {
 namespace {
+
+using BucketList = std::vector<std::pair<int, std::uint64_t>>;
+
+TEST(MetricsThreads, NativeBucketsKeepEveryObservationThroughConcurrentSchemaReductions) {
+  // A small bucket limit and values spread over 2^-30..2^30: the recorders force rebuilds
+  // and schema reductions on each other while a reader takes snapshots.
+  detail::NativeBuckets b(8, 24, 0);
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 20000;
+  const auto value = [](int t, int i) {
+    return std::exp2(static_cast<double>((i * 7 + t * 13) % 600) / 10.0 - 30.0);
+  };
+  std::atomic<bool> done{false};
+  std::thread reader([&] {
+    while (!done.load()) {
+      const auto s = b.snapshot();
+      EXPECT_LE(s.count(), std::uint64_t{kThreads} * kPerThread);
+    }
+  });
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i)
+        b.record(value(t, i));
+    });
+  }
+  for (auto& t : threads)
+    t.join();
+  done = true;
+  reader.join();
+  const auto s = b.snapshot();
+  EXPECT_EQ(b.dropped(), 0U);
+  EXPECT_EQ(s.count(), std::uint64_t{kThreads} * kPerThread);
+  EXPECT_LE(s.positive.size(), 24U);
+  std::map<int, std::uint64_t> expected;
+  for (int t = 0; t < kThreads; ++t) {
+    for (int i = 0; i < kPerThread; ++i)
+      ++expected[detail::native_bucket_index(value(t, i), s.schema)];
+  }
+  EXPECT_EQ(BucketList(expected.begin(), expected.end()), s.positive);
+}
 
 TEST(MetricsThreads, ConcurrentRecordingLosesNothingWhileScraping) {
   auto c = counter("t_threads_total", "h", {"shard"});

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
@@ -23,20 +24,13 @@ inline std::string write_file(const TempDir& dir, const std::string& name,
 /// target every second, its data in `dir`.
 class PrometheusServer {
  public:
-  PrometheusServer(const TempDir& dir, int target_port)
+  /// flags: more command-line flags ("--enable-feature=native-histograms").
+  PrometheusServer(const TempDir& dir, int target_port, const std::vector<std::string>& flags = {})
       : port_(free_port()),
-        process_({"prometheus",
-                  "--config.file=" +
-                      write_file(dir, "prometheus.yml",
-                                 "global:\n  scrape_interval: 1s\n"
-                                 "scrape_configs:\n  - job_name: o11y\n    static_configs:\n"
-                                 "      - targets: ['127.0.0.1:" +
-                                     std::to_string(target_port) + "']\n"),
-                  "--storage.tsdb.path=" + dir.file("data"),
-                  "--web.listen-address=127.0.0.1:" + std::to_string(port_)},
-                 dir.file("prometheus.log")) {}
+        process_(arguments(dir, target_port, port_, flags), dir.file("prometheus.log")) {}
 
   [[nodiscard]] bool started() const { return process_.started(); }
+  [[nodiscard]] int port() const { return port_; }
 
   /// The result of an instant query, or null when Prometheus did not answer.
   [[nodiscard]] nlohmann::json query(const std::string& promql) const {
@@ -56,6 +50,20 @@ class PrometheusServer {
   }
 
  private:
+  static std::vector<std::string> arguments(const TempDir& dir, int target_port, int port,
+                                            const std::vector<std::string>& flags) {
+    std::vector<std::string> args{
+        "prometheus",
+        "--config.file=" + write_file(dir, "prometheus.yml",
+                                      "global:\n  scrape_interval: 1s\n"
+                                      "scrape_configs:\n  - job_name: o11y\n    static_configs:\n"
+                                      "      - targets: ['127.0.0.1:" +
+                                          std::to_string(target_port) + "']\n"),
+        "--storage.tsdb.path=" + dir.file("data"),
+        "--web.listen-address=127.0.0.1:" + std::to_string(port)};
+    args.insert(args.end(), flags.begin(), flags.end());
+    return args;
+  }
   int port_;
   Process process_;
 };

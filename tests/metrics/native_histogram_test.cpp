@@ -1,0 +1,205 @@
+// Native histograms: the bucket index, schema reduction, the declaration's checks, the
+// protobuf exposition's framing and content negotiation.
+#include "metrics/native_histogram.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+#include <o11y/metrics.hpp>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace o11y {
+namespace {
+
+using BucketList = std::vector<std::pair<int, std::uint64_t>>;
+
+using detail::native_bucket_index;
+using detail::NativeBuckets;
+
+// The bucket's bounds computed in long double: (base^(i-1), base^i].
+long double upper_bound(int index, int schema) {
+  return std::exp2(static_cast<long double>(index) * std::exp2(static_cast<long double>(-schema)));
+}
+
+TEST(NativeBuckets, EveryValueLandsInTheBucketWhoseBoundsHoldItAtEverySchema) {
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<double> log2v(-60.0, 60.0);
+  for (int schema = detail::kMinSchema; schema <= detail::kMaxSchema; ++schema) {
+    for (int n = 0; n < 20000; ++n) {
+      const double v = std::exp2(log2v(rng));
+      const int i = native_bucket_index(v, schema);
+      const long double hi = upper_bound(i, schema);
+      const long double lo = upper_bound(i - 1, schema);
+      // Values within rounding of a boundary may go either way.
+      const long double slack = hi * 1e-14L;
+      EXPECT_LE(static_cast<long double>(v), hi + slack) << "v=" << v << " schema=" << schema;
+      EXPECT_GT(static_cast<long double>(v), lo - slack) << "v=" << v << " schema=" << schema;
+    }
+  }
+}
+
+TEST(NativeBuckets, APowerOfTwoIsTheUpperBoundOfItsBucket) {
+  EXPECT_EQ(native_bucket_index(1.0, 3), 0);
+  EXPECT_EQ(native_bucket_index(2.0, 3), 8);
+  EXPECT_EQ(native_bucket_index(0.5, 3), -8);
+  EXPECT_EQ(native_bucket_index(1.0, 0), 0);
+  EXPECT_EQ(native_bucket_index(3.0, 0), 2);
+  EXPECT_EQ(native_bucket_index(4.0, -1), 1);
+  EXPECT_EQ(native_bucket_index(5.0, -1), 2);
+  EXPECT_EQ(native_bucket_index(1.0, 8), 0);
+  EXPECT_EQ(native_bucket_index(std::nextafter(1.0, 2.0), 8), 1);
+}
+
+TEST(NativeBuckets, NegativeValuesZeroAndNaNGoWhereTheyBelong) {
+  NativeBuckets b(3, 160, 1e-9);
+  b.record(-1.5);
+  b.record(0.0);
+  b.record(1e-12);
+  b.record(std::nan(""));
+  b.record(2.0);
+  const auto s = b.snapshot();
+  EXPECT_EQ(s.zero_count, 2U);
+  ASSERT_EQ(s.negative.size(), 1U);
+  EXPECT_EQ(s.negative[0].first, native_bucket_index(1.5, 3));
+  ASSERT_EQ(s.positive.size(), 1U);
+  EXPECT_EQ(s.positive[0], (std::pair<int, std::uint64_t>{8, 1}));
+  EXPECT_EQ(s.count(), 4U) << "NaN counts in no bucket";
+}
+
+TEST(NativeBuckets, TooManyBucketsLowerTheSchemaAndKeepEveryObservation) {
+  NativeBuckets b(8, 20, 0);
+  std::vector<double> values;
+  std::mt19937_64 rng(11);
+  std::uniform_real_distribution<double> log2v(-20.0, 20.0);
+  for (int n = 0; n < 5000; ++n) {
+    values.push_back(std::exp2(log2v(rng)) * (n % 5 == 0 ? -1 : 1));
+    b.record(values.back());
+  }
+  const auto s = b.snapshot();
+  EXPECT_LT(s.schema, 8);
+  EXPECT_LE(s.positive.size() + s.negative.size(), 20U);
+  EXPECT_EQ(s.count(), values.size());
+  // The same values indexed directly at the final schema: the very same buckets.
+  std::map<int, std::uint64_t> pos;
+  std::map<int, std::uint64_t> neg;
+  for (const double v : values)
+    ++(v < 0 ? neg : pos)[native_bucket_index(std::fabs(v), s.schema)];
+  EXPECT_EQ(BucketList(pos.begin(), pos.end()), s.positive);
+  EXPECT_EQ(BucketList(neg.begin(), neg.end()), s.negative);
+}
+
+TEST(NativeBuckets, ManyBucketsUnderTheLimitKeepTheSchema) {
+  NativeBuckets b(3, 1000, 0);
+  for (int i = 0; i < 300; ++i)
+    b.record(std::exp2(i / 8.0));  // one per bucket: 300 buckets, the table grows
+  const auto s = b.snapshot();
+  EXPECT_EQ(s.schema, 3);
+  EXPECT_EQ(s.positive.size(), 300U);
+  EXPECT_EQ(s.count(), 300U);
+}
+
+TEST(HistogramFamily, RejectsANativeSchemaOutsideTheRangeNamingTheMetric) {
+  metrics::Registry r;
+  try {
+    (void)r.histogram("nh_bad_schema_seconds", "h", {}, Buckets::exponential(9));
+    FAIL() << "schema 9 was accepted";
+  } catch (const MetricError& e) {
+    EXPECT_NE(std::string(e.what()).find("nh_bad_schema_seconds"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("-4..8"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW((void)r.histogram("nh_no_buckets", "h", {}, Buckets::exponential(3, 0)),
+               MetricError);
+  EXPECT_THROW((void)r.histogram("nh_bad_zero", "h", {}, Buckets::exponential(3, 160, -1)),
+               MetricError);
+}
+
+TEST(HistogramFamily, ANativeHistogramIsAnotherShapeThanAClassicOne) {
+  metrics::Registry r;
+  (void)r.histogram("nh_shape_seconds", "h", {}, Buckets::exponential());
+  EXPECT_NO_THROW((void)r.histogram("nh_shape_seconds", "h", {}, Buckets::exponential()));
+  EXPECT_THROW((void)r.histogram("nh_shape_seconds", "h"), MetricError);
+  EXPECT_THROW((void)r.histogram("nh_shape_seconds", "h", {}, Buckets::exponential(2)),
+               MetricError);
+}
+
+TEST(HistogramFamily, ANativeHistogramShowsItsCountAndSumInTheTextFormat) {
+  metrics::Registry r;
+  auto h = r.histogram("nh_text_seconds", "Latency.", {"method"}, Buckets::exponential());
+  h.record(0.25, {{"method", "card"}});
+  h.record(0.75, {{"method", "card"}});
+  EXPECT_EQ(h.count({{"method", "card"}}), 2U);
+  const auto text = r.render();
+  EXPECT_NE(text.find("nh_text_seconds_bucket{method=\"card\",le=\"+Inf\"} 2"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("nh_text_seconds_count{method=\"card\"} 2"), std::string::npos) << text;
+  EXPECT_NE(text.find("nh_text_seconds_sum{method=\"card\"} 1"), std::string::npos) << text;
+}
+
+// Reads one varint; false at the end or on a truncated one.
+bool read_varint(const std::string& s, std::size_t& at, std::uint64_t& v) {
+  v = 0;
+  for (unsigned shift = 0; at < s.size() && shift < 64; shift += 7) {
+    const auto b = static_cast<unsigned char>(s[at++]);
+    v |= std::uint64_t{b & 0x7fU} << shift;
+    if ((b & 0x80U) == 0)
+      return true;
+  }
+  return false;
+}
+
+TEST(ProtobufExposition, IsOneLengthDelimitedFamilyAfterAnotherNamedAsInTheTextFormat) {
+  metrics::Registry r;
+  auto c = r.counter("pb_orders_total", "Orders.", {"status"});
+  c.add(3, {{"status", "ok"}});
+  auto h = r.histogram("pb_latency_seconds", "Latency.", {}, Buckets::exponential());
+  h.record(0.1);
+  (void)r.gauge("pb_unused", "Never set.");
+  const std::string body = r.render(metrics::Format::Protobuf);
+  std::vector<std::string> names;
+  std::size_t at = 0;
+  while (at < body.size()) {
+    std::uint64_t len = 0;
+    ASSERT_TRUE(read_varint(body, at, len));
+    ASSERT_LE(at + len, body.size()) << "a frame runs past the end";
+    const std::string frame = body.substr(at, len);
+    at += len;
+    // Field 1 (name), length-delimited: tag 0x0a.
+    ASSERT_EQ(frame[0], '\x0a');
+    std::size_t p = 1;
+    std::uint64_t name_len = 0;
+    ASSERT_TRUE(read_varint(frame, p, name_len));
+    names.push_back(frame.substr(p, name_len));
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"pb_orders_total", "pb_latency_seconds"}))
+      << "families without series are left out";
+}
+
+TEST(Negotiate, PicksProtobufWhenPrometheusAsksForNativeHistograms) {
+  // What Prometheus 2.42 sends with --enable-feature=native-histograms.
+  EXPECT_EQ(metrics::negotiate("application/vnd.google.protobuf;proto=io.prometheus.client."
+                               "MetricFamily;encoding=delimited;q=0.7,text/plain;version=0.0.4;"
+                               "q=0.3,*/*;q=0.2"),
+            metrics::Format::Protobuf);
+  EXPECT_EQ(metrics::negotiate("application/openmetrics-text;version=1.0.0,application/"
+                               "openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;"
+                               "q=0.5,*/*;q=0.1"),
+            metrics::Format::OpenMetrics);
+  EXPECT_EQ(metrics::negotiate("application/vnd.google.protobuf;proto=io.prometheus.client."
+                               "MetricFamily;encoding=delimited;q=0.5,application/"
+                               "openmetrics-text;version=1.0.0;q=0.9"),
+            metrics::Format::OpenMetrics)
+      << "the higher q wins";
+  EXPECT_EQ(metrics::negotiate("application/vnd.google.protobuf;proto=io.prometheus.client."
+                               "MetricFamily;encoding=text"),
+            metrics::Format::Text)
+      << "only the delimited encoding is served";
+  EXPECT_EQ(metrics::negotiate("application/vnd.google.protobuf;proto=io.prometheus.client."
+                               "MetricFamily;encoding=delimited;q=0"),
+            metrics::Format::Text);
+}
+
+}  // namespace
+}  // namespace o11y
