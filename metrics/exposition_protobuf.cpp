@@ -209,13 +209,15 @@ void own_family(Pb& fam, const Family& f) {
               h.uint(field::histogram::kSampleCount, n.count());
               h.dbl(field::histogram::kSampleSum, load_double(s->cells[nb + 1]));
               native_histogram(h, n);
-              return;
+              if (nb == 0)
+                return;  // no classic buckets beside it
+            } else {
+              for (std::size_t i = 0; i <= nb; ++i)
+                cumulative += s->cells[i].load(std::memory_order_relaxed);
+              h.uint(field::histogram::kSampleCount, cumulative);
+              h.dbl(field::histogram::kSampleSum, load_double(s->cells[nb + 1]));
+              cumulative = 0;
             }
-            for (std::size_t i = 0; i <= nb; ++i)
-              cumulative += s->cells[i].load(std::memory_order_relaxed);
-            h.uint(field::histogram::kSampleCount, cumulative);
-            h.dbl(field::histogram::kSampleSum, load_double(s->cells[nb + 1]));
-            cumulative = 0;
             for (std::size_t i = 0; i <= nb; ++i) {
               cumulative += s->cells[i].load(std::memory_order_relaxed);
               h.message(field::histogram::kBucket, [&](Pb& b) {

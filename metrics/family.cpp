@@ -231,9 +231,11 @@ Family* declare(RegistryImpl& r, MetricType type, std::string_view name, std::st
       fail(name,
            "native histograms are not supported in multiprocess mode yet; declare it with "
            "classic buckets");
-    buckets.clear();  // the count and sum only, beside the sparse buckets
-  } else if (type == MetricType::Histogram) {
-    if (buckets.empty())
+  }
+  if (type == MetricType::Histogram) {
+    // A native histogram has classic buckets only when asked (with_classic()): without, its
+    // cells hold the count and sum alone.
+    if (buckets.empty() && !native)
       buckets = metrics::default_buckets();
     if (!buckets.empty() && std::isinf(buckets.back()) && buckets.back() > 0)
       buckets.pop_back();
@@ -435,6 +437,7 @@ Series* Family::create_locked(const Key& key) {
   s->values.assign(key.values, key.values + key.n);
   std::copy_n(key.words, std::min(key.n, Series::kWords), s->words);
   s->cells = store->allocate(*this, s->values, cell_count());
+  s->created_ns = unix_time_ns();
   if (native)
     s->native =
         std::make_unique<NativeBuckets>(native_schema, native_max_buckets, native_zero_threshold);

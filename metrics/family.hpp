@@ -162,6 +162,8 @@ struct Series {
   /// A native histogram's sparse buckets (its cells hold the count and sum, as a classic
   /// histogram without finite buckets).
   std::unique_ptr<NativeBuckets> native;
+  /// When it was created (unix ns): where OTLP's cumulative points start.
+  std::uint64_t created_ns = 0;
 };
 
 /// The label value every label of the overflow series has (see series_limit()).

@@ -183,7 +183,8 @@ void exponential_buckets_json(Buffer& out, const char* key,
 
 }  // namespace
 
-std::vector<MetricFamilyPoints> collect_points(const std::vector<const Family*>& families) {
+std::vector<MetricFamilyPoints> collect_points(const std::vector<const Family*>& families,
+                                               bool with_start) {
   std::vector<MetricFamilyPoints> out;
   out.reserve(families.size());
   for (const Family* f : families) {
@@ -198,6 +199,7 @@ std::vector<MetricFamilyPoints> collect_points(const std::vector<const Family*>&
     for (const Series* s : f->all_series()) {
       auto& p = fp.points.emplace_back();
       p.label_values = s->values;
+      p.start_ns = with_start ? s->created_ns : 0;
       const Exemplar* ex = s->exemplars.load(std::memory_order_acquire);
       if (ex != nullptr) {
         p.exemplars.resize(f->exemplar_count());
@@ -273,16 +275,24 @@ void MetricRequestEncoder::encode(std::vector<MetricFamilyPoints>& families,
     }
     start_ns_ = time_ns;  // the next deltas start where these end
   }
+  // Cumulative points start when their series was created; deltas at the previous export,
+  // or at the series' creation when it came later. Unknown: when the exporter started.
+  for (auto& f : families) {
+    for (auto& p : f.points) {
+      p.start_ns = p.start_ns == 0 ? start : delta_ ? std::max(start, p.start_ns) : p.start_ns;
+      p.start_ns = std::min(p.start_ns, time_ns);
+    }
+  }
   if (encoding_ == OtlpEncoding::Json) {
-    encode_json(families, resource, start, time_ns, out);
+    encode_json(families, resource, time_ns, out);
   } else {
-    encode_protobuf(families, resource, start, time_ns, out);
+    encode_protobuf(families, resource, time_ns, out);
   }
 }
 
 void MetricRequestEncoder::encode_protobuf(const std::vector<MetricFamilyPoints>& families,
-                                           const Resource* resource, std::uint64_t start_ns,
-                                           std::uint64_t time_ns, Buffer& out) const {
+                                           const Resource* resource, std::uint64_t time_ns,
+                                           Buffer& out) const {
   out.clear();
   const std::uint64_t temporality =
       delta_ ? field::kTemporalityDelta : field::kTemporalityCumulative;
@@ -309,7 +319,7 @@ void MetricRequestEncoder::encode_protobuf(const std::vector<MetricFamilyPoints>
             for (const auto& p : f.points) {
               body.message(points_field, [&](otlp::Pb& dp) {
                 if (with_start)
-                  dp.fixed64(field::number_data_point::kStartTimeUnixNano, start_ns);
+                  dp.fixed64(field::number_data_point::kStartTimeUnixNano, p.start_ns);
                 dp.fixed64(field::number_data_point::kTimeUnixNano, time_ns);
                 dp.dbl(field::number_data_point::kAsDouble, p.value);
                 exemplars_pb(dp, field::number_data_point::kExemplars, p);
@@ -339,7 +349,7 @@ void MetricRequestEncoder::encode_protobuf(const std::vector<MetricFamilyPoints>
                     const auto& n = *p.native;
                     h.message(field::exponential_histogram::kDataPoints, [&](otlp::Pb& d) {
                       attributes_pb(d, dp::kAttributes, f, p);
-                      d.fixed64(dp::kStartTimeUnixNano, start_ns);
+                      d.fixed64(dp::kStartTimeUnixNano, p.start_ns);
                       d.fixed64(dp::kTimeUnixNano, time_ns);
                       d.fixed64(dp::kCount, n.count());
                       d.dbl(dp::kSum, p.sum);
@@ -358,7 +368,7 @@ void MetricRequestEncoder::encode_protobuf(const std::vector<MetricFamilyPoints>
               m.message(field::metric::kHistogram, [&](otlp::Pb& h) {
                 for (const auto& p : f.points) {
                   h.message(field::histogram::kDataPoints, [&](otlp::Pb& dp) {
-                    dp.fixed64(field::histogram_data_point::kStartTimeUnixNano, start_ns);
+                    dp.fixed64(field::histogram_data_point::kStartTimeUnixNano, p.start_ns);
                     dp.fixed64(field::histogram_data_point::kTimeUnixNano, time_ns);
                     dp.fixed64(field::histogram_data_point::kCount, p.count);
                     dp.dbl(field::histogram_data_point::kSum, p.sum);
@@ -380,8 +390,8 @@ void MetricRequestEncoder::encode_protobuf(const std::vector<MetricFamilyPoints>
 }
 
 void MetricRequestEncoder::encode_json(const std::vector<MetricFamilyPoints>& families,
-                                       const Resource* resource, std::uint64_t start_ns,
-                                       std::uint64_t time_ns, Buffer& out) const {
+                                       const Resource* resource, std::uint64_t time_ns,
+                                       Buffer& out) const {
   using otlp::put;
   out.clear();
   const int temporality = delta_ ? 1 : 2;
@@ -409,10 +419,10 @@ void MetricRequestEncoder::encode_json(const std::vector<MetricFamilyPoints>& fa
       put(out, ",\"unit\":");
       otlp::put_string(out, f.unit);
     }
-    const auto times = [&](bool with_start) {
+    const auto times = [&](const MetricPoint& p, bool with_start) {
       if (with_start) {
         put(out, ",\"startTimeUnixNano\":");
-        otlp::put_quoted_number(out, start_ns);
+        otlp::put_quoted_number(out, p.start_ns);
       }
       put(out, ",\"timeUnixNano\":");
       otlp::put_quoted_number(out, time_ns);
@@ -426,7 +436,7 @@ void MetricRequestEncoder::encode_json(const std::vector<MetricFamilyPoints>& fa
         first = false;
         out.push_back('{');
         attributes_json(out, f, p);
-        times(with_start);
+        times(p, with_start);
         put(out, ",\"asDouble\":");
         put_double(out, p.value);
         exemplars_json(out, p);
@@ -460,7 +470,7 @@ void MetricRequestEncoder::encode_json(const std::vector<MetricFamilyPoints>& fa
             first = false;
             out.push_back('{');
             attributes_json(out, f, p);
-            times(true);
+            times(p, true);
             put(out, ",\"count\":");
             otlp::put_quoted_number(out, n.count());
             put(out, ",\"sum\":");
@@ -492,7 +502,7 @@ void MetricRequestEncoder::encode_json(const std::vector<MetricFamilyPoints>& fa
             first = false;
             out.push_back('{');
             attributes_json(out, f, p);
-            times(true);
+            times(p, true);
             put(out, ",\"count\":");
             otlp::put_quoted_number(out, p.count);
             put(out, ",\"sum\":");

@@ -29,6 +29,8 @@ struct MetricPoint {
   std::vector<bool> has_exemplar;
   /// A native histogram's sparse buckets (then `buckets` holds only the total count).
   std::optional<NativeBuckets::Snapshot> native;
+  /// When the series was created (unix ns); 0 when unknown (the exporter's start is used).
+  std::uint64_t start_ns = 0;
 };
 
 /// One family's points, read from its cells.
@@ -43,9 +45,11 @@ struct MetricFamilyPoints {
   std::vector<MetricPoint> points;
 };
 
-/// Every series of these families, now. Throws only std::bad_alloc.
+/// Every series of these families, now; with_start: the series' creation times mean
+/// something (not for the families a directory's aggregate builds). Throws only
+/// std::bad_alloc.
 [[nodiscard]] std::vector<MetricFamilyPoints> collect_points(
-    const std::vector<const Family*>& families);
+    const std::vector<const Family*>& families, bool with_start = true);
 
 /// Encodes points, cumulative or as deltas since the previous call. One object per exporter;
 /// one thread at a time. Throws only std::bad_alloc.
@@ -67,9 +71,9 @@ class MetricRequestEncoder {
   };
   void to_delta(const MetricFamilyPoints& f, MetricPoint& p);
   void encode_protobuf(const std::vector<MetricFamilyPoints>& families, const Resource* resource,
-                       std::uint64_t start_ns, std::uint64_t time_ns, Buffer& out) const;
+                       std::uint64_t time_ns, Buffer& out) const;
   void encode_json(const std::vector<MetricFamilyPoints>& families, const Resource* resource,
-                   std::uint64_t start_ns, std::uint64_t time_ns, Buffer& out) const;
+                   std::uint64_t time_ns, Buffer& out) const;
 
   OtlpEncoding encoding_;
   bool delta_;

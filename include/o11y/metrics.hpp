@@ -79,6 +79,14 @@ class Buckets {
     return b;
   }
 
+  /// These exponential buckets with classic bounds beside them, for scrapers that cannot
+  /// read native histograms (the text formats, Prometheus without the feature flag).
+  [[nodiscard]] Buckets with_classic(std::vector<double> bounds) const {
+    Buckets b = *this;
+    b.bounds_ = std::move(bounds);
+    return b;
+  }
+
   [[nodiscard]] const std::vector<double>& bounds() const noexcept { return bounds_; }
   [[nodiscard]] bool native() const noexcept { return native_; }
   [[nodiscard]] int schema() const noexcept { return schema_; }

@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <map>
 #include <nlohmann/json.hpp>
 #include <o11y/config.hpp>
 #include <o11y/context.hpp>
@@ -263,6 +264,36 @@ TEST_F(OtlpMetrics, ANativeHistogramInDeltaCarriesOnlyTheNewObservations) {
   EXPECT_EQ(second["positive"]["offset"], -1);
   EXPECT_EQ(second["positive"]["bucketCounts"].get<std::vector<std::string>>(),
             (std::vector<std::string>{"1", "0", "0", "0", "0", "0", "1"}));
+}
+
+TEST_F(OtlpMetrics, CumulativePointsStartWhenTheirSeriesWasCreated) {
+  auto& receiver = receiver_;
+  ASSERT_GT(receiver.port(), 0) << receiver.log();
+  const auto unix_ns = [] {
+    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                          .count());
+  };
+  auto c = counter("otlp_started_total", "Series started at different times.", {"k"});
+  init(metrics_to(receiver.url("/v1/metrics"), OtlpEncoding::Json), EnvironmentUse::Ignore);
+  c.add(1, {{"k", "early"}});
+  std::this_thread::sleep_for(50ms);
+  const std::uint64_t before_late = unix_ns();
+  c.add(1, {{"k", "late"}});
+  ASSERT_TRUE(metrics::force_flush(10s));
+  const auto requests = metrics_requests(receiver);
+  ASSERT_EQ(requests.size(), 1U) << receiver.log();
+  std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> times;  // start, time
+  const json m = metric(requests[0], "otlp_started");
+  for (const auto& dp : m["sum"]["dataPoints"]) {
+    times[attr(dp["attributes"], "k")["stringValue"]] = {
+        std::stoull(dp["startTimeUnixNano"].get<std::string>()),
+        std::stoull(dp["timeUnixNano"].get<std::string>())};
+  }
+  ASSERT_EQ(times.size(), 2U);
+  EXPECT_LT(times["early"].first, before_late);
+  EXPECT_GE(times["late"].first, before_late);
+  EXPECT_LE(times["late"].first, times["late"].second);
 }
 
 TEST_F(OtlpMetrics, AForkedWorkerExportsNothingAndTheParentKeepsExporting) {

@@ -126,6 +126,10 @@ TEST(PrometheusServer, ScrapesServeAndAnswersQueriesOnOurValues) {
 TEST(PrometheusServer, ScrapesANativeHistogramOverProtobufAndItsQuantileIsWithinTheSchemaError) {
   auto h = histogram("peer_native_latency_seconds", "Latency.", {"method"}, Buckets::exponential());
   auto classic = histogram("peer_classic_seconds", "Classic beside it.", {}, {0.1, 1});
+  auto both = histogram("peer_both_seconds", "Native with classic buckets.", {},
+                        Buckets::exponential().with_classic({0.1, 1}));
+  both.record(0.05);
+  both.record(0.5);
   auto c = counter("peer_native_requests_total", "Requests.", {"method"});
   // 1000 values spread evenly in log space between 1 ms and 1 s: the median is 10^-1.5 s.
   double sum = 0;
@@ -158,6 +162,8 @@ TEST(PrometheusServer, ScrapesANativeHistogramOverProtobufAndItsQuantileIsWithin
   // The rest of the scrape came over protobuf too: a counter and a classic histogram.
   EXPECT_EQ(prometheus.scalar("peer_native_requests_total{method=\"card\"}"), 7.0);
   EXPECT_EQ(prometheus.scalar("peer_classic_seconds_bucket{le=\"1.0\"}"), 1.0);
+  // Both in one histogram: Prometheus 2.42 keeps the native one when it has both.
+  EXPECT_EQ(prometheus.scalar("histogram_count(peer_both_seconds)"), 2.0);
   EXPECT_EQ(prometheus.scalar("up{job=\"o11y\"}"), 1.0);
 }
 

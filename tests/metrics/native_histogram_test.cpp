@@ -138,6 +138,21 @@ TEST(HistogramFamily, ANativeHistogramShowsItsCountAndSumInTheTextFormat) {
   EXPECT_NE(text.find("nh_text_seconds_sum{method=\"card\"} 1"), std::string::npos) << text;
 }
 
+TEST(HistogramFamily, ANativeHistogramWithClassicBucketsShowsThemInTheTextFormat) {
+  metrics::Registry r;
+  auto h =
+      r.histogram("nh_both_seconds", "Latency.", {}, Buckets::exponential().with_classic({0.5, 1}));
+  h.record(0.25);
+  h.record(0.75);
+  const auto text = r.render();
+  EXPECT_NE(text.find("nh_both_seconds_bucket{le=\"0.5\"} 1"), std::string::npos) << text;
+  EXPECT_NE(text.find("nh_both_seconds_bucket{le=\"1.0\"} 2"), std::string::npos) << text;
+  EXPECT_THROW(
+      (void)r.histogram("nh_both_bad", "h", {}, Buckets::exponential().with_classic({1, 0.5})),
+      MetricError)
+      << "classic bounds are checked as for any histogram";
+}
+
 // Reads one varint; false at the end or on a truncated one.
 bool read_varint(const std::string& s, std::size_t& at, std::uint64_t& v) {
   v = 0;
