@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <thread>
 
 namespace o11y::detail {
@@ -34,6 +35,9 @@ void name_this_thread(const char* name) noexcept;
 /// process is never taken, or its default action run, by a thread of ours. Throws
 /// std::system_error when no thread can be started.
 [[nodiscard]] std::thread start_thread(const char* name, std::function<void()> body);
+
+/// Writes all of bytes to fd, retrying short writes and EINTR; false on any other failure.
+bool write_all(int fd, std::string_view bytes) noexcept;
 
 /// The text for an errno value. Thread-safe, unlike strerror.
 [[nodiscard]] std::string errno_text(int err);

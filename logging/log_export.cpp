@@ -32,18 +32,6 @@ using Clock = std::chrono::steady_clock;
 constexpr std::size_t kBytesPerQueuedRecord = 1024;
 constexpr std::size_t kMinQueueBytes = std::size_t{64} * 1024;
 
-bool write_all(int fd, std::string_view bytes) noexcept {
-  while (!bytes.empty()) {
-    const ssize_t n = ::write(fd, bytes.data(), bytes.size());
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return false;
-    bytes.remove_prefix(static_cast<std::size_t>(n));
-  }
-  return true;
-}
-
 }  // namespace
 
 LogExportSetup log_export_setup(const LoggingConfig& c) {
@@ -51,12 +39,7 @@ LogExportSetup log_export_setup(const LoggingConfig& c) {
   s.kind = c.exporter;
   if (s.kind == LogsExporter::Auto)
     s.kind = c.otlp_endpoint.empty() ? LogsExporter::None : LogsExporter::Otlp;
-  s.otlp.endpoint =
-      c.otlp_endpoint.empty() ? std::string("http://127.0.0.1:4318/v1/logs") : c.otlp_endpoint;
-  s.otlp.headers = c.otlp_headers;
-  s.otlp.gzip = c.otlp_gzip;
-  s.otlp.encoding = c.otlp_encoding;
-  s.otlp.timeout = c.otlp_timeout;
+  s.otlp = otlp::signal_options(c, "/v1/logs");
   s.batch = c.batch;
   s.batch.max_queue_size = std::max<std::size_t>(s.batch.max_queue_size, 1);
   s.batch.max_export_batch_size =

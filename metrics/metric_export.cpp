@@ -24,24 +24,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::uint64_t unix_now_ns() noexcept {
-  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                        std::chrono::system_clock::now().time_since_epoch())
-                                        .count());
-}
-
-bool write_all(int fd, std::string_view bytes) noexcept {
-  while (!bytes.empty()) {
-    const ssize_t n = ::write(fd, bytes.data(), bytes.size());
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return false;
-    bytes.remove_prefix(static_cast<std::size_t>(n));
-  }
-  return true;
-}
-
 }  // namespace
 
 MetricExportSetup metric_export_setup(const MetricsConfig& c) {
@@ -49,12 +31,7 @@ MetricExportSetup metric_export_setup(const MetricsConfig& c) {
   s.kind = c.exporter;
   if (s.kind == MetricsExporter::Auto)
     s.kind = c.otlp_endpoint.empty() ? MetricsExporter::None : MetricsExporter::Otlp;
-  s.otlp.endpoint =
-      c.otlp_endpoint.empty() ? std::string("http://127.0.0.1:4318/v1/metrics") : c.otlp_endpoint;
-  s.otlp.headers = c.otlp_headers;
-  s.otlp.gzip = c.otlp_gzip;
-  s.otlp.encoding = c.otlp_encoding;
-  s.otlp.timeout = c.otlp_timeout;
+  s.otlp = otlp::signal_options(c, "/v1/metrics");
   s.interval = std::max(c.export_interval, std::chrono::milliseconds(1));
   s.timeout = c.export_timeout;
   s.delta = c.temporality == MetricsTemporality::Delta;
@@ -66,7 +43,7 @@ struct MetricExport::Impl {
       : setup(std::move(s)),
         pid(::getpid()),
         encoder(setup.kind == MetricsExporter::Console ? OtlpEncoding::Json : setup.otlp.encoding,
-                setup.delta, unix_now_ns()) {
+                setup.delta, unix_time_ns()) {
     if (setup.kind == MetricsExporter::Otlp)
       sender.emplace(setup.otlp, "metrics");
   }
@@ -78,7 +55,7 @@ struct MetricExport::Impl {
       auto points = metrics::multiprocess_enabled() ? directory_points(mp::configured_dir())
                                                     : collect_points(all_families());
       const auto res = o11y::resource();
-      encoder.encode(points, res.get(), unix_now_ns(), body);
+      encoder.encode(points, res.get(), unix_time_ns(), body);
       const std::string_view bytes(body.data(), body.size());
       if (sender)
         return sender->send(bytes, Clock::now() + setup.timeout);
@@ -220,11 +197,11 @@ namespace o11y::metrics {
 
 bool export_directory(std::string_view dir, const OtlpOptions& options) {
   otlp::HttpSender sender(options, "metrics");
-  detail::MetricRequestEncoder encoder(options.encoding, /*delta=*/false, detail::unix_now_ns());
+  detail::MetricRequestEncoder encoder(options.encoding, /*delta=*/false, detail::unix_time_ns());
   auto points = detail::directory_points(std::string(dir));
   detail::Buffer body;
   const auto res = o11y::resource();
-  encoder.encode(points, res.get(), detail::unix_now_ns(), body);
+  encoder.encode(points, res.get(), detail::unix_time_ns(), body);
   // The attempt's timeout bounds the whole export, retries included.
   return sender.send(std::string_view(body.data(), body.size()),
                      detail::Clock::now() + options.timeout);

@@ -9,6 +9,20 @@
 
 namespace o11y::otlp {
 
+/// The transport options of one signal's settings (Config::logging, Config::metrics: the
+/// otlp_* fields), its endpoint defaulting to the local collector's `default_path`.
+template <class SignalConfig>
+[[nodiscard]] OtlpOptions signal_options(const SignalConfig& c, std::string_view default_path) {
+  OtlpOptions o;
+  o.endpoint = c.otlp_endpoint.empty() ? "http://127.0.0.1:4318" + std::string(default_path)
+                                       : c.otlp_endpoint;
+  o.headers = c.otlp_headers;
+  o.gzip = c.otlp_gzip;
+  o.encoding = c.otlp_encoding;
+  o.timeout = c.otlp_timeout;
+  return o;
+}
+
 /// POSTs encoded OTLP requests to one endpoint over HTTP with libcurl: keep-alive, gzip when
 /// configured, retries of 429/502/503/504 and connection failures with jittered exponential
 /// backoff (Retry-After honoured), never past the caller's deadline. Failures are reported

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "base/internal_error.hpp"
+#include "base/sys.hpp"
 #include "o11y/export.hpp"
 #include "trace/otlp.hpp"
 
@@ -25,16 +26,9 @@ class ConsoleSpanExporter final : public SpanExporter {
         }
       }
       // One write per batch: lines from several processes sharing stdout stay whole.
-      std::string_view rest = out;
-      while (!rest.empty()) {
-        const auto n = ::write(fd_, rest.data(), rest.size());
-        if (n < 0 && errno == EINTR)
-          continue;
-        if (n <= 0) {
-          detail::report_internal_error("trace", "console span exporter could not write");
-          return ExportResult::Failure;
-        }
-        rest.remove_prefix(static_cast<std::size_t>(n));
+      if (!detail::write_all(fd_, out)) {
+        detail::report_internal_error("trace", "console span exporter could not write");
+        return ExportResult::Failure;
       }
       return ExportResult::Success;
     } catch (...) {
