@@ -9,6 +9,7 @@
 #include "metrics/family.hpp"
 #include "metrics/foreign.hpp"
 #include "metrics/process_metrics.hpp"
+#include "o11y/trace.hpp"
 #include "otlp/protobuf.hpp"
 
 namespace o11y::detail {
@@ -88,9 +89,7 @@ constexpr std::uint64_t kSummary = 2;
 constexpr std::uint64_t kUntyped = 3;
 constexpr std::uint64_t kHistogram = 4;
 
-std::uint64_t zigzag(std::int64_t v) noexcept {
-  return (static_cast<std::uint64_t>(v) << 1U) ^ static_cast<std::uint64_t>(v >> 63);
-}
+using otlp::zigzag;
 
 void label_pair(Pb& pb, std::string_view name, std::string_view value) {
   pb.message(field::metric::kLabel, [&](Pb& l) {
@@ -99,26 +98,18 @@ void label_pair(Pb& pb, std::string_view name, std::string_view value) {
   });
 }
 
-void hex_id(std::string& out, std::uint64_t v) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  for (int shift = 60; shift >= 0; shift -= 4)
-    out.push_back(kDigits[(v >> static_cast<unsigned>(shift)) & 0xfU]);
-}
-
 void put_exemplar(Pb& pb, std::uint32_t f, const Exemplar::Snapshot& e) {
-  std::string trace;
-  hex_id(trace, e.trace_hi);
-  hex_id(trace, e.trace_lo);
-  std::string span;
-  hex_id(span, e.span);
+  char ids[48];
+  TraceId{e.trace_hi, e.trace_lo}.write_hex(ids);
+  SpanId{e.span}.write_hex(ids + 32);
   pb.message(f, [&](Pb& x) {
     x.message(field::exemplar::kLabel, [&](Pb& l) {
       l.string(field::label_pair::kName, "trace_id");
-      l.string(field::label_pair::kValue, trace);
+      l.string(field::label_pair::kValue, std::string_view(ids, 32));
     });
     x.message(field::exemplar::kLabel, [&](Pb& l) {
       l.string(field::label_pair::kName, "span_id");
-      l.string(field::label_pair::kValue, span);
+      l.string(field::label_pair::kValue, std::string_view(ids + 32, 16));
     });
     x.dbl(field::exemplar::kValue, e.value);
     x.message(field::exemplar::kTimestamp, [&](Pb& t) {

@@ -18,16 +18,7 @@ TraceId trace_of(const Exemplar::Snapshot& e) noexcept {
   return TraceId{e.trace_hi, e.trace_lo};
 }
 
-void put_double(Buffer& out, double v) {
-  // The proto3 JSON mapping's names for what JSON numbers cannot hold.
-  if (std::isnan(v)) {
-    otlp::put(out, "\"NaN\"");
-  } else if (std::isinf(v)) {
-    otlp::put(out, v > 0 ? "\"Infinity\"" : "\"-Infinity\"");
-  } else {
-    append_number(out, v);
-  }
-}
+using otlp::put_double;
 
 void attributes_json(Buffer& out, const MetricFamilyPoints& f, const MetricPoint& p) {
   otlp::put(out, "\"attributes\":[");
@@ -146,18 +137,13 @@ Dense dense(const std::vector<std::pair<int, std::uint64_t>>& buckets) {
   return d;
 }
 
-std::uint64_t zigzag32(int v) noexcept {
-  return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(v)) << 1U) ^
-         static_cast<std::uint64_t>(static_cast<std::int64_t>(v >> 31) & 0xffffffffLL);
-}
-
 void exponential_buckets_pb(otlp::Pb& pb, std::uint32_t f,
                             const std::vector<std::pair<int, std::uint64_t>>& buckets) {
   if (buckets.empty())
     return;
   const Dense d = dense(buckets);
   pb.message(f, [&](otlp::Pb& b) {
-    b.uint(field::exponential_buckets::kOffset, zigzag32(d.offset));
+    b.uint(field::exponential_buckets::kOffset, otlp::zigzag(d.offset));
     b.message(field::exponential_buckets::kBucketCounts, [&](otlp::Pb& packed) {
       for (const auto c : d.counts)
         packed.varint(c);
@@ -353,7 +339,7 @@ void MetricRequestEncoder::encode_protobuf(const std::vector<MetricFamilyPoints>
                       d.fixed64(dp::kTimeUnixNano, time_ns);
                       d.fixed64(dp::kCount, n.count());
                       d.dbl(dp::kSum, p.sum);
-                      d.uint(dp::kScale, zigzag32(n.schema));
+                      d.uint(dp::kScale, otlp::zigzag(n.schema));
                       d.fixed64(dp::kZeroCount, n.zero_count);
                       exponential_buckets_pb(d, dp::kPositive, n.positive);
                       exponential_buckets_pb(d, dp::kNegative, n.negative);

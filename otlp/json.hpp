@@ -46,6 +46,17 @@ inline void put_string(Buffer& out, std::string_view s) {
   out.push_back('"');
 }
 
+/// A double as the proto3 JSON mapping writes it: NaN and the infinities as strings.
+inline void put_double(Buffer& out, double x) {
+  if (std::isnan(x)) {
+    put(out, "\"NaN\"");
+  } else if (std::isinf(x)) {
+    put(out, x > 0 ? "\"Infinity\"" : "\"-Infinity\"");
+  } else {
+    detail::append_number(out, x);
+  }
+}
+
 inline void put_quoted_number(Buffer& out, std::uint64_t v) {
   out.push_back('"');
   detail::append_number(out, v);
@@ -92,13 +103,7 @@ inline void put_any_value(Buffer& out, ValueView v) {
     case ValueView::Kind::Double: {
       const double x = v.as_double();
       put(out, "\"doubleValue\":");
-      if (std::isnan(x)) {
-        put(out, "\"NaN\"");
-      } else if (std::isinf(x)) {
-        put(out, x > 0 ? "\"Infinity\"" : "\"-Infinity\"");
-      } else {
-        detail::append_number(out, x);
-      }
+      put_double(out, x);
       break;
     }
     case ValueView::Kind::String:

@@ -19,6 +19,11 @@ using detail::Buffer;
 
 enum class Wire : std::uint8_t { Varint = 0, Fixed64 = 1, Len = 2, Fixed32 = 5 };
 
+/// A signed integer as sint32/sint64 put it on the wire: small magnitudes, small varints.
+[[nodiscard]] inline std::uint64_t zigzag(std::int64_t v) noexcept {
+  return (static_cast<std::uint64_t>(v) << 1U) ^ static_cast<std::uint64_t>(v >> 63);
+}
+
 // Writes into a byte buffer through a raw cursor after one resize per item: push_back per
 // byte into a std::string was over a third of encoding a span.
 class Pb {
