@@ -261,8 +261,16 @@ Span start_span(std::string_view name, SpanOptions options) noexcept {
 
     d.kind = options.kind;
     st->start_ticks = detail::tick_clock::now();
-    d.start_time_ns = options.start_time_ns != 0 ? options.start_time_ns
-                                                 : detail::tick_clock::unix_ns_at(st->start_ticks);
+    d.start_time_ns = detail::tick_clock::unix_ns_at(st->start_ticks);
+    if (options.start_time_ns != 0) {
+      // Started earlier (a hook that reports an operation after the fact): the reading is
+      // moved back as far, so that end() measures the span from its real start.
+      if (options.start_time_ns < d.start_time_ns) {
+        const auto back = detail::tick_clock::from_ns(d.start_time_ns - options.start_time_ns);
+        st->start_ticks = back < st->start_ticks ? st->start_ticks - back : 0;
+      }
+      d.start_time_ns = options.start_time_ns;
+    }
     st->owner = detail::current_slot();
     if (st->recording) {
       d.name.assign(name);
