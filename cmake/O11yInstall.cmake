@@ -9,8 +9,10 @@ install(DIRECTORY include/o11y DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 set(O11Y_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/o11y)
 install(EXPORT o11yTargets NAMESPACE o11y:: DESTINATION ${O11Y_CMAKE_DIR})
 # Each adapter in an export set of its own, loaded when its library is found.
-install(TARGETS o11y_spdlog EXPORT o11ySpdlogTargets)
-install(EXPORT o11ySpdlogTargets NAMESPACE o11y:: DESTINATION ${O11Y_CMAKE_DIR})
+foreach(adapter ${O11Y_ADAPTERS})
+  install(TARGETS o11y_${adapter} EXPORT o11y_${adapter}Targets)
+  install(EXPORT o11y_${adapter}Targets NAMESPACE o11y:: DESTINATION ${O11Y_CMAKE_DIR})
+endforeach()
 install(TARGETS o11y_prometheus EXPORT o11yPrometheusTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})

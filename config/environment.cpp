@@ -313,6 +313,14 @@ Config Config::with_environment(Config c) {
 
   if (auto dir = detail::multiproc_dir_from_environment())
     c.metrics.multiproc_dir = std::move(*dir);
+  c.db = detail::apply_db_env(c.db);
+  return c;
+}
+
+DbConfig detail::apply_db_env(DbConfig c) {
+  apply_bool("O11Y_DB_SQLCOMMENTER", c.sqlcommenter);
+  apply_millis("O11Y_DB_SLOW_QUERY_MS", c.slow_query);
+  apply_size("O11Y_DB_N_PLUS_ONE_THRESHOLD", c.n_plus_one_threshold);
   return c;
 }
 

@@ -19,6 +19,9 @@ namespace o11y::detail {
 /// apply_logging_env).
 void apply_logs_export_env(LoggingConfig& l);
 
+/// O11Y_DB_* applied to c.
+[[nodiscard]] DbConfig apply_db_env(DbConfig c);
+
 /// "debug", "info", "warning" (or "warn"), "error", "critical", "off"; nullopt otherwise.
 [[nodiscard]] std::optional<Level> parse_level(std::string_view s) noexcept;
 

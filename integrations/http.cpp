@@ -13,6 +13,7 @@
 #include "base/thread_instance.hpp"
 #include "context/redact.hpp"
 #include "context/span_state.hpp"
+#include "integrations/work_unit.hpp"
 #include "o11y/log.hpp"
 #include "o11y/metrics.hpp"
 #include "o11y/propagation.hpp"
@@ -169,6 +170,7 @@ RequestScope::RequestScope(const RequestInfo& info, const ServerOptions& options
     set(span_, kClientAddress, info.client_address);
   if (!info.user_agent.empty())
     set(span_, kUserAgent, info.user_agent);
+  detail::open_work_unit(this, &span_);
   if (options.request_hook) {
     try {
       options.request_hook(span_, info);
@@ -220,6 +222,7 @@ void RequestScope::finish(int status) noexcept {
     return;
   }
   finished_ = true;
+  detail::close_work_unit(this, route_);
   try {
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();

@@ -9,6 +9,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libspdlog-dev libfmt-dev prometheus-cpp-dev nlohmann-json3-dev
   libcpp-httplib-dev libcurl4-openssl-dev zlib1g-dev
+  libpq-dev libsqlite3-dev libhiredis-dev postgresql redis-server
   prometheus prometheus-pushgateway python3-prometheus-client python3-aiohttp wrk
   curl
 )

@@ -12,6 +12,7 @@
 #include "base/internal_error.hpp"
 #include "context/frame.hpp"
 #include "context/redact.hpp"
+#include "integrations/work_unit.hpp"
 #include "logging/pipeline.hpp"
 #include "metrics/family.hpp"
 #include "metrics/metric_export.hpp"
@@ -146,6 +147,7 @@ void init(const Config& config, EnvironmentUse environment) {
   detail::set_tracing_enabled(c.tracing.enabled);
   detail::set_redaction(c.redaction.keys, c.redaction.mask_pii);
   detail::set_series_limit(c.metrics.max_series_per_metric);
+  detail::set_db_config(c.db);
   set_resource(build_resource(c));
   detail::LoggingSetup logging;
   logging.config = c.logging;

@@ -177,6 +177,23 @@ struct RedactionConfig {
   bool mask_pii = false;
 };
 
+/// Database instrumentation (`<o11y/db.hpp>` and its adapters). Environment:
+/// O11Y_DB_SQLCOMMENTER, O11Y_DB_SLOW_QUERY_MS, O11Y_DB_N_PLUS_ONE_THRESHOLD.
+struct DbConfig {
+  /// Append `/*traceparent='...'*/` to SQL statements sent under a sampled span, so the
+  /// database's own logs and pg_stat_activity lead back to the trace.
+  bool sqlcommenter = true;
+  /// A query that takes at least this long also writes a `slow_query` warning line.
+  std::chrono::milliseconds slow_query{500};
+  /// The same sanitized statement run this many times within one request or job is reported
+  /// as a potential N+1 pattern.
+  std::size_t n_plus_one_threshold = 5;
+  /// Record query text as written, literals included. Off: literals become `?` (values are
+  /// often personal data). Code only, no variable: turning it on is a decision about data, not
+  /// about deployment.
+  bool record_query_values = false;
+};
+
 /// Everything init() needs. Defaults, then what code sets here, then the environment, which
 /// overrides both (as django-o11y does). A plain struct; copy it freely.
 struct Config {
@@ -193,6 +210,7 @@ struct Config {
   TracingConfig tracing;
   MetricsConfig metrics;
   RedactionConfig redaction;
+  DbConfig db;
 
   /// `c` with the environment applied on top. Malformed values are reported once on stderr
   /// (naming the variable and the value) and leave the field as it was. Never throws
