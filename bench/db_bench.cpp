@@ -21,8 +21,9 @@
 
 namespace {
 
-void configure() {
+void configure(bool sqlcommenter = true) {
   o11y::Config cfg;
+  cfg.db.sqlcommenter = sqlcommenter;
   cfg.service_name = "db_bench";
   cfg.environment = o11y::Environment::Production;
   // Every query sampled: the span, its attributes and the sqlcommenter comment are all paid.
@@ -95,14 +96,14 @@ BENCHMARK_TEMPLATE(BM_SqliteLookup, false)->Name("BM_SqliteLookup/bare");
 BENCHMARK_TEMPLATE(BM_SqliteLookup, true)->Name("BM_SqliteLookup/o11y");
 
 // PostgreSQL on loopback: SELECT 1, the round trip the instrumentation must stay within 3% of.
-template <bool Instrumented>
+template <bool Instrumented, bool Commenter = true>
 void BM_PostgresSelect1(benchmark::State& state) {
   const char* url = std::getenv("O11Y_TEST_PG_URL");
   if (url == nullptr) {
     state.SkipWithError("O11Y_TEST_PG_URL is not set (see the command at the top)");
     return;
   }
-  configure();
+  configure(Commenter);
   PGconn* conn = PQconnectdb(url);
   if (PQstatus(conn) != CONNECTION_OK) {
     state.SkipWithError(PQerrorMessage(conn));
@@ -118,6 +119,9 @@ void BM_PostgresSelect1(benchmark::State& state) {
 }
 BENCHMARK_TEMPLATE(BM_PostgresSelect1, false)->Name("BM_PostgresSelect1/bare")->UseRealTime();
 BENCHMARK_TEMPLATE(BM_PostgresSelect1, true)->Name("BM_PostgresSelect1/o11y")->UseRealTime();
+BENCHMARK_TEMPLATE(BM_PostgresSelect1, true, false)
+    ->Name("BM_PostgresSelect1/o11y_no_sqlcommenter")
+    ->UseRealTime();
 
 template <bool Instrumented>
 void BM_RedisGet(benchmark::State& state) {

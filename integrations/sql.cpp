@@ -29,7 +29,7 @@ struct Token {
   std::size_t end;
 };
 
-enum : std::uint8_t { kIdent = 1, kDigit = 2, kSpace = 4 };
+enum : std::uint8_t { kIdent = 1, kDigit = 2, kSpace = 4, kIdentCont = 8 };
 
 constexpr std::array<std::uint8_t, 256> make_classes() {
   std::array<std::uint8_t, 256> t{};
@@ -41,6 +41,8 @@ constexpr std::array<std::uint8_t, 256> make_classes() {
       v = kDigit;
     if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v')
       v = kSpace;
+    if ((v & (kIdent | kDigit)) != 0 || c == '$')
+      v = static_cast<std::uint8_t>(v | kIdentCont);
     t[static_cast<std::size_t>(c)] = v;
   }
   return t;
@@ -51,7 +53,7 @@ std::uint8_t cls(char c) noexcept {
   return kClasses[static_cast<unsigned char>(c)];
 }
 bool ident_char(char c) noexcept {
-  return (cls(c) & (kIdent | kDigit)) != 0 || c == '$';
+  return (cls(c) & kIdentCont) != 0;
 }
 char upper(char c) noexcept {
   return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c;
@@ -78,7 +80,7 @@ class Lexer {
   [[nodiscard]] std::size_t pos() const noexcept { return i_; }
   void seek(std::size_t i) noexcept { i_ = i; }
 
-  Token next() noexcept {
+  [[gnu::always_inline]] inline Token next() noexcept {
     const std::size_t b = i_;
     const std::size_t n = s_.size();
     const char c = s_[b];
@@ -279,42 +281,48 @@ std::string sanitize(std::string_view query_text, std::string_view system) {
   std::string out;
   out.reserve(query_text.size());
   Lexer lex(query_text, is_mysql(system));
+  // Text is copied in runs: up to each replacement, and the rest at the end. (Appended token by
+  // token, a 1 KiB statement cost twice as much.)
+  std::size_t copied = 0;
+  const auto replace = [&](const Token& t, std::string_view with) {
+    out.append(query_text.substr(copied, t.begin - copied));
+    out.append(with);
+    copied = t.end;
+  };
   bool dropped_comment = false;
   while (!lex.done()) {
     const Token t = lex.next();
-    const auto text = query_text.substr(t.begin, t.end - t.begin);
     switch (t.kind) {
       case Kind::String:
       case Kind::Number:
-        out.push_back('?');
+        replace(t, "?");
         break;
       case Kind::Comment:
         // Comments can carry values too; one space keeps the tokens around it apart.
         dropped_comment = true;
-        if (!out.empty() && out.back() != ' ')
-          out.push_back(' ');
+        replace(t, (t.begin == 0 || query_text[t.begin - 1] == ' ') ? "" : " ");
         break;
-      case Kind::Word:
-        if (text.size() == 4 || text.size() == 5) {
-          if (iequals(text, "TRUE") || iequals(text, "FALSE")) {
-            out.push_back('?');
-            break;
-          }
-        } else if (text.size() == 2 && iequals(text, "IN")) {
+      case Kind::Word: {
+        const auto size = t.end - t.begin;
+        if (size == 4 || size == 5) {
+          const auto text = query_text.substr(t.begin, size);
+          if (iequals(text, "TRUE") || iequals(text, "FALSE"))
+            replace(t, "?");
+        } else if (size == 2 && iequals(query_text.substr(t.begin, 2), "IN")) {
           if (const auto end = value_list_end(lex, query_text); end != 0) {
-            out.append(text);
+            replace(t, query_text.substr(t.begin, 2));
             out.append(" (?)");
             lex.seek(end);
-            break;
+            copied = end;
           }
         }
-        out.append(text);
         break;
+      }
       default:
-        out.append(text);
         break;
     }
   }
+  out.append(query_text.substr(copied));
   if (dropped_comment) {
     while (!out.empty() && out.back() == ' ')
       out.pop_back();

@@ -9,18 +9,21 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 cmake --preset release >/dev/null
-cmake --build --preset release --target prefork_workers o11y_tool quickstart
+cmake --build --preset release --target prefork_workers o11y_tool quickstart orders_service
 
 bin=build/release
 work=$(mktemp -d /tmp/o11y-demo.XXXXXX)
 port=18080
 metrics_port=19464
 master=""
+orders=""
 cleanup() {
-  if [[ -n "$master" ]] && kill -0 "$master" 2>/dev/null; then
-    kill -TERM "$master"
-    wait "$master" 2>/dev/null || true
-  fi
+  for pid in $master $orders; do
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid"
+      wait "$pid" 2>/dev/null || true
+    fi
+  done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -92,4 +95,38 @@ kill -TERM "$master"
 wait "$master" || true
 master=""
 grep -c '"event":"worker_exited"' "$work/out.jsonl" | xargs echo "worker exits logged:"
+
+title "orders_service: inside a request, its queries (SQLite here) and the job it queues"
+orders_port=18090
+O11Y_LOGGING_FORMAT=json OTEL_TRACES_EXPORTER=console OTEL_BSP_SCHEDULE_DELAY=100 \
+  O11Y_TRACING_SAMPLE_RATE=1.0 \
+  "$bin/examples/orders_service" --port $orders_port --sqlite "$work/orders.db" \
+  >"$work/orders.jsonl" 2>&1 &
+orders=$!
+for _ in $(seq 50); do
+  curl -sf "http://127.0.0.1:$orders_port/metrics" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+echo "driving traffic: 5 x POST /orders, GET /orders/1, GET /orders (the N+1 endpoint)"
+for _ in $(seq 5); do
+  curl -sf -d '{"email":"ann@example.com","total":49.99}' "http://127.0.0.1:$orders_port/orders" >/dev/null
+done
+curl -sf "http://127.0.0.1:$orders_port/orders/1" >/dev/null
+curl -sf "http://127.0.0.1:$orders_port/orders" >/dev/null
+sleep 0.6
+kill -TERM "$orders"
+wait "$orders" || true
+orders=""
+first=$(grep -m1 '"name":"POST /orders"' "$work/orders.jsonl" | /usr/bin/python3 -c 'import json,sys; print(json.loads(sys.stdin.read())["traceId"])')
+echo "the trace of the first POST /orders, across the service and its job worker:"
+grep '"traceId":"'"$first"'"' "$work/orders.jsonl" | /usr/bin/python3 -c '
+import json, sys
+kinds = {1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
+for line in sys.stdin:
+    s = json.loads(line)
+    attrs = {a["key"]: list(a["value"].values())[0] for a in s.get("attributes", [])}
+    print("  %-28s %-15s %-8s %s" % (repr(s["name"]), s["serviceName"], kinds.get(s["kind"], "?"),
+          attrs.get("db.query.text", attrs.get("messaging.message.id", ""))))'
+echo "the job's log lines, and the N+1 warning for GET /orders:"
+grep -E '"event":"(task_succeeded|n_plus_one_detected)"' "$work/orders.jsonl" | head -2 | pretty
 echo "demo finished"

@@ -18,6 +18,7 @@ run(${CMAKE_COMMAND} --build ${WORK_DIR}/build)
 run(${WORK_DIR}/build/consumer)
 run(${WORK_DIR}/build/consumer_spdlog)
 run(${WORK_DIR}/build/consumer_prometheus)
+run(${WORK_DIR}/build/consumer_adapters)
 
 # pkg-config, exactly as the README shows it: g++ -std=c++20 app.cpp $(pkg-config --cflags --libs o11y)
 find_program(PKG_CONFIG pkg-config REQUIRED)

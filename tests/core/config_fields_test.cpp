@@ -15,6 +15,8 @@
 #include <fstream>
 #include <functional>
 #include <o11y/config.hpp>
+#include <o11y/db.hpp>
+#include <o11y/http.hpp>
 #include <o11y/log.hpp>
 #include <o11y/metrics.hpp>
 #include <o11y/trace.hpp>
@@ -414,6 +416,26 @@ TEST(InitAppliesMultiprocDir, ALateSettingIsReportedOnceAndChangesNothing) {
   EXPECT_TRUE(contains(err, "single-process mode")) << err;
   EXPECT_EQ(err.find("metrics.multiproc_dir"), err.rfind("metrics.multiproc_dir")) << err;
   EXPECT_TRUE(std::filesystem::is_empty(mp));
+}
+
+TEST_F(InitApplies, DbSettingsReachTheQueries) {
+  auto c = base();
+  c.db.sqlcommenter = false;
+  c.db.n_plus_one_threshold = 2;
+  c.db.slow_query = std::chrono::milliseconds(0);  // off
+  init(c);
+  logging::LogCapture capture;
+  {
+    const http::ServerOptions options;
+    http::RequestScope request({.method = "GET", .path = "/db", .route = "/db"}, options);
+    for (int i = 0; i < 2; ++i) {
+      db::QueryScope q({.system = "postgresql", .query_text = "SELECT 1"});
+      EXPECT_EQ(q.statement(), "SELECT 1");
+    }
+    request.finish(200);
+  }
+  EXPECT_EQ(capture.lines_with_event("n_plus_one_detected").size(), 1U);
+  EXPECT_TRUE(capture.lines_with_event("slow_query").empty());
 }
 
 }  // namespace

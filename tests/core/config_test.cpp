@@ -385,5 +385,25 @@ TEST_F(ConfigEnv, LoggingEnvironmentSettingsAreRead) {
   EXPECT_TRUE(c.logging.async_drop_when_full);
 }
 
+TEST_F(ConfigEnv, DatabaseSettingsAreReadAndMalformedOnesReported) {
+  set("O11Y_DB_SQLCOMMENTER", "false");
+  set("O11Y_DB_SLOW_QUERY_MS", "250");
+  set("O11Y_DB_N_PLUS_ONE_THRESHOLD", "12");
+  auto c = Config::with_environment({});
+  EXPECT_FALSE(c.db.sqlcommenter);
+  EXPECT_EQ(c.db.slow_query, std::chrono::milliseconds(250));
+  EXPECT_EQ(c.db.n_plus_one_threshold, 12U);
+
+  set("O11Y_DB_SLOW_QUERY_MS", "slow");
+  set("O11Y_DB_N_PLUS_ONE_THRESHOLD", "0");
+  std::vector<std::string> problems;
+  c = environment_config(&problems);
+  EXPECT_EQ(c.db.slow_query, std::chrono::milliseconds(500));
+  EXPECT_EQ(c.db.n_plus_one_threshold, 5U);
+  ASSERT_EQ(problems.size(), 2U);
+  EXPECT_NE(problems[0].find("O11Y_DB_SLOW_QUERY_MS"), std::string::npos) << problems[0];
+  EXPECT_NE(problems[1].find("O11Y_DB_N_PLUS_ONE_THRESHOLD"), std::string::npos) << problems[1];
+}
+
 }  // namespace
 }  // namespace o11y
