@@ -52,3 +52,6 @@ install(FILES ${PROJECT_BINARY_DIR}/o11y.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/
 if(O11Y_BUILD_TOOLS)
   install(TARGETS o11y_tool RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 endif()
+
+# Rules, their unit tests and the dashboard (docs/alerts.md), for `o11y stack` and operators.
+install(DIRECTORY monitoring/ DESTINATION ${CMAKE_INSTALL_DATADIR}/o11y/monitoring)

@@ -24,10 +24,13 @@ inline std::string write_file(const TempDir& dir, const std::string& name,
 /// target every second, its data in `dir`.
 class PrometheusServer {
  public:
-  /// flags: more command-line flags ("--enable-feature=native-histograms").
-  PrometheusServer(const TempDir& dir, int target_port, const std::vector<std::string>& flags = {})
+  /// flags: more command-line flags ("--enable-feature=native-histograms"); rule_files: rule
+  /// files to load, evaluated every second.
+  PrometheusServer(const TempDir& dir, int target_port, const std::vector<std::string>& flags = {},
+                   const std::vector<std::string>& rule_files = {})
       : port_(free_port()),
-        process_(arguments(dir, target_port, port_, flags), dir.file("prometheus.log")) {}
+        process_(arguments(dir, target_port, port_, flags, rule_files),
+                 dir.file("prometheus.log")) {}
 
   [[nodiscard]] bool started() const { return process_.started(); }
   [[nodiscard]] int port() const { return port_; }
@@ -51,14 +54,22 @@ class PrometheusServer {
 
  private:
   static std::vector<std::string> arguments(const TempDir& dir, int target_port, int port,
-                                            const std::vector<std::string>& flags) {
+                                            const std::vector<std::string>& flags,
+                                            const std::vector<std::string>& rule_files) {
+    std::string rules;
+    if (!rule_files.empty()) {
+      rules = "rule_files:\n";
+      for (const auto& f : rule_files)
+        rules += "  - " + f + "\n";
+    }
     std::vector<std::string> args{
         "prometheus",
-        "--config.file=" + write_file(dir, "prometheus.yml",
-                                      "global:\n  scrape_interval: 1s\n"
-                                      "scrape_configs:\n  - job_name: o11y\n    static_configs:\n"
-                                      "      - targets: ['127.0.0.1:" +
-                                          std::to_string(target_port) + "']\n"),
+        "--config.file=" +
+            write_file(dir, "prometheus.yml",
+                       "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n" + rules +
+                           "scrape_configs:\n  - job_name: o11y\n    static_configs:\n"
+                           "      - targets: ['127.0.0.1:" +
+                           std::to_string(target_port) + "']\n"),
         "--storage.tsdb.path=" + dir.file("data"),
         "--web.listen-address=127.0.0.1:" + std::to_string(port)};
     args.insert(args.end(), flags.begin(), flags.end());
