@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "metric_lint.hpp"
+#include "stack.hpp"
 
 namespace {
 
@@ -47,6 +48,8 @@ commands:
         Send that aggregate to an OTLP/HTTP endpoint once.
   compact --dir DIR
         Merge the files of exited processes into the directory's archive.
+  stack start --app-url HOST:PORT | stop | status | logs [--follow]
+        A local Prometheus (with o11y's rules) and Pushgateway for development.
 
 Run `o11y <command> --help` for one command.
 )";
@@ -69,9 +72,9 @@ struct Args {
 };
 
 Args parse(int argc, char** argv, const std::vector<std::string>& with_value,
-           const std::vector<std::string>& flags) {
+           const std::vector<std::string>& flags, int first = 2) {
   Args a;
-  for (int i = 2; i < argc; ++i) {
+  for (int i = first; i < argc; ++i) {
     const std::string arg = argv[i];  // NOLINT(*-pointer-arithmetic)
     if (std::find(with_value.begin(), with_value.end(), arg) != with_value.end()) {
       if (i + 1 >= argc) {
@@ -624,6 +627,65 @@ const std::vector<Command>& commands() {
 
 }  // namespace
 
+constexpr const char* kStackHelp =
+    "usage: o11y stack start --app-url HOST:PORT [--master-url HOST:PORT]\n"
+    "                        [--prometheus-port 9090] [--pushgateway-port 9091]\n"
+    "                        [--scrape-interval 5s] [--rules-dir DIR]\n"
+    "       o11y stack stop | status | logs [--follow]\n\n"
+    "For local development only. Starts Debian's Prometheus (exemplar storage and native\n"
+    "histograms on, o11y's recording and alerting rules loaded, scraping the app and the\n"
+    "multiprocess master) and Pushgateway as background processes listening on 127.0.0.1,\n"
+    "their configuration, data, logs and pids in $O11Y_STACK_DIR, else\n"
+    "${XDG_STATE_HOME:-~/.local/state}/o11y/stack. Refuses to start when a port is taken.\n"
+    "stop ends them; status says whether they run (exit 1 when not); logs prints their logs.\n"
+    "In production, run Prometheus (or an OpenTelemetry Collector) as your platform does and\n"
+    "load monitoring/rules from the installed share/o11y.\n";
+
+int parse_port(const Args& args, const std::string& name, int fallback, bool& ok) {
+  const auto v = args.get(name);
+  if (!v)
+    return fallback;
+  char* end = nullptr;
+  const long p = std::strtol(v->c_str(), &end, 10);
+  if (end == v->c_str() || *end != '\0' || p <= 0 || p > 65535) {
+    ok = false;
+    return fallback;
+  }
+  return static_cast<int>(p);
+}
+
+int stack_command(int argc, char** argv) {
+  const std::string action = argc > 2 ? argv[2] : "";  // NOLINT(*-pointer-arithmetic)
+  if (action.empty() || action == "--help" || action == "-h") {
+    (action.empty() ? std::cerr : std::cout) << kStackHelp;
+    return action.empty() ? kUsage : kOk;
+  }
+  const auto args = parse(argc, argv,
+                          {"--app-url", "--master-url", "--prometheus-port", "--pushgateway-port",
+                           "--scrape-interval", "--rules-dir"},
+                          {"--follow"}, 3);
+  if (!args.error.empty())
+    return usage_error("stack", args.error);
+  if (args.has("--help")) {
+    std::cout << kStackHelp;
+    return kOk;
+  }
+  o11y::tool::StackOptions o;
+  bool ok = true;
+  o.app_url = args.get("--app-url").value_or("");
+  o.master_url = args.get("--master-url").value_or("");
+  o.prometheus_port = parse_port(args, "--prometheus-port", o.prometheus_port, ok);
+  o.pushgateway_port = parse_port(args, "--pushgateway-port", o.pushgateway_port, ok);
+  o.scrape_interval = args.get("--scrape-interval").value_or(o.scrape_interval);
+  o.rules_dir = args.get("--rules-dir").value_or("");
+  o.follow = args.has("--follow");
+  if (!ok)
+    return usage_error("stack", "ports are numbers from 1 to 65535");
+  if (action == "start" && o.app_url.empty())
+    return usage_error("stack", "start needs --app-url HOST:PORT");
+  return o11y::tool::stack(action, o, argv[0]);
+}
+
 int main(int argc, char** argv) {
   if (argc < 2) {
     std::cerr << kUsageText;
@@ -634,6 +696,8 @@ int main(int argc, char** argv) {
     std::cout << kUsageText;
     return kOk;
   }
+  if (name == "stack")
+    return stack_command(argc, argv);
   for (const auto& command : commands()) {
     if (name != command.name)
       continue;
