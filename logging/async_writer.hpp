@@ -1,268 +1,228 @@
 #pragma once
 
-// The async mode's queue and the thread that writes it.
+// The async mode's queues and the thread that writes them.
 
-#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <cstring>
 #include <memory>
 #include <mutex>
-#include <new>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
-#include "base/internal_error.hpp"
-#include "base/sys.hpp"
 #include "logging/outputs.hpp"
 #include "logging/record_codec.hpp"
 
 namespace o11y::detail {
 
-// Lines and records written by one background thread, from a bounded byte queue of entries.
-// A caller reserves its entry under the lock and fills it after unlocking, so callers contend
-// only for a bump of the queue's size, and a record is encoded once, in place. (Encoded into a
-// buffer of its own and then copied into the queue, the copy and the second buffer were a tenth
-// of an async call.) The writer swaps the whole queue out under the lock and reads it without,
-// waiting at each entry until its caller has committed it.
+/// A single-producer single-consumer byte ring: the producer (one logging thread) appends
+/// entries and publishes them with one release store; the consumer (the writer thread) reads
+/// them and gives the room back with another. Entries never straddle the end: the producer
+/// skips to the start, marking the skipped tail when there is room for a header.
+// Padded on purpose: each side's fields on cache lines of their own.
+// NOLINTNEXTLINE(clang-analyzer-optin.performance.Padding)
+class SpscRing {
+ public:
+  /// What precedes every entry.
+  struct Header {
+    std::uint64_t time_ns;  ///< for ordering lines across threads
+    std::uint32_t length;   ///< bytes of the entry's payload in use
+    std::uint32_t size;     ///< bytes the entry takes, header included (a multiple of 8)
+    std::uint8_t output;    ///< an output's index, kRecordEntry, or kSkip
+    std::uint8_t level;
+  };
+  static constexpr std::size_t kHeader = (sizeof(Header) + 7) / 8 * 8;
+  static constexpr std::uint8_t kSkip = 0xFE;
+  static constexpr std::size_t kPrefetch = 512;  ///< bytes past the entry asked for ahead  ///< the
+                                                 ///< rest of the ring up to its end is unused
+  static constexpr std::size_t entry_size(std::size_t payload) noexcept {
+    return kHeader + (payload + 7) / 8 * 8;
+  }
+
+  /// `capacity`: a power of two, at least 64.
+  explicit SpscRing(std::size_t capacity)
+      : capacity_(capacity),
+        // Not value-initialised: pages are touched only as the ring first fills them.
+        words_(new std::uint64_t[capacity / 8]) {}  // NOLINT(*-avoid-c-arrays)
+
+  [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
+
+  // ---- producer ----
+  /// Room for an entry of `size` bytes (entry_size()), or null when the ring has none now.
+  /// Nothing is visible to the consumer until publish().
+  char* try_reserve(std::size_t size) noexcept {
+    const std::size_t offset = write_ & (capacity_ - 1);
+    const std::size_t skip = offset + size > capacity_ ? capacity_ - offset : 0;
+    const std::uint64_t end = write_ + skip + size;
+    if (end - cached_read_ > capacity_) {
+      cached_read_ = read_.load(std::memory_order_acquire);
+      if (end - cached_read_ > capacity_)
+        return nullptr;
+    }
+    if (skip != 0) {
+      if (skip >= kHeader)
+        header_at(offset)->output = kSkip;
+      write_ += skip;
+    }
+    pending_ = write_;
+    write_ += size;
+    return bytes() + (pending_ & (capacity_ - 1));
+  }
+  void publish() noexcept { published_.store(write_, std::memory_order_release); }
+  /// Set by the producer when it moved on to a larger ring: after its last publish() here.
+  std::atomic<SpscRing*> next{nullptr};
+
+  // ---- consumer ----
+  /// The entries published and not yet consumed: [consumed(), published).
+  [[nodiscard]] std::uint64_t published() const noexcept {
+    return published_.load(std::memory_order_acquire);
+  }
+  [[nodiscard]] std::uint64_t consumed() const noexcept { return consumer_pos_; }
+  /// The entry at `pos` (a position below published()), moving `pos` past skipped room; null
+  /// when the skip reached `end`.
+  const Header* entry(std::uint64_t& pos, std::uint64_t end) const noexcept {
+    std::size_t offset = pos & (capacity_ - 1);
+    if (capacity_ - offset < kHeader || header_at(offset)->output == kSkip) {
+      pos += capacity_ - offset;
+      if (pos >= end)
+        return nullptr;
+      offset = 0;
+    }
+    return header_at(offset);
+  }
+  /// Gives the room up to `pos` back to the producer.
+  void consume_to(std::uint64_t pos) noexcept {
+    consumer_pos_ = pos;
+    read_.store(pos, std::memory_order_release);
+  }
+
+ private:
+  [[nodiscard]] char* bytes() const noexcept {
+    return reinterpret_cast<char*>(words_.get());  // NOLINT(*-reinterpret-cast)
+  }
+  [[nodiscard]] Header* header_at(std::size_t offset) const noexcept {
+    return std::launder(reinterpret_cast<Header*>(bytes() + offset));  // NOLINT(*-cast)
+  }
+
+  const std::size_t capacity_;
+  std::unique_ptr<std::uint64_t[]> words_;  // NOLINT(*-avoid-c-arrays)
+  // Each side's own positions on cache lines of their own, so that publishing does not take
+  // the line the other side reads its position from.
+  alignas(64) std::uint64_t write_ = 0;  // producer
+  std::uint64_t pending_ = 0;            // producer: the entry being filled
+  std::uint64_t cached_read_ = 0;        // producer: read_ as last seen
+  alignas(64) std::atomic<std::uint64_t> published_{0};
+  alignas(64) std::atomic<std::uint64_t> read_{0};
+  std::uint64_t consumer_pos_ = 0;  // consumer
+};
+
+/// One logging thread's queue: a chain of rings, growing (doubling) while the writer lags,
+/// up to the configured budget. Shared by the thread (producer) and the writer (consumer).
+// NOLINTNEXTLINE(clang-analyzer-optin.performance.Padding): the counters on lines of their own
+struct ThreadQueue {
+  explicit ThreadQueue(std::size_t first_capacity)
+      : newest(new SpscRing(first_capacity)), oldest(newest) {}
+  ~ThreadQueue() {
+    for (SpscRing* r = oldest; r != nullptr;) {
+      SpscRing* next = r->next.load(std::memory_order_acquire);
+      delete r;  // NOLINT(*-owning-memory)
+      r = next;
+    }
+  }
+  ThreadQueue(const ThreadQueue&) = delete;
+  ThreadQueue& operator=(const ThreadQueue&) = delete;
+  ThreadQueue(ThreadQueue&&) = delete;
+  ThreadQueue& operator=(ThreadQueue&&) = delete;
+
+  SpscRing* newest;  ///< producer: where it writes
+  SpscRing* oldest;  ///< consumer: where it reads; rings before `newest` are freed when drained
+  /// Entries published (producer) and written (consumer), for flush().
+  alignas(64) std::atomic<std::uint64_t> pushed{0};
+  alignas(64) std::atomic<std::uint64_t> written{0};
+  /// The thread exited: the writer drops the queue once it is drained.
+  std::atomic<bool> closed{false};
+};
+
+// Lines and records written by one background thread. Each logging thread appends to a queue
+// of its own (no lock, no system call on its path while the queue has room), and the writer
+// reads every queue, in time order across threads. A thread that can no longer have a queue
+// (logging from a thread_local destructor at its exit) shares one behind a lock.
+// NOLINTNEXTLINE(clang-analyzer-optin.performance.Padding): sleeping_ on a line of its own
 class AsyncWriter {
  public:
-  /// An entry's room in the queue: fill `data`, then commit(). Null when the line was dropped.
+  /// An entry's room: fill `data`, then commit(). Null `data` when the line was dropped.
   struct Slot {
     char* data = nullptr;
+    SpscRing* ring = nullptr;
+    ThreadQueue* queue = nullptr;
+    bool shared = false;  ///< holds shared_mu_ until commit()
     explicit operator bool() const noexcept { return data != nullptr; }
   };
 
-  AsyncWriter(std::vector<Output> outputs, Renderers renderers, std::size_t capacity, bool drop)
-      : outputs_(std::move(outputs)),
-        renderers_(std::move(renderers)),
-        capacity_(capacity),
-        drop_(drop),
-        // Not value-initialised: pages are touched only as the queue first fills them.
-        queue_(new Word[capacity / sizeof(Word) + 1]),   // NOLINT(*-avoid-c-arrays)
-        batch_(new Word[capacity / sizeof(Word) + 1]) {  // NOLINT(*-avoid-c-arrays)
-    start();
-  }
+  /// `budget`: bytes one thread's queue may grow to (at least 64).
+  AsyncWriter(std::vector<Output> outputs, Renderers renderers, std::size_t budget, bool drop);
   /// In a fork()ed child the writer thread does not exist: the writer must never be used,
   /// flushed or destroyed there (its destructor would join a thread that is not).
   void abandon() noexcept { abandoned_ = true; }
-  ~AsyncWriter() {
-    if (!abandoned_)
-      stop();
-  }
+  ~AsyncWriter();
   AsyncWriter(const AsyncWriter&) = delete;
   AsyncWriter& operator=(const AsyncWriter&) = delete;
   AsyncWriter(AsyncWriter&&) = delete;
   AsyncWriter& operator=(AsyncWriter&&) = delete;
 
-  /// Room for `bytes` bytes for this output (kRecordEntry: an encoded record). Waits while the
-  /// queue is full, or drops the line (counted) in drop mode. Never throws.
-  Slot reserve(std::size_t output, std::size_t bytes, Level level) noexcept {
-    const std::size_t need = entry_size(bytes);
-    std::unique_lock lock(mu_);
-    if (need > capacity_ || (drop_ && size_ + need > capacity_)) {
-      lock.unlock();
-      count_dropped_line();
-      return {};
-    }
-    has_space_.wait(lock, [&] { return size_ + need <= capacity_ || stop_; });
-    if (stop_) {
-      lock.unlock();
-      count_dropped_line();
-      return {};
-    }
-    char* entry = bytes_of(queue_) + size_;
-    new (entry) EntryHeader{0, 0, static_cast<std::uint32_t>(bytes),
-                            static_cast<std::uint8_t>(output), static_cast<std::uint8_t>(level)};
-    size_ += need;
-    ++pushed_;
-    // Waking the writer is a futex call, more than the rest of a push: wake it only when it
-    // sleeps untimed (idle) or for a burst. Otherwise it finds the lines on its next poll,
-    // within kPoll.
-    if (sleeping_) {
-      sleeping_ = false;  // one wake-up is enough
-      has_data_.notify_one();
-    } else if (writer_waiting_ && size_ > capacity_ / 8) {
-      has_data_.notify_one();
-    }
-    return {entry + kEntryHeader};
-  }
-
+  /// Room for `bytes` bytes for this output (kRecordEntry: an encoded record), stamped with
+  /// `time_ns`. When the thread's queue is full and at its budget: waits for room, or drops
+  /// the line (counted) in drop mode. Never throws.
+  Slot reserve(std::size_t output, std::size_t bytes, Level level, std::uint64_t time_ns) noexcept;
   /// Hands a filled slot to the writer: `length` bytes of it are the entry.
-  static void commit(const Slot& slot, std::size_t length) noexcept {
-    auto* h = std::launder(reinterpret_cast<EntryHeader*>(  // NOLINT(*-reinterpret-cast)
-        slot.data - kEntryHeader));
-    h->length = static_cast<std::uint32_t>(length);
-    std::atomic_ref<std::uint32_t>(h->committed).store(1, std::memory_order_release);
-  }
-
+  void commit(const Slot& slot, std::size_t length) noexcept;
   /// Queues a line rendered on the caller for one output.
-  void push(std::size_t output, std::string_view bytes, Level level) noexcept {
-    if (const Slot slot = reserve(output, bytes.size(), level)) {
+  void push(std::size_t output, std::string_view bytes, Level level,
+            std::uint64_t time_ns) noexcept {
+    if (const Slot slot = reserve(output, bytes.size(), level, time_ns)) {
       std::memcpy(slot.data, bytes.data(), bytes.size());
       commit(slot, bytes.size());
     }
   }
-
-  void flush() noexcept {
-    if (abandoned_)
-      return;
-    std::unique_lock lock(mu_);
-    const auto target = pushed_;
-    flush_requested_ = true;
-    has_data_.notify_one();
-    drained_.wait(lock, [&] { return written_ >= target || stop_; });
-  }
+  /// Returns once every line queued before the call is written.
+  void flush() noexcept;
 
  private:
-  void start() {
-    thread_ = std::make_unique<std::thread>(start_thread("o11y-log-async", [this] { run(); }));
-  }
-
-  void stop() noexcept {
-    {
-      std::lock_guard lock(mu_);
-      stop_ = true;
-    }
-    has_data_.notify_all();
-    has_space_.notify_all();
-    if (thread_ && thread_->joinable())
-      thread_->join();
-    for (const auto& o : outputs_)
-      flush_sink(o);
-  }
-
-  void run() noexcept {
-    const auto has_work = [this] { return size_ != 0 || stop_ || flush_requested_; };
-    std::size_t idle_polls = 0;
-    for (;;) {
-      std::uint64_t upto = 0;
-      std::size_t batch_size = 0;
-      bool flush_now = false;
-      bool stopping = false;
-      {
-        std::unique_lock lock(mu_);
-        if (idle_polls >= kIdlePollsBeforeSleep && !has_work()) {
-          // Idle for a while: sleep until a caller queues a line, rather than wake every
-          // kPoll (200 times a second) in a process that logs nothing for hours. The caller
-          // that finds the writer asleep pays one futex wake-up.
-          sleeping_ = true;
-          has_data_.wait(lock, has_work);
-          sleeping_ = false;
-        }
-        writer_waiting_ = true;
-        has_data_.wait_for(lock, kPoll, has_work);
-        writer_waiting_ = false;
-        idle_polls = has_work() ? 0 : idle_polls + 1;
-        queue_.swap(batch_);
-        batch_size = size_;
-        size_ = 0;
-        upto = pushed_;
-        flush_now = flush_requested_;
-        flush_requested_ = false;
-        stopping = stop_;
-      }
-      has_space_.notify_all();
-      write_batch(bytes_of(batch_), batch_size);
-      // Flushing every batch keeps a crash from losing more than one batch; batches grow with
-      // load, so the flush cost per line falls as throughput rises.
-      for (const auto& o : outputs_)
-        flush_sink(o);
-      {
-        std::lock_guard lock(mu_);
-        written_ = upto;
-      }
-      drained_.notify_all();
-      if (stopping && !flush_now) {
-        std::lock_guard lock(mu_);
-        if (size_ == 0)
-          return;
-      }
-    }
-  }
-
-  void write_batch(char* batch, std::size_t size) noexcept {
-    for (std::size_t pos = 0; pos < size;) {
-      auto* h = std::launder(reinterpret_cast<EntryHeader*>(batch + pos));  // NOLINT(*-cast)
-      // Its caller reserved it under the lock and is filling it: a few hundred nanoseconds,
-      // unless that thread was preempted.
-      while (std::atomic_ref<std::uint32_t>(h->committed).load(std::memory_order_acquire) == 0)
-        std::this_thread::yield();
-      const std::string_view bytes(batch + pos + kEntryHeader, h->length);
-      const std::size_t output = h->output;
-      const auto level = static_cast<Level>(h->level);
-      if (output == kRecordEntry) {
-        if (!bytes.empty())  // empty: its caller could not encode it and rendered it instead
-          write_record(bytes, level);
-      } else if (output < outputs_.size()) {
-        write_to_sink(outputs_[output], bytes, level);
-      }
-      pos += entry_size(h->reserved);
-    }
-  }
-
-  // Renders a deferred record once per renderer and writes it to every output.
-  void write_record(std::string_view bytes, Level level) noexcept {
-    try {
-      const Record r = reader_.decode(bytes);
-      RenderedLines lines(r, renderers_, buffers_);
-      for (const auto& o : outputs_)
-        write_to_sink(o, lines.line(o.renderer), level);
-    } catch (const std::exception& e) {
-      count_dropped_line();
-      report_internal_error("logging", e.what());
-    } catch (...) {
-      count_dropped_line();
-      report_internal_error("logging", "unknown exception while rendering a queued line");
-    }
-  }
-
-  static constexpr auto kPoll = std::chrono::milliseconds(5);
-  // 200 ms without a line: a service logging 5 lines a second or more never sleeps, so its
-  // callers never pay for waking the writer.
-  static constexpr std::size_t kIdlePollsBeforeSleep = 40;
-
-  // An entry: this header, then `reserved` bytes of which the first `length` are the line or
-  // record, padded so that the next header is aligned.
-  struct EntryHeader {
-    std::uint32_t committed;  ///< 0 until the caller has filled the entry (atomic_ref)
-    std::uint32_t length;
-    std::uint32_t reserved;
-    std::uint8_t output;
-    std::uint8_t level;
-  };
-  using Word = std::uint64_t;
-  static constexpr std::size_t kEntryHeader = (sizeof(EntryHeader) + 7) / 8 * 8;
-  static constexpr std::size_t entry_size(std::size_t bytes) noexcept {
-    return kEntryHeader + (bytes + 7) / 8 * 8;
-  }
-  static char* bytes_of(const std::unique_ptr<Word[]>& words) noexcept {  // NOLINT(*-c-arrays)
-    return reinterpret_cast<char*>(words.get());  // NOLINT(*-reinterpret-cast)
-  }
+  ThreadQueue* thread_queue() noexcept;
+  std::shared_ptr<ThreadQueue> add_queue();
+  void wake() noexcept;
+  void run() noexcept;
+  bool drain_once(std::vector<std::shared_ptr<ThreadQueue>>& queues) noexcept;
+  void write_entry(const SpscRing::Header& h) noexcept;
+  void write_record(std::string_view bytes, Level level) noexcept;
+  void stop() noexcept;
 
   std::vector<Output> outputs_;
   Renderers renderers_;
-  RecordReader reader_;             // writer thread only
+  RecordReader reader_;  // writer thread only
+  /// Lines read from a queue and not yet flushed to the outputs (writer thread only).
+  std::vector<std::pair<std::shared_ptr<ThreadQueue>, std::uint64_t>> unpublished_;
   Buffer buffers_[kRendererCount];  // writer thread only
-  std::size_t capacity_;
-  bool drop_;
-  std::mutex mu_;
+  const std::size_t max_capacity_;  ///< a thread's largest ring: the budget, rounded down
+  const std::size_t first_capacity_;
+  const bool drop_;
+  const std::uint64_t id_;  ///< tells a thread's cached queue of an older writer from ours
+
+  std::mutex mu_;  // queues_, the condition variables
   std::condition_variable has_data_;
-  std::condition_variable has_space_;
   std::condition_variable drained_;
-  std::unique_ptr<Word[]> queue_;  // NOLINT(*-avoid-c-arrays): capacity_ bytes, size_ used
-  std::size_t size_ = 0;
-  // Owned by the writer, not a local of its thread: in a fork()ed child, where that thread's
-  // stack is gone, the buffer is still reachable from this (abandoned) object.
-  std::unique_ptr<Word[]> batch_;  // NOLINT(*-avoid-c-arrays): touched by the writer only
-  std::uint64_t pushed_ = 0;
-  std::uint64_t written_ = 0;
-  bool writer_waiting_ = false;
-  bool sleeping_ = false;  ///< the writer waits, untimed, for a first line
-  bool flush_requested_ = false;
-  bool stop_ = false;
+  std::vector<std::shared_ptr<ThreadQueue>> queues_;
+  std::atomic<std::uint64_t> queues_version_{0};
+  /// The writer waits for a caller's wake-up (set by the writer, cleared by the waking caller).
+  alignas(64) std::atomic<bool> sleeping_{false};
+  std::atomic<bool> flush_requested_{false};
+  std::atomic<bool> stop_{false};
+  std::mutex shared_mu_;  // producers of shared_
+  std::shared_ptr<ThreadQueue> shared_;
   std::unique_ptr<std::thread> thread_;
   bool abandoned_ = false;
 };

@@ -328,15 +328,17 @@ void dispatch(const Record& record) noexcept {
     // One copy of the record for every queued output; the writer renders it.
     // Queued outputs come first, so the first one says whether there are any.
     const bool any_queued = st.async && !st.outputs.empty() && st.outputs.front().queued;
-    const std::size_t deferred_bound = any_queued ? deferred_size_bound(record) : 0;
+    const FrameBlob* blob = any_queued ? frame_blob(record, current_frame_ptr()) : nullptr;
+    const std::size_t deferred_bound = any_queued ? deferred_size_bound(record, true, blob) : 0;
     bool deferred = false;
     if (deferred_bound != 0) {
-      if (const auto slot = st.async->reserve(kRecordEntry, deferred_bound, record.level)) {
-        const std::size_t n = encode_record(record, slot.data, deferred_bound);
+      if (const auto slot =
+              st.async->reserve(kRecordEntry, deferred_bound, record.level, record.time_ns)) {
+        const std::size_t n = encode_record(record, slot.data, deferred_bound, blob);
         // 0: the bound was wrong. The writer skips the empty entry and the line is rendered
         // here instead; the test builds stop on it so that it is noticed.
         assert(n != 0);
-        AsyncWriter::commit(slot, n);
+        st.async->commit(slot, n);
         deferred = n != 0;
       } else {
         deferred = true;  // dropped by the queue's policy, as a rendered line would be
@@ -348,7 +350,7 @@ void dispatch(const Record& record) noexcept {
         continue;
       const std::string_view bytes = lines.line(out.renderer);
       if (out.queued && st.async) {
-        st.async->push(i, bytes, record.level);
+        st.async->push(i, bytes, record.level, record.time_ns);
       } else {
         write_to_sink(out, bytes, record.level);
       }

@@ -8,9 +8,11 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
+#include "base/thread_instance.hpp"
 #include "base/words.hpp"
 #include "context/frame.hpp"
 #include "context/span_state.hpp"
@@ -98,12 +100,64 @@ class RecordWriter {
   char* end_;
 };
 
+/// The calling thread's current frame's tags and log context, encoded as encode_record writes
+/// them, kept while that frame stays current: a thread logs many lines under one frame (a
+/// request's), and encoding its tags anew was a third of a deferred record. Holding the frame
+/// keeps its address from being reused by another frame while it is cached.
+struct FrameBlob {
+  std::shared_ptr<const Frame> frame;
+  std::string bytes;
+  std::size_t count = 0;  ///< attributes in it
+  bool fits = true;       ///< every key and string value within kDeferMaxString
+  bool valid = false;
+};
+
+/// The blob for r.frame when that is the calling thread's current frame, else null (encode the
+/// frame's attributes one by one). `current` is current_frame_ptr().
+inline const FrameBlob* frame_blob(const Record& r,
+                                   const std::shared_ptr<const Frame>& current) noexcept {
+  auto* cache = thread_instance<FrameBlob, Record>();
+  if (cache == nullptr || r.frame == nullptr || r.frame != current.get()) [[unlikely]]
+    return nullptr;
+  if (cache->valid && cache->frame.get() == r.frame) [[likely]]
+    return cache;
+  try {
+    cache->valid = false;
+    std::size_t n = 8 + RecordWriter::kSlack;  // the two counts
+    std::size_t count = 0;
+    bool fits = true;
+    for (const Attributes* a : {&r.frame->tags, &r.frame->log_context}) {
+      for (const auto& at : *a) {
+        const ValueView v(at.value);
+        const std::size_t value_size =
+            v.kind() == ValueView::Kind::String ? v.as_string().size() : 0;
+        fits = fits && at.key.size() <= kDeferMaxString && value_size <= kDeferMaxString;
+        n += 4 + 1 + 8 + at.key.size() + value_size + RecordWriter::kSlack;
+        ++count;
+      }
+    }
+    cache->bytes.resize(n);
+    RecordWriter w(cache->bytes.data(), n);
+    if (!w.attributes(&r.frame->tags) || !w.attributes(&r.frame->log_context))
+      return nullptr;
+    cache->bytes.resize(static_cast<std::size_t>(w.cursor() - cache->bytes.data()));
+    cache->frame = current;
+    cache->count = count;
+    cache->fits = fits;
+    cache->valid = true;
+    return cache;
+  } catch (...) {
+    return nullptr;
+  }
+}
+
 // Bytes encode_record may write (every string with its length, every value at its largest),
 // plus RecordWriter's slack, or 0 when the record is to be rendered on the caller instead: a
 // string over kDeferMaxString or more than kDeferMaxFields fields. The queue reserves this
 // much for the record, so it is kept close: at most 4 bytes over per string value.
 /// `limited` false: the bound of any record, for a queue that never renders on the caller.
-inline std::size_t deferred_size_bound(const Record& r, bool limited = true) noexcept {
+inline std::size_t deferred_size_bound(const Record& r, bool limited = true,
+                                       const FrameBlob* blob = nullptr) noexcept {
   // Key length, kind, then a number (8) or a string's length (4) and its bytes.
   constexpr std::size_t kItem = 4 + 1 + 8;
   // Time, level, line; 5 string lengths; whether there is a span, its ids and trace flags;
@@ -130,7 +184,11 @@ inline std::size_t deferred_size_bound(const Record& r, bool limited = true) noe
     }
   };
   add_all(r.bound);
-  if (r.frame != nullptr) {
+  if (blob != nullptr) {
+    n += blob->bytes.size();
+    count += blob->count;
+    fits = fits && blob->fits;
+  } else if (r.frame != nullptr) {
     add_all(&r.frame->tags);
     add_all(&r.frame->log_context);
   }
@@ -140,8 +198,8 @@ inline std::size_t deferred_size_bound(const Record& r, bool limited = true) noe
 /// Encodes into out, which holds capacity bytes (deferred_size_bound(r)); returns the bytes
 /// written, or 0 when they would not fit. Flattened, so that copy_run() is inlined here
 /// without being forced on the renderers, where forcing it made the JSON line slower.
-[[gnu::flatten]] inline std::size_t encode_record(const Record& r, char* out,
-                                                  std::size_t capacity) noexcept {
+[[gnu::flatten]] inline std::size_t encode_record(const Record& r, char* out, std::size_t capacity,
+                                                  const FrameBlob* blob = nullptr) noexcept {
   RecordWriter w(out, capacity);
   // Time, level, line, whether there is a span, its ids and trace flags: 8 + 1 + 4 + 1 + 24 + 1.
   if (!w.room(39 + RecordWriter::kSlack)) [[unlikely]]
@@ -169,7 +227,16 @@ inline std::size_t deferred_size_bound(const Record& r, bool limited = true) noe
     if (!w.item(f.key, f.value)) [[unlikely]]
       return 0;
   }
-  if (!w.attributes(r.bound) || !w.attributes(r.frame != nullptr ? &r.frame->tags : nullptr) ||
+  if (!w.attributes(r.bound)) [[unlikely]]
+    return 0;
+  if (blob != nullptr) {
+    if (!w.room(blob->bytes.size())) [[unlikely]]
+      return 0;
+    char* at = w.cursor();
+    std::copy(blob->bytes.begin(), blob->bytes.end(), at);
+    return static_cast<std::size_t>(at - out) + blob->bytes.size();
+  }
+  if (!w.attributes(r.frame != nullptr ? &r.frame->tags : nullptr) ||
       !w.attributes(r.frame != nullptr ? &r.frame->log_context : nullptr)) [[unlikely]]
     return 0;
   return static_cast<std::size_t>(w.cursor() - out);

@@ -114,10 +114,10 @@ TEST_F(LoggingThreads, ThreadsWritingOneFileLoseNoLineAndKeepEachThreadsOrder) {
                                      [](const nlohmann::json& /*line*/, int /*t*/) {});
 }
 
-// Async callers reserve their entry under the queue's lock and fill it after unlocking, while
-// the writer swaps the queue out and reads it: a queue of 64 KiB makes it swap every few
-// hundred lines, with callers still filling entries in the batch it took.
-TEST_F(LoggingThreads, AsyncCallersFillingEntriesAsTheWriterSwapsLoseNoLineAndKeepTheirOrder) {
+// Each async caller appends to its own thread's ring while the writer reads every ring: a
+// budget of 64 KiB makes every ring wrap every few hundred lines, with the writer reading
+// behind the callers and callers waiting for the room it gives back.
+TEST_F(LoggingThreads, AsyncCallersWrappingTheirRingsAsTheWriterReadsLoseNoLineAndKeepTheirOrder) {
   testing::TempDir dir;
   LoggingConfig cfg = debug();
   cfg.file_path = dir.file("async.log");
@@ -148,6 +148,39 @@ TEST_F(LoggingThreads, AsyncCallersFillingEntriesAsTheWriterSwapsLoseNoLineAndKe
         EXPECT_EQ(j["pad"].get<std::string>(),
                   std::string(100 + ut * 37, static_cast<char>('a' + t)));
       });
+  EXPECT_EQ(logging::dropped_lines(), dropped_before);
+}
+
+// A burst larger than a thread's first ring makes the ring chain grow while the writer reads
+// the older one, and threads that exit right after logging leave queues the writer must drain
+// before it drops them; a flush from another thread meanwhile waits for what was queued.
+TEST_F(LoggingThreads, AsyncQueuesThatGrowOrWhoseThreadsExitLoseNoLine) {
+  testing::TempDir dir;
+  LoggingConfig cfg = debug();
+  cfg.file_path = dir.file("grow.log");
+  cfg.async = true;
+  cfg.async_queue_bytes = std::size_t{16} * 1024 * 1024;
+  configure(cfg);
+  const auto dropped_before = logging::dropped_lines();
+  constexpr int kThreads = 6;
+  constexpr int kPerThread = 6000;  // with the padding, about 3 MB a thread: past 1 MiB
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([t] {
+      const std::string pad(400, static_cast<char>('a' + t));
+      auto log = get_logger("grower");
+      for (int i = 0; i < kPerThread; ++i) {
+        log.info("numbered", {{"t", t}, {"i", i}, {"pad", pad}});
+        if (t == 0 && i % 1000 == 0)
+          logging::flush();
+      }
+    });  // exits at once: its queue is closed with lines still in it
+  }
+  for (auto& th : threads)
+    th.join();
+  logging::flush();
+  expect_each_threads_lines_in_order(cfg.file_path, kThreads, kPerThread,
+                                     [](const nlohmann::json& /*j*/, int /*t*/) {});
   EXPECT_EQ(logging::dropped_lines(), dropped_before);
 }
 

@@ -1,0 +1,405 @@
+#include "logging/async_writer.hpp"
+
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <bit>
+#include <new>
+
+#include "base/internal_error.hpp"
+#include "base/sys.hpp"
+#include "base/thread_instance.hpp"
+
+namespace o11y::detail {
+namespace {
+
+// How often a writer with nothing to do looks again: every kPoll for a while after the last
+// line, then never until a caller wakes it. A caller only wakes a writer that said it sleeps,
+// so a busy service's callers never make a system call.
+constexpr auto kPoll = std::chrono::milliseconds(5);
+constexpr auto kIdlePoll = std::chrono::milliseconds(50);  // without membarrier(2) only
+constexpr std::size_t kIdlePollsBeforeSleep = 40;          // 200 ms without a line
+constexpr std::size_t kRoundsPerFlush = 16;
+
+// A thread's first ring: big enough for a few hundred lines; it doubles while the writer lags.
+constexpr std::size_t kFirstRing = std::size_t{64} * 1024;
+
+// A full memory barrier on every thread of the process (membarrier(2), private expedited),
+// so that callers need none; false where the kernel or a seccomp policy refuses it.
+bool process_barrier() noexcept {
+  static const bool registered =
+      ::syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+  return registered && ::syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0;
+}
+
+std::atomic<std::uint64_t> g_writer_ids{0};  // NOLINT(*-avoid-non-const-global-*)
+
+/// The calling thread's queue for one writer (the newest it logged through).
+struct CachedQueue {
+  std::uint64_t writer = 0;
+  std::shared_ptr<ThreadQueue> queue;
+  CachedQueue() = default;
+  CachedQueue(const CachedQueue&) = delete;
+  CachedQueue& operator=(const CachedQueue&) = delete;
+  CachedQueue(CachedQueue&&) = delete;
+  CachedQueue& operator=(CachedQueue&&) = delete;
+  ~CachedQueue() {
+    if (queue)
+      queue->closed.store(true, std::memory_order_release);
+  }
+};
+
+}  // namespace
+
+AsyncWriter::AsyncWriter(std::vector<Output> outputs, Renderers renderers, std::size_t budget,
+                         bool drop)
+    : outputs_(std::move(outputs)),
+      renderers_(std::move(renderers)),
+      max_capacity_(std::bit_floor(std::max<std::size_t>(budget, 64))),
+      first_capacity_(std::min(max_capacity_, kFirstRing)),
+      drop_(drop),
+      id_(g_writer_ids.fetch_add(1, std::memory_order_relaxed) + 1),
+      shared_(std::make_shared<ThreadQueue>(first_capacity_)) {
+  queues_.push_back(shared_);
+  queues_version_.store(1, std::memory_order_release);
+  thread_ = std::make_unique<std::thread>(start_thread("o11y-log-async", [this] { run(); }));
+}
+
+AsyncWriter::~AsyncWriter() {
+  if (!abandoned_)
+    stop();
+}
+
+std::shared_ptr<ThreadQueue> AsyncWriter::add_queue() {
+  auto q = std::make_shared<ThreadQueue>(first_capacity_);
+  std::lock_guard lock(mu_);
+  queues_.push_back(q);
+  queues_version_.fetch_add(1, std::memory_order_release);
+  return q;
+}
+
+ThreadQueue* AsyncWriter::thread_queue() noexcept {
+  auto* cached = thread_instance<CachedQueue>();
+  if (cached == nullptr) [[unlikely]]
+    return nullptr;  // a thread_local destructor at thread exit: the shared queue
+  if (cached->writer == id_) [[likely]]
+    return cached->queue.get();
+  try {
+    auto q = add_queue();
+    if (cached->queue)  // an older writer's: it drains and drops it
+      cached->queue->closed.store(true, std::memory_order_release);
+    cached->queue = std::move(q);
+    cached->writer = id_;
+    return cached->queue.get();
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+void AsyncWriter::wake() noexcept {
+  // Not moved before the caller's publishing store by the compiler; the processor's reordering
+  // is the writer's process_barrier() to undo.
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  if (sleeping_.load(std::memory_order_relaxed)) [[unlikely]] {
+    std::lock_guard lock(mu_);
+    sleeping_.store(false, std::memory_order_relaxed);
+    has_data_.notify_one();
+  }
+}
+
+AsyncWriter::Slot AsyncWriter::reserve(std::size_t output, std::size_t bytes, Level level,
+                                       std::uint64_t time_ns) noexcept {
+  const std::size_t size = SpscRing::entry_size(bytes);
+  if (size > max_capacity_) [[unlikely]] {
+    count_dropped_line();
+    return {};
+  }
+  Slot slot;
+  slot.queue = thread_queue();
+  if (slot.queue == nullptr) [[unlikely]] {
+    shared_mu_.lock();
+    slot.queue = shared_.get();
+    slot.shared = true;
+  }
+  ThreadQueue& q = *slot.queue;
+  for (;;) {
+    SpscRing* ring = q.newest;
+    if (char* p = size <= ring->capacity() ? ring->try_reserve(size) : nullptr) [[likely]] {
+      auto* h = std::launder(reinterpret_cast<SpscRing::Header*>(p));  // NOLINT(*-cast)
+      h->time_ns = time_ns;
+      h->size = static_cast<std::uint32_t>(size);
+      h->output = static_cast<std::uint8_t>(output);
+      h->level = static_cast<std::uint8_t>(level);
+      slot.data = p + SpscRing::kHeader;
+      slot.ring = ring;
+      return slot;
+    }
+    // Full: a larger ring while the budget allows (the writer lags: a burst), else the policy.
+    if (ring->capacity() < max_capacity_) {
+      const std::size_t grown =
+          std::min(max_capacity_, std::bit_ceil(std::max(ring->capacity() * 2, size)));
+      SpscRing* bigger = nullptr;
+      try {
+        bigger = new SpscRing(grown);  // NOLINT(*-owning-memory): freed by the writer
+      } catch (...) {
+        // No memory for a larger ring: the policy decides, as at the budget.
+      }
+      if (bigger != nullptr) {
+        q.newest = bigger;
+        ring->next.store(bigger, std::memory_order_release);
+        continue;
+      }
+    }
+    if (drop_ || stop_.load(std::memory_order_relaxed)) {
+      if (slot.shared)
+        shared_mu_.unlock();
+      count_dropped_line();
+      return {};
+    }
+    wake();
+    std::this_thread::yield();
+  }
+}
+
+void AsyncWriter::commit(const Slot& slot, std::size_t length) noexcept {
+  auto* h = std::launder(reinterpret_cast<SpscRing::Header*>(  // NOLINT(*-cast)
+      slot.data - SpscRing::kHeader));
+  h->length = static_cast<std::uint32_t>(length);
+  slot.ring->publish();
+  ThreadQueue& q = *slot.queue;
+  q.pushed.store(q.pushed.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  if (slot.shared)
+    shared_mu_.unlock();
+  wake();
+}
+
+void AsyncWriter::flush() noexcept {
+  if (abandoned_)
+    return;
+  std::vector<std::pair<std::shared_ptr<ThreadQueue>, std::uint64_t>> targets;
+  std::unique_lock lock(mu_);
+  try {
+    for (const auto& q : queues_)
+      targets.emplace_back(q, q->pushed.load(std::memory_order_acquire));
+  } catch (...) {
+    return;
+  }
+  flush_requested_.store(true, std::memory_order_relaxed);
+  sleeping_.store(false, std::memory_order_relaxed);
+  has_data_.notify_one();
+  drained_.wait(lock, [&] {
+    if (stop_.load(std::memory_order_relaxed))
+      return true;
+    return std::all_of(targets.begin(), targets.end(), [](const auto& t) {
+      return t.first->written.load(std::memory_order_acquire) >= t.second;
+    });
+  });
+}
+
+void AsyncWriter::stop() noexcept {
+  {
+    std::lock_guard lock(mu_);
+    stop_.store(true, std::memory_order_relaxed);
+    sleeping_.store(false, std::memory_order_relaxed);
+  }
+  has_data_.notify_all();
+  if (thread_ && thread_->joinable())
+    thread_->join();
+  for (const auto& o : outputs_)
+    flush_sink(o);
+}
+
+void AsyncWriter::run() noexcept {
+  std::vector<std::shared_ptr<ThreadQueue>> queues;
+  std::uint64_t version = 0;
+  std::size_t idle_polls = 0;
+  std::size_t rounds_since_flush = 0;
+  for (;;) {
+    if (const auto v = queues_version_.load(std::memory_order_acquire); v != version) {
+      std::lock_guard lock(mu_);
+      try {
+        queues = queues_;
+      } catch (...) {
+        // Keep the list we had; the new queue is read on a later round.
+      }
+      version = queues_version_.load(std::memory_order_relaxed);
+    }
+    const bool wrote = drain_once(queues);
+    // While lines keep coming, several rounds go into the outputs' buffers before one flush
+    // (a write(2) each): flushed every round, the writer made a system call every few lines
+    // and fell behind the callers.
+    if (wrote && ++rounds_since_flush < kRoundsPerFlush &&
+        !flush_requested_.load(std::memory_order_relaxed) &&
+        !stop_.load(std::memory_order_relaxed)) {
+      continue;
+    }
+    rounds_since_flush = 0;
+    if (!unpublished_.empty()) {
+      for (const auto& o : outputs_)
+        flush_sink(o);
+      // Written only now: flush() returns once the lines are in the outputs, not just read.
+      for (const auto& [q, count] : unpublished_) {
+        q->written.store(q->written.load(std::memory_order_relaxed) + count,
+                         std::memory_order_release);
+      }
+      unpublished_.clear();
+    }
+    {
+      std::lock_guard lock(mu_);
+      // Drained and closed (their threads exited): dropped, unless it is the shared one.
+      const auto gone = [this](const std::shared_ptr<ThreadQueue>& q) {
+        if (q == shared_ || !q->closed.load(std::memory_order_acquire))
+          return false;
+        const SpscRing* r = q->oldest;
+        return r->next.load(std::memory_order_acquire) == nullptr &&
+               r->consumed() == r->published();
+      };
+      if (std::any_of(queues_.begin(), queues_.end(), gone)) {
+        queues_.erase(std::remove_if(queues_.begin(), queues_.end(), gone), queues_.end());
+        queues_version_.fetch_add(1, std::memory_order_release);
+      }
+    }
+    drained_.notify_all();
+    if (wrote) {
+      idle_polls = 0;
+      continue;  // more may have come while writing
+    }
+    if (stop_.load(std::memory_order_acquire))
+      return;
+    std::unique_lock lock(mu_);
+    if (flush_requested_.exchange(false, std::memory_order_relaxed))
+      continue;
+    ++idle_polls;
+    if (idle_polls < kIdlePollsBeforeSleep) {
+      has_data_.wait_for(lock, kPoll, [this] {
+        return flush_requested_.load(std::memory_order_relaxed) ||
+               stop_.load(std::memory_order_relaxed);
+      });
+      continue;
+    }
+    // Idle: sleep until a caller wakes it, the only time a caller makes a system call. The
+    // caller publishes its entry, then reads sleeping_; this thread sets sleeping_, then reads
+    // every queue. With no fence on the caller's side, a process-wide barrier here
+    // (membarrier) makes one of the two see the other. Without it, a lost wake-up costs one
+    // kIdlePoll.
+    sleeping_.store(true, std::memory_order_relaxed);
+    const bool barrier = process_barrier();
+    const bool pending = std::any_of(queues_.begin(), queues_.end(), [](const auto& q) {
+      const SpscRing* r = q->oldest;
+      return r->next.load(std::memory_order_acquire) != nullptr || r->consumed() != r->published();
+    });
+    const auto woken = [this] {
+      return !sleeping_.load(std::memory_order_relaxed) || stop_.load(std::memory_order_relaxed) ||
+             flush_requested_.load(std::memory_order_relaxed);
+    };
+    if (!pending) {
+      if (barrier) {
+        has_data_.wait(lock, woken);
+      } else {
+        has_data_.wait_for(lock, kIdlePoll, woken);
+      }
+    }
+    sleeping_.store(false, std::memory_order_relaxed);
+  }
+}
+
+bool AsyncWriter::drain_once(std::vector<std::shared_ptr<ThreadQueue>>& queues) noexcept {
+  struct Item {
+    std::uint64_t time;
+    const SpscRing::Header* header;
+  };
+  struct Range {
+    const std::shared_ptr<ThreadQueue>* queue;
+    SpscRing* ring;
+    std::uint64_t end;
+    std::uint64_t count;
+  };
+  // Reused from round to round (this thread's own).
+  thread_local std::vector<Item> items;
+  thread_local std::vector<Range> ranges;
+  items.clear();
+  ranges.clear();
+  try {
+    for (const auto& qp : queues) {
+      ThreadQueue& q = *qp;
+      SpscRing* ring = q.oldest;
+      // A drained ring the producer has left for a larger one is freed.
+      for (;;) {
+        SpscRing* next = ring->next.load(std::memory_order_acquire);
+        if (next == nullptr || ring->consumed() != ring->published())
+          break;
+        q.oldest = next;
+        delete ring;  // NOLINT(*-owning-memory)
+        ring = next;
+      }
+      const std::uint64_t end = ring->published();
+      std::uint64_t pos = ring->consumed();
+      std::uint64_t count = 0;
+      while (pos < end) {
+        const SpscRing::Header* h = ring->entry(pos, end);
+        if (h == nullptr)
+          break;
+        items.push_back({h->time_ns, h});
+        pos += h->size;
+        ++count;
+      }
+      if (pos != ring->consumed())
+        ranges.push_back({&qp, ring, pos, count});
+    }
+  } catch (...) {
+    report_internal_error("logging", "out of memory in the async writer");
+    return false;
+  }
+  if (ranges.empty())
+    return false;
+  // In time order across threads; each thread's own lines keep their order.
+  if (ranges.size() > 1) {
+    std::stable_sort(items.begin(), items.end(),
+                     [](const Item& a, const Item& b) { return a.time < b.time; });
+  }
+  for (const auto& item : items)
+    write_entry(*item.header);
+  for (const auto& r : ranges) {
+    r.ring->consume_to(r.end);
+    try {
+      unpublished_.emplace_back(*r.queue, r.count);
+    } catch (...) {
+      // Counted at once instead: a flush may return before this line reaches the output.
+      (*r.queue)->written.fetch_add(r.count, std::memory_order_release);
+    }
+  }
+  return true;
+}
+
+void AsyncWriter::write_entry(const SpscRing::Header& h) noexcept {
+  const std::string_view bytes(
+      reinterpret_cast<const char*>(&h) + SpscRing::kHeader,  // NOLINT(*-reinterpret-cast)
+      h.length);
+  const auto level = static_cast<Level>(h.level);
+  if (h.output == kRecordEntry) {
+    if (!bytes.empty())  // empty: its caller could not encode it and rendered it instead
+      write_record(bytes, level);
+  } else if (h.output < outputs_.size()) {
+    write_to_sink(outputs_[h.output], bytes, level);
+  }
+}
+
+// Renders a deferred record once per renderer and writes it to every output.
+void AsyncWriter::write_record(std::string_view bytes, Level level) noexcept {
+  try {
+    const Record r = reader_.decode(bytes);
+    RenderedLines lines(r, renderers_, buffers_);
+    for (const auto& o : outputs_)
+      write_to_sink(o, lines.line(o.renderer), level);
+  } catch (const std::exception& e) {
+    count_dropped_line();
+    report_internal_error("logging", e.what());
+  } catch (...) {
+    count_dropped_line();
+    report_internal_error("logging", "unknown exception while rendering a queued line");
+  }
+}
+
+}  // namespace o11y::detail
