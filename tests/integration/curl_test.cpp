@@ -15,12 +15,6 @@ namespace o11y {
 namespace {
 
 using namespace std::chrono_literals;
-using testing::find_attr;
-
-std::string attr(const SpanData& s, std::string_view key) {
-  const auto* v = find_attr(s.attributes, key);
-  return v != nullptr ? v->to_string() : std::string("<absent>");
-}
 
 /// The span of this kind named `name` (a server span without a route is named by its method
 /// too, as the client span is).
@@ -87,11 +81,11 @@ TEST_F(Curl, PerformSendsTraceparentSoTheServerContinuesTheClientSpan) {
   const auto client = find(*spans_, "POST", SpanKind::Client);
   ASSERT_NE(client, nullptr);
   EXPECT_EQ(client->parent_span_id, parent.span_id);
-  EXPECT_EQ(attr(*client, "http.request.method"), "POST");
-  EXPECT_EQ(attr(*client, "http.response.status_code"), "201");
-  EXPECT_EQ(attr(*client, "server.address"), "127.0.0.1");
-  EXPECT_EQ(attr(*client, "server.port"), std::to_string(serving_->port()));
-  EXPECT_EQ(attr(*client, "url.full"),
+  EXPECT_EQ(testing::attr_text(*client, "http.request.method"), "POST");
+  EXPECT_EQ(testing::attr_text(*client, "http.response.status_code"), "201");
+  EXPECT_EQ(testing::attr_text(*client, "server.address"), "127.0.0.1");
+  EXPECT_EQ(testing::attr_text(*client, "server.port"), std::to_string(serving_->port()));
+  EXPECT_EQ(testing::attr_text(*client, "url.full"),
             "http://127.0.0.1:" + std::to_string(serving_->port()) + "/orders");
   // The server span ends after the response is on the wire.
   ASSERT_TRUE(
@@ -110,7 +104,7 @@ TEST_F(Curl, RefusedConnectionIsAnErrorSpan) {
   const auto client = spans_->find("GET");
   ASSERT_NE(client, nullptr);
   EXPECT_EQ(client->status, StatusCode::Error);
-  EXPECT_EQ(attr(*client, "error.type"), curl_easy_strerror(CURLE_COULDNT_CONNECT));
+  EXPECT_EQ(testing::attr_text(*client, "error.type"), curl_easy_strerror(CURLE_COULDNT_CONNECT));
 }
 
 TEST_F(Curl, ServerErrorStatusMarksTheClientSpan) {
@@ -124,7 +118,7 @@ TEST_F(Curl, ServerErrorStatusMarksTheClientSpan) {
   const auto client = find(*spans_, "GET", SpanKind::Client);
   ASSERT_NE(client, nullptr);
   EXPECT_EQ(client->status, StatusCode::Error);
-  EXPECT_EQ(attr(*client, "http.response.status_code"), "503");
+  EXPECT_EQ(testing::attr_text(*client, "http.response.status_code"), "503");
 }
 
 }  // namespace

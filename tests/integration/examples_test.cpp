@@ -17,6 +17,7 @@
 #include "support/prometheus.hpp"
 #include "support/serving.hpp"
 #include "support/temp_dir.hpp"
+#include "support/text.hpp"
 
 namespace o11y {
 namespace {
@@ -26,23 +27,6 @@ using nlohmann::json;
 
 const std::string kExamples = O11Y_EXAMPLES_DIR;
 const std::string kTool = O11Y_TOOL;
-
-/// The JSON objects among a process's output lines.
-std::vector<json> json_lines(const std::string& text) {
-  std::vector<json> out;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) {
-    auto j = json::parse(line, nullptr, false);
-    if (j.is_object())
-      out.push_back(std::move(j));
-  }
-  return out;
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
 
 /// Sets environment variables for the processes a test starts, and removes them after.
 class ScopedEnv {
@@ -74,7 +58,7 @@ bool answers(int port, const std::string& path) {
 TEST(Quickstart, PrintsLogLinesThatCarryTheTagsAndTheCallersTrace) {
   std::string out;
   ASSERT_EQ(testing::run(kExamples + "/quickstart 2>&1", out), 0) << out;
-  const auto lines = json_lines(out);
+  const auto lines = testing::json_lines(out);
   ASSERT_FALSE(lines.empty()) << out;
   EXPECT_EQ(lines[0]["event"], "order_placed");
   EXPECT_EQ(lines[0]["tenant_id"], "acme");
@@ -107,11 +91,12 @@ TEST(HttpService, ServesOrdersWithATracedOutboundCallMetricsAndLogs) {
     EXPECT_NE(metrics->body.find("order_pricing_seconds_count 1"), std::string::npos);
     // Spans are exported every 100 ms; the inventory call's server span is the last to end.
     ASSERT_TRUE(testing::wait_until(
-        [&] { return slurp(log).find("\"GET /orders/{id}\"") != std::string::npos; }, 10s));
+        [&] { return testing::read_file(log).find("\"GET /orders/{id}\"") != std::string::npos; },
+        10s));
     // SIGTERM stops it cleanly, its logs flushed: not by the signal's default action.
     EXPECT_EQ(service.stop(), 0);
   }
-  const auto lines = json_lines(slurp(log));
+  const auto lines = testing::json_lines(testing::read_file(log));
   std::map<std::string, json> spans;
   bool viewed = false;
   for (const auto& l : lines) {
@@ -126,7 +111,7 @@ TEST(HttpService, ServesOrdersWithATracedOutboundCallMetricsAndLogs) {
   EXPECT_TRUE(viewed);
   ASSERT_TRUE(spans.contains("GET /orders/{id}") && spans.contains("GET /inventory/{id}") &&
               spans.contains("GET"))
-      << slurp(log);
+      << testing::read_file(log);
   const auto& front = spans["GET /orders/{id}"];
   const auto& client = spans["GET"];
   const auto& back = spans["GET /inventory/{id}"];
@@ -141,7 +126,7 @@ TEST(QueueWorker, OneTraceRunsFromEachProducedMessageToItsConsumer) {
   ASSERT_EQ(testing::run(kExamples + "/queue_worker 3 2>&1", out), 0) << out;
   std::map<std::string, json> producers;  // by span id
   std::vector<json> consumers;
-  for (const auto& l : json_lines(out)) {
+  for (const auto& l : testing::json_lines(out)) {
     if (l.value("name", "") == "send order")
       producers[l["spanId"]] = l;
     if (l.value("name", "") == "process order")
@@ -179,7 +164,7 @@ TEST(PreforkWorkers, PrometheusSeesEveryRequestThroughAWorkerKillAndTheToolReads
       dir.file("prefork.log"));
   ASSERT_TRUE(testing::wait_until(
       [&] { return answers(port, "/whoami") && answers(metrics_port, "/metrics"); }, 20s))
-      << slurp(dir.file("prefork.log"));
+      << testing::read_file(dir.file("prefork.log"));
   testing::PrometheusServer prometheus(dir, metrics_port);
   ASSERT_TRUE(prometheus.started());
 
@@ -189,7 +174,7 @@ TEST(PreforkWorkers, PrometheusSeesEveryRequestThroughAWorkerKillAndTheToolReads
     if (res)
       return ::testing::AssertionSuccess();
     return ::testing::AssertionFailure() << httplib::to_string(res.error()) << "\n"
-                                         << slurp(dir.file("prefork.log"));
+                                         << testing::read_file(dir.file("prefork.log"));
   };
   httplib::Client cli("127.0.0.1", port);
   for (int i = 0; i < 10; ++i)
@@ -202,7 +187,10 @@ TEST(PreforkWorkers, PrometheusSeesEveryRequestThroughAWorkerKillAndTheToolReads
   ASSERT_GT(victim, 0);
   ASSERT_EQ(::kill(victim, SIGKILL), 0);
   ASSERT_TRUE(testing::wait_until(
-      [&] { return slurp(dir.file("prefork.log")).find("worker_replaced") != std::string::npos; },
+      [&] {
+        return testing::read_file(dir.file("prefork.log")).find("worker_replaced") !=
+               std::string::npos;
+      },
       10s));
   for (int i = 0; i < 5; ++i) {
     httplib::Client c("127.0.0.1", port);  // new connections: the dead worker's are gone

@@ -18,6 +18,7 @@
 #include "support/process.hpp"
 #include "support/prometheus.hpp"
 #include "support/temp_dir.hpp"
+#include "support/text.hpp"
 
 namespace o11y {
 namespace {
@@ -29,16 +30,11 @@ const std::string kMonitoring = O11Y_MONITORING_DIR;
 const std::string kRecording = kMonitoring + "/rules/o11y-recording.rules.yml";
 const std::string kAlerts = kMonitoring + "/rules/o11y-alerts.rules.yml";
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
-
 /// The values of `key: value` lines in a YAML file.
 std::vector<std::string> yaml_values(const std::string& path, const std::string& key) {
   std::vector<std::string> out;
   const std::regex line("^\\s*-?\\s*" + key + ":\\s*(\\S+)\\s*$");
-  std::istringstream in(slurp(path));
+  std::istringstream in(testing::read_file(path));
   for (std::string l; std::getline(in, l);) {
     std::smatch m;
     if (std::regex_match(l, m, line))
@@ -62,8 +58,8 @@ TEST(Monitoring, RulesPassPromtoolCheckAndTheirUnitTests) {
 TEST(Monitoring, EveryAlertIsTestedFiringAndQuietAndHasARunbook) {
   const auto alerts = yaml_values(kAlerts, "alert");
   ASSERT_GE(alerts.size(), 8U);
-  const auto tests = slurp(kMonitoring + "/tests/o11y-alerts.test.yml");
-  const auto runbooks = slurp(std::string(O11Y_SOURCE_DIR) + "/docs/alerts.md");
+  const auto tests = testing::read_file(kMonitoring + "/tests/o11y-alerts.test.yml");
+  const auto runbooks = testing::read_file(std::string(O11Y_SOURCE_DIR) + "/docs/alerts.md");
   for (const auto& alert : alerts) {
     // A case with exp_alerts (fires) and one without (must not).
     std::size_t firing = 0;
@@ -118,7 +114,7 @@ TEST(Monitoring, EveryRecordingRuleAndDashboardQueryReturnsDataFromTheExampleSer
         return r && r->status == 200;
       },
       20s))
-      << slurp(dir.file("service.log"));
+      << testing::read_file(dir.file("service.log"));
   testing::PrometheusServer prometheus(dir, port, {"--enable-feature=exemplar-storage"},
                                        {kRecording, kAlerts});
   ASSERT_TRUE(prometheus.started());
@@ -126,7 +122,8 @@ TEST(Monitoring, EveryRecordingRuleAndDashboardQueryReturnsDataFromTheExampleSer
   // Queries, and the names of the recording rules.
   std::vector<std::string> queries = yaml_values(kRecording, "record");
   ASSERT_GE(queries.size(), 10U);
-  const auto dashboard = json::parse(slurp(kMonitoring + "/dashboards/o11y-overview.json"));
+  const auto dashboard =
+      json::parse(testing::read_file(kMonitoring + "/dashboards/o11y-overview.json"));
   std::size_t panel_queries = 0;
   for (const auto& panel : dashboard["panels"]) {
     for (const auto& target : panel["targets"]) {

@@ -14,6 +14,7 @@
 #include "support/db_servers.hpp"
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
+#include "support/text.hpp"
 
 namespace o11y {
 namespace {
@@ -22,22 +23,6 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 
 const std::string kService = O11Y_ORDERS_SERVICE;
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
-
-std::vector<json> json_lines(const std::string& text) {
-  std::vector<json> out;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) {
-    auto j = json::parse(line, nullptr, false);
-    if (j.is_object())
-      out.push_back(std::move(j));
-  }
-  return out;
-}
 
 std::string attr(const json& span, const std::string& key) {
   for (const auto& a : span.value("attributes", json::array())) {
@@ -76,11 +61,11 @@ void run_and_check(std::vector<std::string> args, const std::string& system) {
           return r && r->status == 200;
         },
         20s))
-        << slurp(log);
+        << testing::read_file(log);
     for (int i = 0; i < 5; ++i) {
       const auto placed =
           cli.Post("/orders", R"({"email":"ann@example.com","total":49.99})", "application/json");
-      ASSERT_TRUE(placed && placed->status == 201) << slurp(log);
+      ASSERT_TRUE(placed && placed->status == 201) << testing::read_file(log);
       id = json::parse(placed->body)["id"];
     }
     for (int i = 0; i < 2; ++i) {
@@ -92,7 +77,7 @@ void run_and_check(std::vector<std::string> args, const std::string& system) {
     ASSERT_TRUE(listed && listed->status == 200);
     ASSERT_TRUE(testing::wait_until(
         [&] {
-          const auto text = slurp(log);
+          const auto text = testing::read_file(log);
           std::size_t jobs = 0;
           for (std::size_t at = 0; (at = text.find("\"task_succeeded\"", at)) != std::string::npos;
                ++at) {
@@ -101,7 +86,7 @@ void run_and_check(std::vector<std::string> args, const std::string& system) {
           return jobs == 5 && text.find("\"GET /orders\"") != std::string::npos;
         },
         15s))
-        << slurp(log);
+        << testing::read_file(log);
     EXPECT_EQ(service.stop(), 0);
   }
   ::unsetenv("OTEL_TRACES_EXPORTER");
@@ -109,7 +94,7 @@ void run_and_check(std::vector<std::string> args, const std::string& system) {
   ::unsetenv("O11Y_LOGGING_FORMAT");
   ::unsetenv("O11Y_TRACING_SAMPLE_RATE");
 
-  const auto lines = json_lines(slurp(log));
+  const auto lines = testing::json_lines(testing::read_file(log));
   std::map<std::string, json> by_id;
   std::vector<json> posts;
   std::vector<json> jobs;

@@ -17,25 +17,13 @@
 #include "support/process.hpp"
 #include "support/serving.hpp"
 #include "support/span_fixture.hpp"
+#include "support/text.hpp"
 
 namespace o11y {
 namespace {
 
 using namespace std::chrono_literals;
 using testing::DbServers;
-using testing::find_attr;
-
-std::string attr(const SpanData& s, std::string_view key) {
-  const auto* v = find_attr(s.attributes, key);
-  return v != nullptr ? v->to_string() : std::string("<absent>");
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 class Postgres : public testing::SpanTest {
  protected:
@@ -69,7 +57,10 @@ class Postgres : public testing::SpanTest {
   /// another process).
   static bool server_logged(const std::string& text) {
     return testing::wait_until(
-        [&] { return read_file(DbServers::get().pg_log()).find(text) != std::string::npos; }, 5s);
+        [&] {
+          return testing::read_file(DbServers::get().pg_log()).find(text) != std::string::npos;
+        },
+        5s);
   }
 
   PGconn* conn_ = nullptr;
@@ -82,12 +73,13 @@ TEST_F(Postgres, ExecIsAClientSpanAndTheServerLogsItsTraceparent) {
   PQclear(r);
   const auto span = spans_->find("SELECT orders");
   ASSERT_NE(span, nullptr);
-  EXPECT_EQ(attr(*span, "db.system.name"), "postgresql");
-  EXPECT_EQ(attr(*span, "db.namespace"), "o11y_test");
-  EXPECT_EQ(attr(*span, "server.address"), "127.0.0.1");
-  EXPECT_EQ(attr(*span, "server.port"), std::to_string(DbServers::get().pg_port()));
-  EXPECT_EQ(attr(*span, "db.query.text"), "SELECT id, email FROM orders WHERE id = ?");
-  EXPECT_EQ(attr(*span, "db.response.returned_rows"), "1");
+  EXPECT_EQ(testing::attr_text(*span, "db.system.name"), "postgresql");
+  EXPECT_EQ(testing::attr_text(*span, "db.namespace"), "o11y_test");
+  EXPECT_EQ(testing::attr_text(*span, "server.address"), "127.0.0.1");
+  EXPECT_EQ(testing::attr_text(*span, "server.port"), std::to_string(DbServers::get().pg_port()));
+  EXPECT_EQ(testing::attr_text(*span, "db.query.text"),
+            "SELECT id, email FROM orders WHERE id = ?");
+  EXPECT_EQ(testing::attr_text(*span, "db.response.returned_rows"), "1");
   EXPECT_TRUE(server_logged("SELECT id, email FROM orders WHERE id = 1 /*traceparent='" +
                             propagation::format_traceparent(span->context) + "'*/"));
 }
@@ -99,8 +91,8 @@ TEST_F(Postgres, UniqueViolationIsAnErrorSpanWithItsSqlstateAndTheConnectionGoes
   const auto span = spans_->find("INSERT orders");
   ASSERT_NE(span, nullptr);
   EXPECT_EQ(span->status, StatusCode::Error);
-  EXPECT_EQ(attr(*span, "db.response.status_code"), "23505");
-  EXPECT_EQ(attr(*span, "error.type"), "23505");
+  EXPECT_EQ(testing::attr_text(*span, "db.response.status_code"), "23505");
+  EXPECT_EQ(testing::attr_text(*span, "error.type"), "23505");
   EXPECT_NE(span->status_description.find("duplicate key"), std::string::npos);
   // The value is in the server's DETAIL, which is not recorded.
   EXPECT_EQ(span->status_description.find("dup@example.com"), std::string::npos);
@@ -117,7 +109,7 @@ TEST_F(Postgres, SyntaxErrorIsRecordedWithSqlstate42601) {
   PQclear(r);
   const auto span = spans_->find("SELEC");
   ASSERT_NE(span, nullptr);
-  EXPECT_EQ(attr(*span, "db.response.status_code"), "42601");
+  EXPECT_EQ(testing::attr_text(*span, "db.response.status_code"), "42601");
 }
 
 TEST_F(Postgres, ExecParamsKeepsPlaceholdersAndNeverRecordsTheValues) {
@@ -129,7 +121,7 @@ TEST_F(Postgres, ExecParamsKeepsPlaceholdersAndNeverRecordsTheValues) {
   PQclear(r);
   const auto span = spans_->find("SELECT orders");
   ASSERT_NE(span, nullptr);
-  EXPECT_EQ(attr(*span, "db.query.text"), "SELECT id FROM orders WHERE email = $1");
+  EXPECT_EQ(testing::attr_text(*span, "db.query.text"), "SELECT id FROM orders WHERE email = $1");
   for (const auto& a : span->attributes)
     EXPECT_EQ(a.value.to_string().find("b@example.com"), std::string::npos) << a.key;
   EXPECT_TRUE(server_logged("SELECT id FROM orders WHERE email = $1 /*traceparent='" +
@@ -149,9 +141,10 @@ TEST_F(Postgres, PreparedStatementIsSentAsWrittenAndItsExecutionsCarryItsText) {
   ASSERT_NE(prepared, nullptr);
   const auto executed = spans_->find("SELECT orders");
   ASSERT_NE(executed, nullptr);
-  EXPECT_EQ(attr(*executed, "db.query.text"), "SELECT email FROM orders WHERE id = $1");
+  EXPECT_EQ(testing::attr_text(*executed, "db.query.text"),
+            "SELECT email FROM orders WHERE id = $1");
   EXPECT_TRUE(server_logged("SELECT email FROM orders WHERE id = $1"));
-  EXPECT_EQ(read_file(DbServers::get().pg_log())
+  EXPECT_EQ(testing::read_file(DbServers::get().pg_log())
                 .find("SELECT email FROM orders WHERE id = $1 /*traceparent="),
             std::string::npos);
 }
@@ -188,16 +181,16 @@ TEST_F(Postgres, QueriesInsideAServedRequestShareItsTraceAndAnNPlusOneLoopIsFlag
       testing::wait_until([&] { return (request = spans_->find("GET /orders")) != nullptr; }, 5s));
   std::size_t children = 0;
   for (const auto& s : spans_->spans()) {
-    if (s->kind == SpanKind::Client && attr(*s, "db.system.name") == "postgresql") {
+    if (s->kind == SpanKind::Client && testing::attr_text(*s, "db.system.name") == "postgresql") {
       EXPECT_EQ(s->context.trace_id, request->context.trace_id);
       EXPECT_EQ(s->parent_span_id, request->context.span_id);
       ++children;
     }
   }
   EXPECT_EQ(children, 7U);
-  EXPECT_EQ(attr(*request, "db.potential_n_plus_one"), "true");
-  EXPECT_EQ(attr(*request, "db.max_query_repetitions"), "6");
-  EXPECT_EQ(attr(*request, "db.query_count"), "7");
+  EXPECT_EQ(testing::attr_text(*request, "db.potential_n_plus_one"), "true");
+  EXPECT_EQ(testing::attr_text(*request, "db.max_query_repetitions"), "6");
+  EXPECT_EQ(testing::attr_text(*request, "db.query_count"), "7");
   EXPECT_EQ(capture.lines_with_event("n_plus_one_detected").size(), 1U);
 }
 

@@ -11,12 +11,6 @@ namespace o11y {
 namespace {
 
 using testing::DbServers;
-using testing::find_attr;
-
-std::string attr(const SpanData& s, std::string_view key) {
-  const auto* v = find_attr(s.attributes, key);
-  return v != nullptr ? v->to_string() : std::string("<absent>");
-}
 
 class Redis : public testing::SpanTest {
  protected:
@@ -48,14 +42,15 @@ TEST_F(Redis, CommandIsAClientSpanNamedByTheCommandWithItsArgumentsHidden) {
   const auto span = spans_->find("SET");
   ASSERT_NE(span, nullptr);
   EXPECT_EQ(span->kind, SpanKind::Client);
-  EXPECT_EQ(attr(*span, "db.system.name"), "redis");
-  EXPECT_EQ(attr(*span, "db.operation.name"), "SET");
-  EXPECT_EQ(attr(*span, "db.query.text"), "SET ? ?");
-  EXPECT_EQ(attr(*span, "server.address"), "127.0.0.1");
-  EXPECT_EQ(attr(*span, "server.port"), std::to_string(DbServers::get().redis_port()));
+  EXPECT_EQ(testing::attr_text(*span, "db.system.name"), "redis");
+  EXPECT_EQ(testing::attr_text(*span, "db.operation.name"), "SET");
+  EXPECT_EQ(testing::attr_text(*span, "db.query.text"), "SET ? ?");
+  EXPECT_EQ(testing::attr_text(*span, "server.address"), "127.0.0.1");
+  EXPECT_EQ(testing::attr_text(*span, "server.port"),
+            std::to_string(DbServers::get().redis_port()));
   EXPECT_EQ(span->status, StatusCode::Unset);
   ASSERT_NE(spans_->find("GET"), nullptr);
-  EXPECT_EQ(attr(*spans_->find("GET"), "db.query.text"), "GET ?");
+  EXPECT_EQ(testing::attr_text(*spans_->find("GET"), "db.query.text"), "GET ?");
 }
 
 TEST_F(Redis, ErrorReplyFailsTheSpanWithItsPrefixAndTheConnectionGoesOn) {
@@ -67,7 +62,7 @@ TEST_F(Redis, ErrorReplyFailsTheSpanWithItsPrefixAndTheConnectionGoesOn) {
   const auto span = spans_->find("LPUSH");
   ASSERT_NE(span, nullptr);
   EXPECT_EQ(span->status, StatusCode::Error);
-  EXPECT_EQ(attr(*span, "db.response.status_code"), "WRONGTYPE");
+  EXPECT_EQ(testing::attr_text(*span, "db.response.status_code"), "WRONGTYPE");
 
   auto* ok = db::redis::command(ctx_, "PING");
   ASSERT_NE(ok, nullptr);
@@ -83,7 +78,7 @@ TEST_F(Redis, CommandArgvIsTracedTheSameWay) {
   freeReplyObject(reply);
   const auto span = spans_->find("HSET");
   ASSERT_NE(span, nullptr);
-  EXPECT_EQ(attr(*span, "db.query.text"), "HSET ? ? ?");
+  EXPECT_EQ(testing::attr_text(*span, "db.query.text"), "HSET ? ? ?");
 }
 
 TEST_F(Redis, LostConnectionFailsTheSpanWithTheClientsError) {
@@ -98,7 +93,7 @@ TEST_F(Redis, LostConnectionFailsTheSpanWithTheClientsError) {
   const auto& last = spans.back();
   EXPECT_EQ(last->name, "PING");
   EXPECT_EQ(last->status, StatusCode::Error);
-  EXPECT_EQ(attr(*last, "error.type"), "_OTHER");
+  EXPECT_EQ(testing::attr_text(*last, "error.type"), "_OTHER");
 }
 
 }  // namespace

@@ -12,13 +12,6 @@
 namespace o11y {
 namespace {
 
-using testing::find_attr;
-
-std::string attr(const SpanData& s, std::string_view key) {
-  const auto* v = find_attr(s.attributes, key);
-  return v != nullptr ? v->to_string() : std::string("<absent>");
-}
-
 class Sqlite : public testing::SpanTest {
  protected:
   void SetUp() override {
@@ -57,11 +50,12 @@ TEST_F(Sqlite, EveryStatementOnAnInstrumentedConnectionIsAClientSpan) {
   EXPECT_EQ(spans[0]->name, "CREATE orders");
   EXPECT_EQ(spans[1]->name, "INSERT orders");
   // SQLite's text of one statement of several keeps its ';'.
-  EXPECT_EQ(attr(*spans[1], "db.query.text"), "INSERT INTO orders VALUES (?, ?);");
+  EXPECT_EQ(testing::attr_text(*spans[1], "db.query.text"), "INSERT INTO orders VALUES (?, ?);");
   EXPECT_EQ(spans[3]->name, "SELECT orders");
-  EXPECT_EQ(attr(*spans[3], "db.query.text"), "SELECT email FROM orders WHERE id = ?");
-  EXPECT_EQ(attr(*spans[3], "db.system.name"), "sqlite");
-  EXPECT_EQ(attr(*spans[3], "db.namespace"), "shop.db");
+  EXPECT_EQ(testing::attr_text(*spans[3], "db.query.text"),
+            "SELECT email FROM orders WHERE id = ?");
+  EXPECT_EQ(testing::attr_text(*spans[3], "db.system.name"), "sqlite");
+  EXPECT_EQ(testing::attr_text(*spans[3], "db.namespace"), "shop.db");
   for (const auto& s : spans) {
     EXPECT_EQ(s->kind, SpanKind::Client);
     EXPECT_LE(s->start_time_ns, s->end_time_ns);
@@ -102,8 +96,8 @@ TEST_F(Sqlite, RepeatedStatementInARequestIsFlaggedAsNPlusOne) {
   }
   const auto request = spans_->find("GET /list");
   ASSERT_NE(request, nullptr);
-  EXPECT_EQ(attr(*request, "db.potential_n_plus_one"), "true");
-  EXPECT_EQ(attr(*request, "db.max_query_repetitions"), "5");
+  EXPECT_EQ(testing::attr_text(*request, "db.potential_n_plus_one"), "true");
+  EXPECT_EQ(testing::attr_text(*request, "db.max_query_repetitions"), "5");
   EXPECT_EQ(capture.lines_with_event("n_plus_one_detected").size(), 1U);
 }
 

@@ -23,14 +23,9 @@ using logging::LogCapture;
 using nlohmann::json;
 using testing::find_attr;
 
-std::string str_attr(const SpanData& s, std::string_view key) {
-  const auto* v = find_attr(s.attributes, key);
-  return v != nullptr ? v->to_string() : std::string("<absent>");
-}
-
 std::int64_t int_attr(const SpanData& s, std::string_view key) {
-  const auto* v = find_attr(s.attributes, key);
-  return v != nullptr ? std::stoll(v->to_string()) : -1;
+  const auto text = testing::attr_text(s, key);
+  return text == "<absent>" ? -1 : std::stoll(text);
 }
 
 /// The value of one exposed sample line, or -1 when absent.
@@ -68,13 +63,13 @@ TEST_F(Db, QuerySpanIsNamedByOperationAndTableWithConventionAttributes) {
   const auto span = spans_->find("SELECT orders");
   ASSERT_NE(span, nullptr);
   EXPECT_EQ(span->kind, SpanKind::Client);
-  EXPECT_EQ(str_attr(*span, "db.system.name"), "postgresql");
-  EXPECT_EQ(str_attr(*span, "db.namespace"), "shop");
-  EXPECT_EQ(str_attr(*span, "db.operation.name"), "SELECT");
-  EXPECT_EQ(str_attr(*span, "db.collection.name"), "orders");
-  EXPECT_EQ(str_attr(*span, "db.query.text"), "SELECT id FROM orders WHERE email = ?");
-  EXPECT_EQ(str_attr(*span, "db.query.summary"), "SELECT orders");
-  EXPECT_EQ(str_attr(*span, "server.address"), "127.0.0.1");
+  EXPECT_EQ(testing::attr_text(*span, "db.system.name"), "postgresql");
+  EXPECT_EQ(testing::attr_text(*span, "db.namespace"), "shop");
+  EXPECT_EQ(testing::attr_text(*span, "db.operation.name"), "SELECT");
+  EXPECT_EQ(testing::attr_text(*span, "db.collection.name"), "orders");
+  EXPECT_EQ(testing::attr_text(*span, "db.query.text"), "SELECT id FROM orders WHERE email = ?");
+  EXPECT_EQ(testing::attr_text(*span, "db.query.summary"), "SELECT orders");
+  EXPECT_EQ(testing::attr_text(*span, "server.address"), "127.0.0.1");
   EXPECT_EQ(int_attr(*span, "server.port"), 5432);
   EXPECT_EQ(int_attr(*span, "db.response.returned_rows"), 3);
   EXPECT_EQ(span->status, StatusCode::Unset);
@@ -160,8 +155,8 @@ TEST_F(Db, FailedQueryIsAnErrorSpanWithTheStatusCodeAndAWarningLine) {
   ASSERT_NE(span, nullptr);
   EXPECT_EQ(span->status, StatusCode::Error);
   EXPECT_EQ(span->status_description, "duplicate key value violates unique constraint");
-  EXPECT_EQ(str_attr(*span, "db.response.status_code"), "23505");
-  EXPECT_EQ(str_attr(*span, "error.type"), "23505");
+  EXPECT_EQ(testing::attr_text(*span, "db.response.status_code"), "23505");
+  EXPECT_EQ(testing::attr_text(*span, "error.type"), "23505");
   const auto lines = capture_.lines_with_event("query_failed");
   ASSERT_EQ(lines.size(), 1U);
   const auto line = json::parse(lines[0]);
@@ -213,7 +208,7 @@ TEST_F(Db, ScopeLeftByAnExceptionFailsTheQuery) {
   const auto span = spans_->find("DELETE unwound");
   ASSERT_NE(span, nullptr);
   EXPECT_EQ(span->status, StatusCode::Error);
-  EXPECT_EQ(str_attr(*span, "error.type"), "exception");
+  EXPECT_EQ(testing::attr_text(*span, "error.type"), "exception");
 }
 
 TEST_F(Db, RepeatedStatementInARequestIsReportedAsNPlusOne) {
@@ -307,9 +302,9 @@ TEST_F(Db, JobContinuesTheProducersTraceAndLogsStartAndSuccess) {
   EXPECT_EQ(span->context.trace_id, producer.trace_id);
   EXPECT_EQ(span->parent_span_id, producer.span_id);
   ASSERT_EQ(span->links.size(), 1U);
-  EXPECT_EQ(str_attr(*span, "messaging.message.id"), "t-1");
-  EXPECT_EQ(str_attr(*span, "messaging.destination.name"), "mail");
-  EXPECT_EQ(str_attr(*span, "tenant_id"), "acme");
+  EXPECT_EQ(testing::attr_text(*span, "messaging.message.id"), "t-1");
+  EXPECT_EQ(testing::attr_text(*span, "messaging.destination.name"), "mail");
+  EXPECT_EQ(testing::attr_text(*span, "tenant_id"), "acme");
 
   const auto started = capture_.lines_with_event("task_started");
   const auto succeeded = capture_.lines_with_event("task_succeeded");
@@ -334,7 +329,7 @@ TEST_F(Db, JobFailedWithAnExceptionLogsTaskFailedAndIsAnErrorSpan) {
   const auto span = spans_->find("charge_card");
   ASSERT_NE(span, nullptr);
   EXPECT_EQ(span->status, StatusCode::Error);
-  EXPECT_EQ(str_attr(*span, "error.type"), "std::invalid_argument");
+  EXPECT_EQ(testing::attr_text(*span, "error.type"), "std::invalid_argument");
   const auto lines = capture_.lines_with_event("task_failed");
   ASSERT_EQ(lines.size(), 1U);
   const auto line = json::parse(lines[0]);
@@ -349,7 +344,7 @@ TEST_F(Db, JobEndedWithoutAnOutcomeCountsAsFailed) {
   { jobs::JobScope job("forgotten", std::map<std::string, std::string>{}); }
   const auto span = spans_->find("forgotten");
   ASSERT_NE(span, nullptr);
-  EXPECT_EQ(str_attr(*span, "error.type"), "abandoned");
+  EXPECT_EQ(testing::attr_text(*span, "error.type"), "abandoned");
   EXPECT_EQ(sample(counted), before + 1);
 }
 

@@ -5,6 +5,8 @@
 #include <memory>
 #include <o11y/context.hpp>
 #include <o11y/trace.hpp>
+#include <string>
+#include <string_view>
 
 namespace o11y::testing {
 
@@ -32,6 +34,12 @@ inline const Value* find_attr(const Attributes& attrs, std::string_view key) {
       return &a.value;
   }
   return nullptr;
+}
+
+/// An attribute's value as text, "<absent>" when the span does not have it.
+inline std::string attr_text(const SpanData& span, std::string_view key) {
+  const auto* v = find_attr(span.attributes, key);
+  return v != nullptr ? v->to_string() : std::string("<absent>");
 }
 
 }  // namespace o11y::testing

@@ -2,7 +2,12 @@
 
 #include <cmath>
 #include <cstddef>
+#include <fstream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
+#include <vector>
 
 namespace o11y::testing {
 
@@ -25,6 +30,24 @@ inline double sample(const std::string& text, const std::string& line_start) {
   if (at == std::string::npos)
     return std::nan("");
   return std::stod(text.substr(at + 1 + line_start.size() + 1));
+}
+
+/// A whole file's bytes ("" when it cannot be read).
+inline std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+/// The JSON objects among a process's output lines (other lines skipped).
+inline std::vector<nlohmann::json> json_lines(const std::string& text) {
+  std::vector<nlohmann::json> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_object())
+      out.push_back(std::move(j));
+  }
+  return out;
 }
 
 }  // namespace o11y::testing
