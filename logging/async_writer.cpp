@@ -212,7 +212,7 @@ void AsyncWriter::stop() noexcept {
 }
 
 void AsyncWriter::run() noexcept {
-  std::vector<std::shared_ptr<ThreadQueue>> queues;
+  auto& queues = reading_;
   std::uint64_t version = 0;
   std::size_t idle_polls = 0;
   std::size_t rounds_since_flush = 0;
@@ -306,19 +306,8 @@ void AsyncWriter::run() noexcept {
 }
 
 bool AsyncWriter::drain_once(std::vector<std::shared_ptr<ThreadQueue>>& queues) noexcept {
-  struct Item {
-    std::uint64_t time;
-    const SpscRing::Header* header;
-  };
-  struct Range {
-    const std::shared_ptr<ThreadQueue>* queue;
-    SpscRing* ring;
-    std::uint64_t end;
-    std::uint64_t count;
-  };
-  // Reused from round to round (this thread's own).
-  thread_local std::vector<Item> items;
-  thread_local std::vector<Range> ranges;
+  auto& items = items_;
+  auto& ranges = ranges_;
   items.clear();
   ranges.clear();
   try {

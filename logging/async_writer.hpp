@@ -204,6 +204,23 @@ class AsyncWriter {
   std::vector<Output> outputs_;
   Renderers renderers_;
   RecordReader reader_;  // writer thread only
+  /// One round's entries, in the order they are written (writer thread only).
+  struct Item {
+    std::uint64_t time;
+    const SpscRing::Header* header;
+  };
+  /// What one round read of one ring (writer thread only).
+  struct Range {
+    const std::shared_ptr<ThreadQueue>* queue;
+    SpscRing* ring;
+    std::uint64_t end;
+    std::uint64_t count;
+  };
+  // Members, not locals or thread_locals of the writer thread: in a fork()ed child, where that
+  // thread does not exist, their buffers stay reachable from the (abandoned) writer.
+  std::vector<std::shared_ptr<ThreadQueue>> reading_;  ///< queues_ as the writer last copied it
+  std::vector<Item> items_;
+  std::vector<Range> ranges_;
   /// Lines read from a queue and not yet flushed to the outputs (writer thread only).
   std::vector<std::pair<std::shared_ptr<ThreadQueue>, std::uint64_t>> unpublished_;
   Buffer buffers_[kRendererCount];  // writer thread only
