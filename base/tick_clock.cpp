@@ -32,7 +32,7 @@ bool kernel_keeps_time_with_tsc() noexcept {
 // Or when the processor says its counter is invariant (constant rate, running in every power
 // state) and the hypervisor marks it reliable: virtual machines often keep time with their
 // own paravirtual clock (kvm-clock) built on that same counter, and reading it through
-// clock_gettime was a fifth of an async log call there.
+// clock_gettime costs every log call a system-clock read there.
 bool cpu_vouches_for_tsc() noexcept {
   try {
     std::ifstream f("/proc/cpuinfo");

@@ -40,11 +40,6 @@ Histogram operation_duration() {
   return h;
 }
 
-Logger& db_logger() {
-  static Logger log = get_logger("o11y.db");
-  return log;
-}
-
 // Systems whose statements are not SQL: no summary parsing, no sqlcommenter.
 bool speaks_sql(std::string_view system) noexcept {
   return system != "redis" && system != "memcached" && system != "mongodb" &&
@@ -169,23 +164,24 @@ void QueryScope::end(std::string_view status_code, std::string_view message, boo
       set(span_, kStatusCode, status_code);
       set(span_, kErrorType, status_code);
       span_.set_status(StatusCode::Error, message);
-      db_logger().warning("query_failed", {{"db_system", system_},
-                                           {"operation", operation_},
-                                           {"collection", collection_},
-                                           {"query", text_},
-                                           {"status_code", status_code},
-                                           {"error", message},
-                                           {"duration_ms", ms}});
+      detail::db_logger().warning("query_failed", {{"db_system", system_},
+                                                   {"operation", operation_},
+                                                   {"collection", collection_},
+                                                   {"query", text_},
+                                                   {"status_code", status_code},
+                                                   {"error", message},
+                                                   {"duration_ms", ms}});
     }
     const auto slow_ns = detail::db_settings().slow_query_ns;
     if (slow_ns > 0 &&
         std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count() >= slow_ns) {
-      db_logger().warning("slow_query", {{"db_system", system_},
-                                         {"operation", operation_},
-                                         {"collection", collection_},
-                                         {"query", text_},
-                                         {"duration_ms", ms},
-                                         {"threshold_ms", static_cast<double>(slow_ns) / 1e6}});
+      detail::db_logger().warning("slow_query",
+                                  {{"db_system", system_},
+                                   {"operation", operation_},
+                                   {"collection", collection_},
+                                   {"query", text_},
+                                   {"duration_ms", ms},
+                                   {"threshold_ms", static_cast<double>(slow_ns) / 1e6}});
     }
     operation_duration().record(
         seconds, {{"system", system_}, {"operation", operation_}, {"collection", collection_}});

@@ -82,12 +82,12 @@ Counter n_plus_one_total() {
   return c;
 }
 
+}  // namespace
+
 Logger& db_logger() {
   static Logger log = get_logger("o11y.db");
   return log;
 }
-
-}  // namespace
 
 DbSettings db_settings() noexcept {
   auto& s = settings();

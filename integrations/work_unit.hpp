@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "o11y/config.hpp"
+#include "o11y/log.hpp"
 #include "o11y/trace.hpp"
 
 namespace o11y::detail {
@@ -22,6 +23,9 @@ void close_work_unit(const void* owner, std::string_view route) noexcept;
 
 /// Counts one run of a sanitized statement against the innermost unit on this thread.
 void count_query(std::string_view sanitized_text) noexcept;
+
+/// The "o11y.db" logger: query failures, slow queries and N+1 patterns.
+[[nodiscard]] Logger& db_logger();
 
 /// The database settings in effect: the environment's until init() sets them.
 struct DbSettings {

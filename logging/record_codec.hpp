@@ -102,7 +102,7 @@ class RecordWriter {
 
 /// The calling thread's current frame's tags and log context, encoded as encode_record writes
 /// them, kept while that frame stays current: a thread logs many lines under one frame (a
-/// request's), and encoding its tags anew was a third of a deferred record. Holding the frame
+/// request's), so its tags need not be encoded again for every line. Holding the frame
 /// keeps its address from being reused by another frame while it is cached.
 struct FrameBlob {
   std::shared_ptr<const Frame> frame;
