@@ -62,6 +62,7 @@ void Aggregate::clear() {
   exemplars_.clear();
   pid_texts_.clear();
   last_pid_ = -1;
+  earliest_start_ns_ = 0;
   if (purpose_ == Purpose::Scrape)  // a compaction does not check names
     claims_.reset();
 }
@@ -192,7 +193,7 @@ std::uint32_t Aggregate::find_or_insert(std::uint32_t family, const std::string_
   Fam& f = families_[family];
   series_.push_back(Ser{hash, family, static_cast<std::uint32_t>(values_.size()),
                         static_cast<std::uint32_t>(cells_.size()), kNone,
-                        -std::numeric_limits<double>::infinity(), false});
+                        -std::numeric_limits<double>::infinity(), 0, false});
   values_.insert(values_.end(), key, key + n);
   cells_.resize(cells_.size() + f.ncells, 0.0);
   f.series.push_back(id);
@@ -201,7 +202,8 @@ std::uint32_t Aggregate::find_or_insert(std::uint32_t family, const std::string_
 }
 
 std::uint32_t Aggregate::add(const Binding& b, std::span<const std::string_view> values,
-                             std::span<const std::uint64_t> raw, int pid, bool live) {
+                             std::span<const std::uint64_t> raw, int pid, bool live,
+                             std::uint64_t start_ns) {
   if (b.family == kNone)
     return kNone;
   const Fam& f = families_[b.family];
@@ -225,6 +227,11 @@ std::uint32_t Aggregate::add(const Binding& b, std::span<const std::string_view>
   }
   const std::uint32_t id = find_or_insert(b.family, key.data(), f.nvalues, h);
   Ser& s = series_[id];
+  if (start_ns != 0) {
+    s.start_ns = s.start_ns == 0 ? start_ns : std::min(s.start_ns, start_ns);
+    earliest_start_ns_ =
+        earliest_start_ns_ == 0 ? start_ns : std::min(earliest_start_ns_, start_ns);
+  }
   double* out = cells_.data() + s.cells;
   switch (meta.type) {
     case MetricType::Counter:
@@ -335,6 +342,8 @@ void Aggregate::with_families(
       const Ser& s = series_[si];
       views.assign(values_.data() + s.values, values_.data() + s.values + a.nvalues);
       Series* out = f->get(std::span<const std::string_view>(views));
+      // Unknown (a Python file's): the exporter's start, as for any series.
+      out->created_ns = s.start_ns;
       const double* cells = cells_.data() + s.cells;
       if (s.exemplars != kNone) {
         if (Exemplar* e = f->exemplars_for(*out)) {
@@ -439,6 +448,8 @@ std::string Aggregate::archive(const std::vector<std::string>& absorbed) const {
   h.byte_order = kByteOrderMark;
   h.flags = kFlagDead;
   h.used = body.size();
+  // Where the archived values began: an export of the directory keeps its start times.
+  h.created_unix_ns = earliest_start_ns_;
   std::string file(reinterpret_cast<const char*>(&h), sizeof h);
   file += body;
   return file;

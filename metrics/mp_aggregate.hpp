@@ -87,9 +87,12 @@ class Aggregate {
   /// Adds one series: label values in the file's order, the file's raw cells (read with
   /// atomic loads: the writer may be updating them). `live` says whether the writer still runs
   /// unmarked; live-mode gauges of others are left out, and so is a series whose values or
-  /// cells are not as many as its family declares. Returns the series, or kNone.
+  /// cells are not as many as its family declares. `start_ns` (0: unknown) is when the
+  /// file's values began: a series starts at the earliest of its files'. Returns the series,
+  /// or kNone.
   std::uint32_t add(const Binding& b, std::span<const std::string_view> values,
-                    std::span<const std::uint64_t> raw, int pid, bool live);
+                    std::span<const std::uint64_t> raw, int pid, bool live,
+                    std::uint64_t start_ns = 0);
 
   /// Offers an exemplar for one slot of a series; the latest one wins.
   void add_exemplar(std::uint32_t series, std::size_t slot, const Exemplar::Snapshot& snap);
@@ -121,6 +124,7 @@ class Aggregate {
     std::uint32_t cells;      ///< first of ncells in cells_
     std::uint32_t exemplars;  ///< first of exemplar_slots() in exemplars_, or kNone
     double time;              ///< most-recent gauges: when the value was set
+    std::uint64_t start_ns;   ///< the earliest start of the files it came from, 0: unknown
     bool has;                 ///< a gauge value was combined in
   };
 
@@ -147,6 +151,7 @@ class Aggregate {
   std::vector<std::optional<Exemplar::Snapshot>> exemplars_;
   std::deque<std::string> pid_texts_;
   int last_pid_ = -1;
+  std::uint64_t earliest_start_ns_ = 0;  ///< of every file added, 0: none known
   std::string_view last_pid_text_;
 };
 

@@ -58,6 +58,7 @@ struct FileInfo {
   int pid = 0;
   bool live = true;                   // for live-mode gauges: running and not marked dead
   bool running = true;                // the process that wrote it still exists (pid and start time)
+  std::uint64_t created_ns = 0;       // when its values began (unix ns), 0 when unknown
   std::vector<std::string> absorbed;  // the archive only: files whose values it holds
 };
 

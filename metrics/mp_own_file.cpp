@@ -39,6 +39,7 @@ std::optional<std::string> validate(const Mapping& map, OwnFile& f, FileInfo& in
   info.pid = static_cast<int>(h.pid);
   info.running = process_alive(info.pid, h.start_ticks);
   info.live = (h.flags & mp::kFlagDead) == 0 && info.running;
+  info.created_ns = h.created_unix_ns;
   info.absorbed.clear();
 
   Cursor c(base + mp::kHeaderBytes, f.used);
@@ -153,7 +154,7 @@ void merge(const Mapping& map, OwnFile& f, const FileInfo& info, Aggregate& agg)
         // 8-aligned: records are, from a page-aligned 64-byte header.
         const auto* cells = reinterpret_cast<const std::uint64_t*>(r.here());
         f.series_agg.push_back(agg.add(b, f.values, std::span<const std::uint64_t>(cells, ncells),
-                                       info.pid, info.live));
+                                       info.pid, info.live, info.created_ns));
       }
     } else if (kind == static_cast<std::uint32_t>(mp::RecordKind::Exemplars)) {
       std::uint32_t index = 0;

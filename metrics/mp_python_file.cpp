@@ -126,6 +126,7 @@ std::optional<std::string> read_python_file(const std::string& path, const std::
   (void)v16;
   info.live = process_alive(info.pid, 0);
   info.running = info.live;
+  info.created_ns = 0;  // Python's files do not say
 
   // Families by metric name; series by label values (sorted label names, as Python keeps them).
   struct PySeries {

@@ -177,10 +177,9 @@ std::vector<MetricFamilyPoints> directory_points(const std::string& dir, Directo
   auto reader = take_reader();
   read_directory(dir, *reader, local);
   std::vector<MetricFamilyPoints> points;
-  reader->agg.with_families(local.files_read, g_files_skipped.load(),
-                            [&](const std::vector<const Family*>& families) {
-                              points = collect_points(families, false);
-                            });
+  reader->agg.with_families(
+      local.files_read, g_files_skipped.load(),
+      [&](const std::vector<const Family*>& families) { points = collect_points(families, true); });
   give_back(std::move(reader));
   if (stats != nullptr)
     *stats = local;

@@ -299,7 +299,20 @@ TEST(Tool, BadArgumentsGetAClearErrorAndExitStatus2) {
       testing::run(kTool + " serve --dir " + dir.path().string() + " --listen nope 2>&1", out), 2);
   EXPECT_NE(out.find("--listen must be HOST:PORT"), std::string::npos) << out;
   EXPECT_EQ(testing::run(kTool + " check --verbose 2>&1", out), 2);
-  for (const std::string command : {"check", "metrics", "serve", "compact"}) {
+  const std::string export_dir = kTool + " export --dir " + dir.path().string();
+  EXPECT_EQ(testing::run(kTool + " export 2>&1", out), 2);
+  EXPECT_NE(out.find("--dir DIR is required"), std::string::npos) << out;
+  EXPECT_EQ(testing::run(export_dir + " --protocol grpc 2>&1", out), 2);
+  EXPECT_NE(out.find("--protocol must be http/protobuf or http/json, not \"grpc\""),
+            std::string::npos)
+      << out;
+  for (const std::string timeout : {"0", "-3", "soon"}) {
+    EXPECT_EQ(testing::run(export_dir + " --timeout " + timeout + " 2>&1", out), 2) << timeout;
+    EXPECT_NE(out.find("--timeout must be a positive number of seconds"), std::string::npos) << out;
+  }
+  EXPECT_EQ(testing::run(export_dir + " --endpoint ftp://127.0.0.1/v1/metrics 2>&1", out), 2);
+  EXPECT_NE(out.find("ftp://127.0.0.1/v1/metrics"), std::string::npos) << out;
+  for (const std::string command : {"check", "metrics", "serve", "compact", "export"}) {
     EXPECT_EQ(testing::run(kTool + " " + command + " --help", out), 0) << command;
     EXPECT_NE(out.find("usage: o11y " + command), std::string::npos) << out;
   }

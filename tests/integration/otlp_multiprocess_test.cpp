@@ -13,6 +13,8 @@
 #include <o11y/metrics.hpp>
 #include <o11y/trace.hpp>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "support/node_receiver.hpp"
@@ -148,6 +150,51 @@ TEST_F(OtlpMultiprocess, ExportDirectorySendsTheAggregateOnceInProtobuf) {
   ASSERT_FALSE(requests.empty());
   EXPECT_EQ(requests.back()["encoding"], "protobuf");
   EXPECT_EQ(requests.back()["gzip"], true);
+}
+
+std::uint64_t unix_now_ns() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+}
+
+TEST_F(OtlpMultiprocess, ExportDirectoryGivesASeriesTheSameStartEveryTimeAndAfterCompaction) {
+  // A backend reads a cumulative point whose start moved as a counter reset: `o11y export`,
+  // a new process each time, must say when the values began, not when it started.
+  ASSERT_GT(receiver_.port(), 0) << receiver_.log();
+  auto jobs = counter("otlp_mp_start_jobs_total", "Jobs.");
+  const std::uint64_t before = unix_now_ns();
+  run_worker([&] { jobs.add(3); });  // only the worker's file holds the series
+  OtlpOptions options;
+  options.endpoint = receiver_.url("/v1/metrics");
+  options.timeout = 10s;
+  using Times = std::pair<std::uint64_t, std::uint64_t>;  // start, time
+  const auto start_of_export = [&]() -> Times {
+    EXPECT_TRUE(metrics::export_directory(multiproc_dir(), options)) << receiver_.log();
+    const json m = last_metric(receiver_, "otlp_mp_start_jobs");
+    EXPECT_FALSE(m.is_null()) << receiver_.log();
+    if (m.is_null())
+      return {0, 0};
+    const json& p = m["sum"]["dataPoints"][0];
+    EXPECT_DOUBLE_EQ(p["asDouble"].get<double>(), 3);
+    return {std::stoull(p["startTimeUnixNano"].get<std::string>()),
+            std::stoull(p["timeUnixNano"].get<std::string>())};
+  };
+  const auto [first, first_time] = start_of_export();
+  std::this_thread::sleep_for(20ms);
+  const auto [second, second_time] = start_of_export();
+  EXPECT_EQ(first, second) << "the start moved between two exports";
+  EXPECT_GE(first, before) << "the series began when the worker's file was created";
+  EXPECT_LT(first, first_time);
+  EXPECT_LT(first_time, second_time);
+
+  // Compaction folds the worker's file into the archive, which keeps the earliest start.
+  ASSERT_GE(metrics::compact(multiproc_dir()), 1U);
+  const auto [compacted, compacted_time] = start_of_export();
+  EXPECT_LE(compacted, first);
+  EXPECT_NE(compacted, 0U);
+  EXPECT_EQ(start_of_export().first, compacted);
+  (void)compacted_time;
 }
 
 TEST_F(OtlpMultiprocess, ExportDirectoryOfACollectorThatIsDownFailsWithinItsTimeout) {
