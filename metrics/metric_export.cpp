@@ -66,6 +66,17 @@ struct MetricExport::Impl {
     }
   }
 
+  // An operator sees a failing collector in the metrics the next scrape or export carries.
+  static void count_export(bool ok) noexcept {
+    try {
+      static const Counter exports = counter(
+          "o11y_metric_exports_total", "Exports of metrics over OTLP, by outcome.", {"outcome"});
+      exports.add(1, {{"outcome", ok ? "ok" : "failed"}});
+    } catch (...) {
+      report_internal_error("otlp", "could not count a metrics export");
+    }
+  }
+
   void run() noexcept {
     for (;;) {
       bool stopping = false;
@@ -79,6 +90,8 @@ struct MetricExport::Impl {
       if (stopping)
         return;
       const bool ok = export_once();
+      if (sender)
+        count_export(ok);  // before the flush that asked returns: it may look
       {
         std::lock_guard lock(mu);
         done_upto = std::max(done_upto, ticket);

@@ -226,6 +226,25 @@ TEST_F(OtlpLogs, ACollectorAnsweringErrorsLosesOnlyThatBatchAndCountsIt) {
             before + 1);
 }
 
+TEST_F(OtlpLogs, A500DropsItsBatchUnretriedAndAGarbageAnswerStillCountsAsAccepted) {
+  testing::Collector collector;
+  collector.answer({500});
+  const std::string failed = "o11y_log_records_dropped_total{reason=\"export_failed\"}";
+  const double failed_before = counted(metrics::render(), failed);
+  const double exported_before = counted(metrics::render(), "o11y_log_records_exported_total");
+  init(logs_to(collector.url("/v1/logs")), EnvironmentUse::Ignore);
+  get_logger("faults").info("answered_500");
+  logging::flush();
+  EXPECT_EQ(collector.requests().size(), 1U) << "a 500 is not retried";
+  EXPECT_EQ(counted(metrics::render(), failed), failed_before + 1);
+  collector.garbage(true);
+  get_logger("faults").info("answered_garbage");
+  logging::flush();
+  EXPECT_EQ(collector.requests().size(), 2U);
+  EXPECT_EQ(counted(metrics::render(), failed), failed_before + 1);
+  EXPECT_EQ(counted(metrics::render(), "o11y_log_records_exported_total"), exported_before + 1);
+}
+
 TEST_F(OtlpLogs, UnreachableCollectorCostsTheCallerNothingAndTheFlushIsBounded) {
   // A port nothing listens on: connections are refused; records are dropped, never retried
   // beyond the export timeout.

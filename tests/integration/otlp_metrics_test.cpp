@@ -335,6 +335,49 @@ TEST_F(OtlpMetrics, ARefusedExportIsReportedAndTheNextOneStillGoesOut) {
   init(quiet, EnvironmentUse::Ignore);  // its last export, while the collector still answers
 }
 
+double exports_counted(std::string_view outcome) {
+  const std::string text = metrics::render();
+  const std::string series =
+      "\no11y_metric_exports_total{outcome=\"" + std::string(outcome) + "\"} ";
+  const auto at = text.find(series);
+  return at == std::string::npos ? 0 : std::stod(text.substr(at + series.size()));
+}
+
+TEST_F(OtlpMetrics, A500IsNotRetriedA503IsAndAGarbageAnswerStillCountsAsAccepted) {
+  testing::Collector collector;
+  auto c = counter("otlp_faults_total", "Faults.");
+  c.add(1);
+  auto cfg = metrics_to(collector.url("/v1/metrics"), OtlpEncoding::Protobuf);
+  cfg.metrics.export_timeout = 4s;
+  init(cfg, EnvironmentUse::Ignore);
+  const double ok_before = exports_counted("ok");
+  const double failed_before = exports_counted("failed");
+
+  collector.answer({500});
+  EXPECT_FALSE(metrics::force_flush(10s)) << "a 500 fails the export";
+  EXPECT_EQ(collector.requests().size(), 1U) << "a 500 is not retried";
+  EXPECT_EQ(exports_counted("failed"), failed_before + 1);
+
+  collector.answer({503});
+  EXPECT_TRUE(metrics::force_flush(10s)) << "a 503 is retried, and the retry is accepted";
+  EXPECT_EQ(collector.requests().size(), 3U);
+
+  // A 200 means accepted, whatever its body says: the export is not repeated.
+  collector.garbage(true);
+  c.add(1);
+  EXPECT_TRUE(metrics::force_flush(10s));
+  EXPECT_EQ(collector.requests().size(), 4U);
+  EXPECT_EQ(exports_counted("ok"), ok_before + 2);
+  EXPECT_EQ(exports_counted("failed"), failed_before + 1);
+  // The request after the failure carries the counts the collector missed.
+  const auto last = collector.requests().back();
+  EXPECT_NE(last.body.find("otlp_faults"), std::string::npos);
+  Config quiet;
+  quiet.logging.stdout_output = false;
+  quiet.metrics.exporter = MetricsExporter::None;
+  init(quiet, EnvironmentUse::Ignore);  // its last export, while the collector still answers
+}
+
 TEST_F(OtlpMetrics, ASlowCollectorBoundsTheFlushByTheExportTimeout) {
   testing::Collector collector;
   collector.delay(3s);

@@ -21,6 +21,7 @@ class Collector {
     const auto handle = [this](const httplib::Request& req, httplib::Response& res) {
       std::chrono::milliseconds delay{};
       int status = 200;
+      bool garbage = false;
       {
         std::lock_guard lock(mu_);
         requests_.push_back(req);
@@ -29,10 +30,14 @@ class Collector {
           statuses_.erase(statuses_.begin());
         }
         delay = delay_;
+        garbage = garbage_;
       }
       std::this_thread::sleep_for(delay);
       res.status = status;
-      res.set_content(status == 200 ? "{}" : "{\"message\":\"bad\nthing\"}", "application/json");
+      if (garbage && status == 200)
+        res.set_content(std::string("\x01\x02not OTLP\xff", 12), "application/x-protobuf");
+      else
+        res.set_content(status == 200 ? "{}" : "{\"message\":\"bad\nthing\"}", "application/json");
     };
     for (const char* path : {"/v1/traces", "/v1/logs", "/v1/metrics"})
       server_.Post(path, handle);
@@ -50,6 +55,11 @@ class Collector {
     std::lock_guard lock(mu_);
     statuses_ = std::move(statuses);
   }
+  /// Whether a 200 carries bytes that are no OTLP response at all.
+  void garbage(bool on) {
+    std::lock_guard lock(mu_);
+    garbage_ = on;
+  }
   void delay(std::chrono::milliseconds d) {
     std::lock_guard lock(mu_);
     delay_ = d;
@@ -63,6 +73,7 @@ class Collector {
   std::mutex mu_;
   std::vector<int> statuses_;
   std::chrono::milliseconds delay_{};
+  bool garbage_ = false;
   std::vector<httplib::Request> requests_;
   httplib::Server server_;
   std::unique_ptr<Serving> serving_;  // last: stops before what handlers touch
