@@ -61,6 +61,7 @@ constexpr std::uint32_t kNegativeSpan = 9;
 constexpr std::uint32_t kNegativeDelta = 10;
 constexpr std::uint32_t kPositiveSpan = 12;
 constexpr std::uint32_t kPositiveDelta = 13;
+constexpr std::uint32_t kExemplars = 16;  ///< native histograms' own, each with a timestamp
 }  // namespace histogram
 namespace bucket {
 constexpr std::uint32_t kCumulativeCount = 1;
@@ -200,6 +201,12 @@ void own_family(Pb& fam, const Family& f) {
               h.uint(field::histogram::kSampleCount, n.count());
               h.dbl(field::histogram::kSampleSum, load_double(s->cells[nb + 1]));
               native_histogram(h, n);
+              // Its exemplars are the classic buckets' slots (one, +Inf, when it has none):
+              // a scraper that reads only native histograms finds them here.
+              for (std::size_t i = 0; ex != nullptr && i <= nb; ++i) {
+                if (ex[i].read(snap))
+                  put_exemplar(h, field::histogram::kExemplars, snap);
+              }
               if (nb == 0)
                 return;  // no classic buckets beside it
             } else {

@@ -7,9 +7,12 @@
 #include <cmath>
 #include <map>
 #include <o11y/metrics.hpp>
+#include <o11y/trace.hpp>
 #include <random>
 #include <string>
 #include <vector>
+
+#include "support/protobuf.hpp"
 
 namespace o11y {
 namespace {
@@ -153,18 +156,6 @@ TEST(HistogramFamily, ANativeHistogramWithClassicBucketsShowsThemInTheTextFormat
       << "classic bounds are checked as for any histogram";
 }
 
-// Reads one varint; false at the end or on a truncated one.
-bool read_varint(const std::string& s, std::size_t& at, std::uint64_t& v) {
-  v = 0;
-  for (unsigned shift = 0; at < s.size() && shift < 64; shift += 7) {
-    const auto b = static_cast<unsigned char>(s[at++]);
-    v |= std::uint64_t{b & 0x7fU} << shift;
-    if ((b & 0x80U) == 0)
-      return true;
-  }
-  return false;
-}
-
 TEST(ProtobufExposition, IsOneLengthDelimitedFamilyAfterAnotherNamedAsInTheTextFormat) {
   metrics::Registry r;
   auto c = r.counter("pb_orders_total", "Orders.", {"status"});
@@ -174,22 +165,93 @@ TEST(ProtobufExposition, IsOneLengthDelimitedFamilyAfterAnotherNamedAsInTheTextF
   (void)r.gauge("pb_unused", "Never set.");
   const std::string body = r.render(metrics::Format::Protobuf);
   std::vector<std::string> names;
-  std::size_t at = 0;
-  while (at < body.size()) {
-    std::uint64_t len = 0;
-    ASSERT_TRUE(read_varint(body, at, len));
-    ASSERT_LE(at + len, body.size()) << "a frame runs past the end";
-    const std::string frame = body.substr(at, len);
-    at += len;
-    // Field 1 (name), length-delimited: tag 0x0a.
-    ASSERT_EQ(frame[0], '\x0a');
-    std::size_t p = 1;
-    std::uint64_t name_len = 0;
-    ASSERT_TRUE(read_varint(frame, p, name_len));
-    names.push_back(frame.substr(p, name_len));
-  }
+  for (const auto frame : testing::pb_delimited(body))  // throws if a frame runs past the end
+    names.emplace_back(testing::pb_one(testing::pb_fields(frame), 1).bytes);
   EXPECT_EQ(names, (std::vector<std::string>{"pb_orders_total", "pb_latency_seconds"}))
       << "families without series are left out";
+}
+
+// Absolute bucket counts from a native histogram's spans and deltas, as Prometheus reads them.
+std::map<int, std::int64_t> sparse_counts(const std::vector<testing::PbField>& h,
+                                          std::uint32_t span, std::uint32_t delta) {
+  std::map<int, std::int64_t> out;
+  std::vector<std::int64_t> deltas;
+  for (const auto& d : testing::pb_all(h, delta)) {
+    for (const auto v : testing::pb_packed(d.bytes))
+      deltas.push_back(testing::pb_zigzag(v));
+  }
+  std::size_t next = 0;
+  std::int64_t index = 0;
+  std::int64_t count = 0;
+  bool first = true;
+  for (const auto& sp : testing::pb_all(h, span)) {
+    const auto fields = testing::pb_fields(sp.bytes);
+    const auto offset_fields = testing::pb_all(fields, 1);
+    const std::int64_t offset = offset_fields.empty() ? 0 : offset_fields[0].as_sint();
+    const auto length_fields = testing::pb_all(fields, 2);
+    const std::uint64_t length = length_fields.empty() ? 0 : length_fields[0].value;
+    index = first ? offset : index + offset;
+    first = false;
+    for (std::uint64_t j = 0; j < length; ++j, ++index) {
+      EXPECT_LT(next, deltas.size()) << "fewer deltas than the spans cover";
+      if (next >= deltas.size())
+        return out;
+      count += deltas[next++];
+      EXPECT_GE(count, 0);
+      if (count != 0)
+        out[static_cast<int>(index)] = count;
+    }
+  }
+  EXPECT_EQ(next, deltas.size()) << "more deltas than the spans cover";
+  return out;
+}
+
+TEST(ProtobufExposition, ANativeHistogramCarriesItsSchemaZeroBucketBucketsAndExemplar) {
+  set_sample_rate(1.0);
+  metrics::Registry r;
+  auto h = r.histogram("pb_native_seconds", "Latency.", {"route"}, Buckets::exponential(3));
+  for (const double v : {0.0, 1.0, 1.5, -1.0, 2.0})
+    h.record(v, {{"route", "/a"}});
+  std::string trace;
+  {
+    auto span = start_span("work");
+    trace = span.trace_id();
+    h.record(2.0, {{"route", "/a"}});
+  }
+  const std::string body = r.render(metrics::Format::Protobuf);
+  const auto frames = testing::pb_delimited(body);
+  ASSERT_EQ(frames.size(), 1U);
+  const auto family = testing::pb_fields(frames[0]);
+  EXPECT_EQ(testing::pb_one(family, 1).bytes, "pb_native_seconds");
+  EXPECT_EQ(testing::pb_one(family, 3).value, 4U) << "type HISTOGRAM";
+  const auto metric = testing::pb_fields(testing::pb_one(family, 4).bytes);
+  const auto label = testing::pb_fields(testing::pb_one(metric, 1).bytes);
+  EXPECT_EQ(testing::pb_one(label, 1).bytes, "route");
+  EXPECT_EQ(testing::pb_one(label, 2).bytes, "/a");
+  const auto hist = testing::pb_fields(testing::pb_one(metric, 7).bytes);
+  EXPECT_EQ(testing::pb_one(hist, 1).value, 6U) << "sample_count";
+  EXPECT_DOUBLE_EQ(testing::pb_one(hist, 2).as_double(), 5.5) << "sample_sum";
+  EXPECT_EQ(testing::pb_one(hist, 5).as_sint(), 3) << "schema";
+  EXPECT_EQ(testing::pb_one(hist, 7).value, 1U) << "zero_count";
+  EXPECT_GE(testing::pb_one(hist, 6).as_double(), 0.0) << "zero_threshold";
+  // At schema 3 a bucket i holds (2^((i-1)/8), 2^(i/8)]: 1 is bucket 0, 1.5 bucket 5, 2 bucket 8.
+  EXPECT_EQ(sparse_counts(hist, 12, 13), (std::map<int, std::int64_t>{{0, 1}, {5, 1}, {8, 2}}));
+  EXPECT_EQ(sparse_counts(hist, 9, 10), (std::map<int, std::int64_t>{{0, 1}}));
+  EXPECT_TRUE(testing::pb_all(hist, 3).empty()) << "no classic buckets were asked for";
+  // The exemplar, in the field scrapers read for native histograms (16), with its timestamp.
+  const auto exemplars = testing::pb_all(hist, 16);
+  ASSERT_EQ(exemplars.size(), 1U);
+  const auto ex = testing::pb_fields(exemplars[0].bytes);
+  std::map<std::string, std::string> labels;
+  for (const auto& l : testing::pb_all(ex, 1)) {
+    const auto pair = testing::pb_fields(l.bytes);
+    labels[std::string(testing::pb_one(pair, 1).bytes)] = testing::pb_one(pair, 2).bytes;
+  }
+  EXPECT_EQ(labels["trace_id"], trace);
+  EXPECT_EQ(labels["span_id"].size(), 16U);
+  EXPECT_DOUBLE_EQ(testing::pb_one(ex, 2).as_double(), 2.0);
+  const auto ts = testing::pb_fields(testing::pb_one(ex, 3).bytes);
+  EXPECT_GT(testing::pb_one(ts, 1).value, 1'600'000'000U) << "seconds since the epoch";
 }
 
 TEST(Negotiate, PicksProtobufWhenPrometheusAsksForNativeHistograms) {
