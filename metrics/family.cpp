@@ -227,10 +227,6 @@ Family* declare(RegistryImpl& r, MetricType type, std::string_view name, std::st
       fail(name, "a native histogram needs max_buckets of at least 1");
     if (!(layout.zero_threshold() >= 0) || std::isinf(layout.zero_threshold()))
       fail(name, "the zero threshold of a native histogram must be a finite number >= 0");
-    if (!r.store()->in_process())
-      fail(name,
-           "native histograms are not supported in multiprocess mode yet; declare it with "
-           "classic buckets");
   }
   if (type == MetricType::Histogram) {
     // A native histogram has classic buckets only when asked (with_classic()): without, its
@@ -439,8 +435,7 @@ Series* Family::create_locked(const Key& key) {
   s->cells = store->allocate(*this, s->values, cell_count());
   s->created_ns = unix_time_ns();
   if (native)
-    s->native =
-        std::make_unique<NativeBuckets>(native_schema, native_max_buckets, native_zero_threshold);
+    s->native = make_native(s->cells);
 
   Series* raw = s.get();
   series_.push_back(std::move(s));
@@ -492,9 +487,20 @@ void Family::reallocate_cells() {
     s->cells = store->allocate(*this, s->values, cell_count());
     s->exemplars.store(nullptr, std::memory_order_relaxed);  // the child has none yet
     if (native)
-      s->native =
-          std::make_unique<NativeBuckets>(native_schema, native_max_buckets, native_zero_threshold);
+      s->native = make_native(s->cells);
   }
+}
+
+std::unique_ptr<NativeBuckets> Family::make_native(Cell* cells) const {
+  const std::size_t nb = buckets.size();
+  NativeStorage storage;
+  storage.zero = &cells[nb + 2];
+  storage.seq = &cells[nb + 3];
+  storage.table = [this, cells](int schema, std::size_t bytes) {
+    return store->allocate_native_table(*this, cells, schema, bytes);
+  };
+  return std::make_unique<NativeBuckets>(native_schema, native_max_buckets, native_zero_threshold,
+                                         std::move(storage));
 }
 
 std::vector<const Series*> Family::all_series() const {

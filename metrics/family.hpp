@@ -109,6 +109,12 @@ class ValueStore {
                          std::size_t n) = 0;
   /// n zeroed exemplar slots for the series whose cells are `cells`.
   virtual Exemplar* allocate_exemplars(const Family& family, const Cell* cells, std::size_t n) = 0;
+  /// Zeroed, 8-byte aligned memory for one native histogram table of the series whose cells
+  /// are `cells` (native_table_bytes()), or null for the heap. Never throws.
+  virtual void* allocate_native_table(const Family& /*family*/, const Cell* /*cells*/,
+                                      int /*schema*/, std::size_t /*bytes*/) noexcept {
+    return nullptr;
+  }
   /// Whether per-thread stripes (summed at scrape, in this process's memory) may be used.
   [[nodiscard]] virtual bool in_process() const noexcept = 0;
 };
@@ -160,7 +166,7 @@ struct Series {
   std::atomic<Exemplar*> exemplars{nullptr};
   std::unique_ptr<Stripes> owned_stripes;  ///< keeps stripes alive
   /// A native histogram's sparse buckets (its cells hold the count and sum, as a classic
-  /// histogram without finite buckets).
+  /// histogram without finite buckets, then the zero count and sequence the buckets use).
   std::unique_ptr<NativeBuckets> native;
   /// When it was created (unix ns): where OTLP's cumulative points start.
   std::uint64_t created_ns = 0;
@@ -213,10 +219,11 @@ struct Family {
   }
 
   /// Counter: the value. Gauge: the value and, for the most-recent modes, when it was set.
-  /// Histogram: one count per bucket (+Inf last), then the sum.
+  /// Histogram: one count per bucket (+Inf last), then the sum; a native one then its zero
+  /// bucket's count and its tables' sequence (NativeStorage).
   [[nodiscard]] std::size_t cell_count() const noexcept {
     if (type == MetricType::Histogram)
-      return buckets.size() + 2;
+      return buckets.size() + (native ? 4 : 2);
     return type == MetricType::Gauge && tracks_time() ? 2 : 1;
   }
   [[nodiscard]] bool tracks_time() const noexcept {
@@ -228,6 +235,8 @@ struct Family {
   void unlock_after_fork() { mu_.unlock(); }
   /// In a fork()ed child: fresh, zero cells from the store for every series.
   void reallocate_cells();
+  /// A native histogram series' buckets, over its cells and tables from the store.
+  [[nodiscard]] std::unique_ptr<NativeBuckets> make_native(Cell* cells) const;
 
   [[nodiscard]] std::size_t exemplar_count() const noexcept {
     return type == MetricType::Counter ? 1 : type == MetricType::Histogram ? buckets.size() + 1 : 0;

@@ -10,6 +10,7 @@
 #include "base/internal_error.hpp"
 #include "base/words.hpp"
 #include "metrics/mp_format.hpp"
+#include "metrics/native_histogram.hpp"
 #include "metrics/process_metrics.hpp"
 
 namespace o11y::detail::mp {
@@ -60,6 +61,7 @@ void Aggregate::clear() {
   values_.clear();
   cells_.clear();
   exemplars_.clear();
+  natives_.clear();
   pid_texts_.clear();
   last_pid_ = -1;
   earliest_start_ns_ = 0;
@@ -100,7 +102,7 @@ Aggregate::Binding Aggregate::bind(const FamilyMeta& meta, int pid) {
     // Python keeps label names sorted, we keep declaration order: the same set in another
     // order merges, with the values reordered.
     if (f.meta.type == meta.type && f.meta.mode == meta.mode && f.meta.buckets == meta.buckets &&
-        f.meta.labels.size() == meta.labels.size() &&
+        f.meta.same_native(meta) && f.meta.labels.size() == meta.labels.size() &&
         std::is_permutation(f.meta.labels.begin(), f.meta.labels.end(), meta.labels.begin())) {
       b.family = it->second;
       b.reorder = true;
@@ -131,7 +133,7 @@ Aggregate::Binding Aggregate::bind(const FamilyMeta& meta, int pid) {
   f.per_pid = meta.type == MetricType::Gauge &&
               (meta.mode == GaugeMode::All || meta.mode == GaugeMode::LiveAll);
   f.nvalues = meta.labels.size() + (f.per_pid ? 1 : 0);
-  f.ncells = meta.type == MetricType::Histogram ? meta.buckets.size() + 2 : 1;
+  f.ncells = meta.type == MetricType::Histogram ? meta.cells() : 1;
   by_name_.emplace(meta.name, id);
   if (purpose_ == Purpose::Scrape)
     claims_.claim(kind, counter_declared(meta), meta.name);
@@ -192,7 +194,7 @@ std::uint32_t Aggregate::find_or_insert(std::uint32_t family, const std::string_
   const auto id = static_cast<std::uint32_t>(series_.size());
   Fam& f = families_[family];
   series_.push_back(Ser{hash, family, static_cast<std::uint32_t>(values_.size()),
-                        static_cast<std::uint32_t>(cells_.size()), kNone,
+                        static_cast<std::uint32_t>(cells_.size()), kNone, kNone,
                         -std::numeric_limits<double>::infinity(), 0, false});
   values_.insert(values_.end(), key, key + n);
   cells_.resize(cells_.size() + f.ncells, 0.0);
@@ -242,6 +244,8 @@ std::uint32_t Aggregate::add(const Binding& b, std::span<const std::string_view>
       for (std::size_t i = 0; i <= nb; ++i)
         out[i] += static_cast<double>(load_raw(cells, i));
       out[nb + 1] += load_bits(cells, nb + 1);
+      if (meta.native)  // the zero bucket; the buckets come with the file's tables
+        out[nb + 2] += static_cast<double>(load_raw(cells, nb + 2));
       break;
     }
     case MetricType::Gauge: {
@@ -278,6 +282,45 @@ std::uint32_t Aggregate::add(const Binding& b, std::span<const std::string_view>
     }
   }
   return id;
+}
+
+void Aggregate::add_native(std::uint32_t series, int schema, int index, bool negative,
+                           std::uint64_t n) {
+  if (series == kNone || n == 0 || !families_[series_[series].family].meta.native)
+    return;
+  Ser& s = series_[series];
+  if (s.native == kNone) {
+    s.native = static_cast<std::uint32_t>(natives_.size());
+    natives_.push_back(NativeAcc{schema, {}});
+  }
+  NativeAcc& a = natives_[s.native];
+  // One schema for all: the lowest. A finer bucket lies inside exactly one coarser one.
+  const auto lower = [](int key, int from, int to) {
+    int i = key >> 1;
+    for (int x = from; x > to; --x)
+      i = coarser_index(i);
+    return i * 2 + (key & 1);
+  };
+  if (schema < a.schema) {
+    for (auto& b : a.buckets)
+      b.first = lower(b.first, a.schema, schema);
+    a.schema = schema;
+  }
+  a.buckets.emplace_back(lower(index * 2 + (negative ? 1 : 0), schema, a.schema), n);
+}
+
+std::vector<std::pair<int, std::uint64_t>> Aggregate::merged_native(const NativeAcc& a) {
+  auto b = a.buckets;
+  std::sort(b.begin(), b.end());
+  std::size_t out = 0;
+  for (std::size_t i = 0; i < b.size(); ++i) {
+    if (out > 0 && b[out - 1].first == b[i].first)
+      b[out - 1].second += b[i].second;
+    else
+      b[out++] = b[i];
+  }
+  b.resize(out);
+  return b;
 }
 
 void Aggregate::add_exemplar(std::uint32_t series, std::size_t slot,
@@ -337,6 +380,10 @@ void Aggregate::with_families(
       label_names.emplace_back("pid");
     f->set_label_names(std::move(label_names));
     f->buckets = a.meta.buckets;
+    f->native = a.meta.native;
+    f->native_schema = a.meta.schema;
+    f->native_max_buckets = a.meta.max_buckets;
+    f->native_zero_threshold = a.meta.zero_threshold;
     f->store = &store;
     for (const std::uint32_t si : a.series) {
       const Ser& s = series_[si];
@@ -358,6 +405,19 @@ void Aggregate::with_families(
         for (std::size_t i = 0; i <= nb; ++i)
           out->cells[i].store(static_cast<std::uint64_t>(cells[i]), std::memory_order_relaxed);
         store_double(out->cells[nb + 1], cells[nb + 1]);
+        if (a.meta.native) {
+          out->cells[nb + 2].store(static_cast<std::uint64_t>(cells[nb + 2]),
+                                   std::memory_order_relaxed);
+          if (s.native != kNone) {
+            // At the lowest schema any process had, which may be below the declared one.
+            const NativeAcc& acc = natives_[s.native];
+            out->native = std::make_unique<NativeBuckets>(
+                acc.schema, a.meta.max_buckets, a.meta.zero_threshold,
+                NativeStorage{&out->cells[nb + 2], &out->cells[nb + 3], {}});
+            for (const auto& [key, n] : merged_native(acc))
+              out->native->add(key >> 1, acc.schema, (key & 1) != 0, n);
+          }
+        }
       } else {
         store_double(out->cells[0], cells[0]);
       }
@@ -393,6 +453,7 @@ std::string Aggregate::archive(const std::vector<std::string>& absorbed) const {
   // (all, liveall) and live-mode ones describe processes that are gone: dropped.
   std::string body;
   std::uint32_t id = 0;
+  std::uint32_t ordinal = 0;  // of the series records written, as NativeTable refers to them
   std::vector<std::string_view> views;
   for (const std::uint32_t fi : by_name) {
     const Fam& a = families_[fi];
@@ -406,6 +467,11 @@ std::string Aggregate::archive(const std::vector<std::string>& absorbed) const {
                                 (static_cast<std::uint32_t>(m.mode) << 8U) |
                                 (static_cast<std::uint32_t>(m.labels.size()) << 16U);
     write_family_record(body.data() + at, fbytes, id, shape, m.name, m.help, m.labels, m.buckets);
+    if (m.native) {
+      const std::size_t nat = body.size();
+      body.resize(nat + kNativeFamilyBytes);
+      write_native_family_record(body.data() + nat, id, m.schema, m.max_buckets, m.zero_threshold);
+    }
     const std::size_t ncells = m.cells();
     for (const std::uint32_t si : a.series) {
       const Ser& s = series_[si];
@@ -419,6 +485,9 @@ std::string Aggregate::archive(const std::vector<std::string>& absorbed) const {
         std::uint64_t bits = 0;
         if (m.type == MetricType::Histogram && i <= m.buckets.size()) {
           bits = static_cast<std::uint64_t>(v[i]);  // bucket counts are integers
+        } else if (m.native && i >= m.buckets.size() + 2) {
+          // The zero bucket's count; the sequence is 0: nothing moves in an archive.
+          bits = i == m.buckets.size() + 2 ? static_cast<std::uint64_t>(v[i]) : 0;
         } else if (m.type == MetricType::Gauge && i == 1) {
           bits = s.has ? static_cast<std::uint64_t>(s.time) : 0;  // most-recent: when set
         } else {
@@ -426,6 +495,29 @@ std::string Aggregate::archive(const std::vector<std::string>& absorbed) const {
         }
         std::memcpy(cells + 8 * i, &bits, 8);
       }
+      if (s.native != kNone) {
+        // One table holding every bucket, one per slot from the first: readers sum the slots.
+        const NativeAcc& acc = natives_[s.native];
+        const auto merged = merged_native(acc);
+        std::size_t capacity = 2;
+        while (capacity < merged.size())
+          capacity *= 2;
+        const std::size_t tbytes = kNativeTableHeaderBytes + native_table_bytes(capacity);
+        const std::size_t tat = body.size();
+        body.resize(tat + tbytes);
+        char* rec = body.data() + tat;
+        write_native_table_header(rec, tbytes, ordinal, acc.schema,
+                                  static_cast<std::uint32_t>(capacity));
+        char* keys = rec + kNativeTableHeaderBytes;
+        char* counts = keys + (native_table_bytes(capacity) - 8 * capacity);
+        for (std::size_t k = 0; k < merged.size(); ++k) {
+          const std::uint32_t stored =
+              native_stored_key(merged[k].first >> 1, (merged[k].first & 1) != 0);
+          std::memcpy(keys + 4 * k, &stored, 4);
+          std::memcpy(counts + 8 * k, &merged[k].second, 8);
+        }
+      }
+      ++ordinal;
     }
     ++id;
   }

@@ -30,14 +30,24 @@ struct FamilyMeta {
   GaugeMode mode = GaugeMode::All;
   std::vector<std::string> labels;
   std::vector<double> buckets;
+  /// A native histogram (a NativeFamily record): its schema, bucket limit and zero threshold.
+  bool native = false;
+  int schema = 0;
+  std::size_t max_buckets = 0;
+  double zero_threshold = 0;
 
-  [[nodiscard]] bool same_shape(const FamilyMeta& o) const {
-    return type == o.type && mode == o.mode && labels == o.labels && buckets == o.buckets;
+  [[nodiscard]] bool same_native(const FamilyMeta& o) const {
+    return native == o.native && (!native || (schema == o.schema && max_buckets == o.max_buckets &&
+                                              zero_threshold == o.zero_threshold));
   }
-  /// Cells one series of it has in a file.
+  [[nodiscard]] bool same_shape(const FamilyMeta& o) const {
+    return type == o.type && mode == o.mode && labels == o.labels && buckets == o.buckets &&
+           same_native(o);
+  }
+  /// Cells one series of it has in a file (Family::cell_count()).
   [[nodiscard]] std::size_t cells() const {
     if (type == MetricType::Histogram)
-      return buckets.size() + 2;
+      return buckets.size() + (native ? 4 : 2);
     return type == MetricType::Gauge &&
                    (mode == GaugeMode::MostRecent || mode == GaugeMode::LiveMostRecent)
                ? 2
@@ -94,6 +104,10 @@ class Aggregate {
                     std::span<const std::uint64_t> raw, int pid, bool live,
                     std::uint64_t start_ns = 0);
 
+  /// Adds n to a native histogram series' bucket `index` at `schema` (lowering the schema of
+  /// what the series holds when it is lower).
+  void add_native(std::uint32_t series, int schema, int index, bool negative, std::uint64_t n);
+
   /// Offers an exemplar for one slot of a series; the latest one wins.
   void add_exemplar(std::uint32_t series, std::size_t slot, const Exemplar::Snapshot& snap);
 
@@ -123,6 +137,7 @@ class Aggregate {
     std::uint32_t values;     ///< first of nvalues in values_
     std::uint32_t cells;      ///< first of ncells in cells_
     std::uint32_t exemplars;  ///< first of exemplar_slots() in exemplars_, or kNone
+    std::uint32_t native;     ///< its sparse buckets in natives_, or kNone
     double time;              ///< most-recent gauges: when the value was set
     std::uint64_t start_ns;   ///< the earliest start of the files it came from, 0: unknown
     bool has;                 ///< a gauge value was combined in
@@ -149,6 +164,15 @@ class Aggregate {
   std::vector<std::string_view> values_;
   std::vector<double> cells_;
   std::vector<std::optional<Exemplar::Snapshot>> exemplars_;
+  /// A native histogram series' buckets: (index * 2 + negative, count) at one schema, the
+  /// lowest any file had; repeated keys are summed when rendered or archived.
+  struct NativeAcc {
+    int schema = 0;
+    std::vector<std::pair<int, std::uint64_t>> buckets;
+  };
+  std::vector<NativeAcc> natives_;
+  /// A native series' buckets merged by key and sorted.
+  [[nodiscard]] static std::vector<std::pair<int, std::uint64_t>> merged_native(const NativeAcc& a);
   std::deque<std::string> pid_texts_;
   int last_pid_ = -1;
   std::uint64_t earliest_start_ns_ = 0;  ///< of every file added, 0: none known

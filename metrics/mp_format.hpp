@@ -2,6 +2,7 @@
 
 // The multiprocess file format (docs/multiprocess-format.md). One file per process.
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <span>
@@ -37,7 +38,25 @@ inline constexpr std::uint32_t kFlagDead = 1;
 /// Record kinds. A record is [u32 kind][u32 bytes, header included, multiple of 8][payload].
 /// Absorbed appears in the archive only: the files whose values it already holds.
 /// Exemplars holds a series' exemplar slots, appended the first time it sees one.
-enum class RecordKind : std::uint32_t { Family = 1, Series = 2, Absorbed = 3, Exemplars = 4 };
+/// NativeFamily follows the Family record of a native histogram: its schema, bucket limit and
+/// zero threshold. NativeTable holds one table of a native histogram series' sparse buckets.
+enum class RecordKind : std::uint32_t {
+  Family = 1,
+  Series = 2,
+  Absorbed = 3,
+  Exemplars = 4,
+  NativeFamily = 5,
+  NativeTable = 6
+};
+
+/// NativeFamily: [kind][bytes][u32 family id][i32 schema][u32 max buckets][u32 0][f64 zero
+/// threshold].
+inline constexpr std::size_t kNativeFamilyBytes = 32;
+/// NativeTable: [kind][bytes][u32 series ordinal][i32 schema][u32 capacity][u32 0], then the
+/// table (native_table_bytes(capacity)).
+inline constexpr std::size_t kNativeTableHeaderBytes = 24;
+/// Tables larger than this are not ours: a reader rejects the record.
+inline constexpr std::uint32_t kMaxNativeCapacity = 1U << 20;
 
 /// An exemplar slot: u64 sequence (odd while being written), trace id high and low, span id,
 /// value (f64 bits), Unix time in ns.
@@ -90,6 +109,30 @@ inline void write_family_record(char* rec, std::size_t bytes, std::uint32_t id, 
   p = rec + pad8(static_cast<std::size_t>(p - rec));
   if (!buckets.empty())
     std::memcpy(p, buckets.data(), 8 * buckets.size());
+}
+
+inline void write_native_family_record(char* rec, std::uint32_t family_id, int schema,
+                                       std::size_t max_buckets, double zero_threshold) {
+  char* p = rec;
+  put_u32(p, static_cast<std::uint32_t>(RecordKind::NativeFamily));
+  put_u32(p, static_cast<std::uint32_t>(kNativeFamilyBytes));
+  put_u32(p, family_id);
+  put_u32(p, static_cast<std::uint32_t>(schema));
+  put_u32(p, static_cast<std::uint32_t>(std::min<std::size_t>(max_buckets, UINT32_MAX)));
+  put_u32(p, 0);
+  std::memcpy(p, &zero_threshold, 8);
+}
+
+/// Writes a NativeTable header; the table follows at rec + kNativeTableHeaderBytes.
+inline void write_native_table_header(char* rec, std::size_t bytes, std::uint32_t series,
+                                      int schema, std::uint32_t capacity) {
+  char* p = rec;
+  put_u32(p, static_cast<std::uint32_t>(RecordKind::NativeTable));
+  put_u32(p, static_cast<std::uint32_t>(bytes));
+  put_u32(p, series);
+  put_u32(p, static_cast<std::uint32_t>(schema));
+  put_u32(p, capacity);
+  put_u32(p, 0);
 }
 
 template <class Values>

@@ -29,6 +29,17 @@ struct OwnFile {
   std::vector<Aggregate::Binding> bindings;
   std::vector<std::uint32_t> series_agg;  // this file's series, by index: the aggregate's
   std::vector<std::string_view> values;
+  // Native histograms: each series' sequence cell (null if not native), its tables' records
+  // by series, and what one consistent read of a series' tables found.
+  std::vector<const std::uint64_t*> native_seq;
+  std::vector<std::pair<std::uint32_t, const char*>> native_tables;
+  struct Bucket {
+    int schema;
+    int index;
+    bool negative;
+    std::uint64_t n;
+  };
+  std::vector<Bucket> native_read;
 };
 
 /// Pass one: the reason the file is unusable, or nullopt. Fills f and info for merge().

@@ -212,7 +212,10 @@ bool MmapValueStore::family_id_locked(const Family& f, std::uint32_t& id) {
     return true;
   }
   const std::size_t bytes = mp::family_record_size(f.name, f.help, f.label_names, f.buckets.size());
-  char* rec = reserve_locked(bytes);
+  // A native histogram's parameters follow in the same publication: a reader never sees the
+  // family without them.
+  const std::size_t native_bytes = f.native ? mp::kNativeFamilyBytes : 0;
+  char* rec = reserve_locked(bytes + native_bytes);
   if (rec == nullptr)
     return false;
   id = static_cast<std::uint32_t>(ids_.size());
@@ -220,7 +223,11 @@ bool MmapValueStore::family_id_locked(const Family& f, std::uint32_t& id) {
                               (static_cast<std::uint32_t>(f.mode) << 8U) |
                               (static_cast<std::uint32_t>(f.label_names.size()) << 16U);
   mp::write_family_record(rec, bytes, id, shape, f.name, f.help, f.label_names, f.buckets);
-  publish_locked(bytes);
+  if (f.native) {
+    mp::write_native_family_record(rec + bytes, id, f.native_schema, f.native_max_buckets,
+                                   f.native_zero_threshold);
+  }
+  publish_locked(bytes + native_bytes);
   ids_.emplace(&f, id);
   return true;
 }
@@ -266,6 +273,28 @@ Exemplar* MmapValueStore::allocate_exemplars(const Family& /*family*/, const Cel
   }
   fallback_exemplars_.push_back(std::make_unique<Exemplar[]>(n));
   return fallback_exemplars_.back().get();
+}
+
+void* MmapValueStore::allocate_native_table(const Family& /*family*/, const Cell* cells, int schema,
+                                            std::size_t bytes) noexcept {
+  std::lock_guard lock(mu_);
+  const auto it = series_index_.find(cells);
+  if (base_ == nullptr || it == series_index_.end())
+    return nullptr;                         // the series lives on the heap: so do its tables
+  const std::size_t capacity = bytes / 12;  // native_table_bytes(): 12 bytes a slot
+  const std::size_t total = mp::kNativeTableHeaderBytes + bytes;
+  char* rec = nullptr;
+  try {
+    rec = reserve_locked(total);
+  } catch (...) {
+    return nullptr;  // reporting a full file could not allocate
+  }
+  if (rec == nullptr)
+    return nullptr;
+  mp::write_native_table_header(rec, total, it->second, schema,
+                                static_cast<std::uint32_t>(capacity));
+  publish_locked(total);
+  return rec + mp::kNativeTableHeaderBytes;  // zero: a file grows with zeros
 }
 
 void MmapValueStore::reopen_after_fork() {

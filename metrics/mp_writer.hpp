@@ -28,6 +28,8 @@ class MmapValueStore final : public ValueStore {
 
   Cell* allocate(const Family& family, std::span<const std::string> values, std::size_t n) override;
   Exemplar* allocate_exemplars(const Family& family, const Cell* cells, std::size_t n) override;
+  void* allocate_native_table(const Family& family, const Cell* cells, int schema,
+                              std::size_t bytes) noexcept override;
   [[nodiscard]] bool in_process() const noexcept override { return false; }
 
   /// In a fork()ed child: leave the parent's file alone and start a new one for this pid.

@@ -27,17 +27,12 @@ const std::vector<double>& fraction_bounds(int schema) {
   return kTables[static_cast<std::size_t>(schema)];
 }
 
-constexpr int kEmpty = INT_MIN;
-
 // A bucket's table key: its index and sign in one int.
 int key_of(int index, bool negative) noexcept {
   return index * 2 + (negative ? 1 : 0);
 }
-int index_of(int key) noexcept {
-  return key >> 1;  // arithmetic: floor(key / 2)
-}
-bool negative_key(int key) noexcept {
-  return (key & 1) != 0;
+std::uint32_t stored_key(int key) noexcept {
+  return static_cast<std::uint32_t>(key) ^ 0x80000000U;  // as native_stored_key()
 }
 
 std::uint64_t mix(int key) noexcept {
@@ -59,40 +54,42 @@ int native_bucket_index(double v, int schema) noexcept {
   return (key + offset) >> -schema;
 }
 
+static_assert(sizeof(std::atomic<std::uint32_t>) == 4 && sizeof(std::atomic<std::uint64_t>) == 8,
+              "tables are shared with other processes as plain u32 keys and u64 counts");
+
 struct NativeBuckets::Table {
-  Table(int s, std::size_t capacity, std::size_t key_limit)
+  Table(int s, std::size_t capacity, std::size_t key_limit, void* memory)
       : schema(s),
         mask(capacity - 1),
         limit(key_limit),
-        keys(new std::atomic<int>[capacity]),
-        counts(new std::atomic<std::uint64_t>[capacity]) {
-    for (std::size_t i = 0; i < capacity; ++i) {
-      keys[i].store(kEmpty, std::memory_order_relaxed);
-      counts[i].store(0, std::memory_order_relaxed);
-    }
-  }
+        // NOLINTNEXTLINE(*-reinterpret-cast): zeroed memory laid out as native_table_bytes()
+        keys(reinterpret_cast<std::atomic<std::uint32_t>*>(memory)),
+        // NOLINTNEXTLINE(*-reinterpret-cast,*-pointer-arithmetic): the counts follow the keys
+        counts(reinterpret_cast<std::atomic<std::uint64_t>*>(
+            static_cast<char*>(memory) + ((4 * capacity + 7) & ~std::size_t{7}))) {}
   const int schema;
   const std::size_t mask;
-  const std::size_t limit;                               ///< keys it takes before a rebuild
-  std::unique_ptr<std::atomic<int>[]> keys;              // NOLINT(*-avoid-c-arrays)
-  std::unique_ptr<std::atomic<std::uint64_t>[]> counts;  // NOLINT(*-avoid-c-arrays)
+  const std::size_t limit;  ///< keys it takes before a rebuild
+  std::atomic<std::uint32_t>* const keys;
+  std::atomic<std::uint64_t>* const counts;
   std::atomic<std::size_t> used{0};
   std::atomic<int> in_flight{0};  ///< recorders between loading and leaving this table
 
   // Adds n to key's count; false when the key is new and the table has taken its limit.
   bool add(int key, std::uint64_t n, bool force) noexcept {
+    const std::uint32_t want = stored_key(key);
     for (std::size_t i = mix(key) & mask, probes = 0; probes <= mask;
          i = (i + 1) & mask, ++probes) {
-      int k = keys[i].load(std::memory_order_acquire);
-      if (k == kEmpty) {
+      std::uint32_t k = keys[i].load(std::memory_order_acquire);
+      if (k == 0) {
         if (!force && used.load(std::memory_order_relaxed) >= limit)
           return false;
-        if (keys[i].compare_exchange_strong(k, key, std::memory_order_acq_rel)) {
+        if (keys[i].compare_exchange_strong(k, want, std::memory_order_acq_rel)) {
           used.fetch_add(1, std::memory_order_relaxed);
-          k = key;
+          k = want;
         }
       }
-      if (k == key) {
+      if (k == want) {
         counts[i].fetch_add(n, std::memory_order_relaxed);
         return true;
       }
@@ -111,22 +108,36 @@ std::size_t limit_for(std::size_t capacity, std::size_t max_buckets, int schema)
 }
 }  // namespace
 
-NativeBuckets::NativeBuckets(int schema, std::size_t max_buckets, double zero_threshold)
-    : max_buckets_(max_buckets), zero_threshold_(zero_threshold) {
-  tables_.push_back(std::make_unique<Table>(schema, kFirstCapacity,
-                                            limit_for(kFirstCapacity, max_buckets, schema)));
-  current_.store(tables_.back().get(), std::memory_order_release);
+NativeBuckets::NativeBuckets(int schema, std::size_t max_buckets, double zero_threshold,
+                             NativeStorage storage)
+    : max_buckets_(max_buckets),
+      zero_threshold_(zero_threshold),
+      zero_(storage.zero != nullptr ? storage.zero : &own_zero_),
+      seq_(storage.seq != nullptr ? storage.seq : &own_seq_),
+      table_memory_(std::move(storage.table)) {
+  current_.store(new_table_locked(schema, kFirstCapacity), std::memory_order_release);
 }
 
 NativeBuckets::~NativeBuckets() = default;
 
-void NativeBuckets::record(double v) noexcept {
-  if (std::isnan(v))
-    return;
-  if (std::fabs(v) <= zero_threshold_) {
-    zero_count_.fetch_add(1, std::memory_order_relaxed);
-    return;
+NativeBuckets::Table* NativeBuckets::new_table_locked(int schema, std::size_t capacity) {
+  const std::size_t bytes = native_table_bytes(capacity);
+  void* memory = table_memory_ ? table_memory_(schema, bytes) : nullptr;
+  if (memory == nullptr) {
+    heap_.push_back(std::make_unique<std::uint64_t[]>(bytes / 8));  // NOLINT(*-avoid-c-arrays)
+    memory = heap_.back().get();
   }
+  tables_.push_back(
+      std::make_unique<Table>(schema, capacity, limit_for(capacity, max_buckets_, schema), memory));
+  return tables_.back().get();
+}
+
+int NativeBuckets::schema() const noexcept {
+  return current_.load(std::memory_order_acquire)->schema;
+}
+
+template <class KeyAt>
+void NativeBuckets::place(const KeyAt& key_at, std::uint64_t n) noexcept {
   for (;;) {
     Table* t = current_.load(std::memory_order_seq_cst);
     t->in_flight.fetch_add(1, std::memory_order_seq_cst);
@@ -136,16 +147,38 @@ void NativeBuckets::record(double v) noexcept {
       t->in_flight.fetch_sub(1, std::memory_order_release);
       continue;
     }
-    const double a = std::fabs(v);
-    const int index = std::isinf(a)
-                          ? native_bucket_index(std::numeric_limits<double>::max(), t->schema)
-                          : native_bucket_index(a, t->schema);
-    const bool done = t->add(key_of(index, v < 0), 1, false);
+    const bool done = t->add(key_at(t->schema), n, false);
     t->in_flight.fetch_sub(1, std::memory_order_release);
     if (done)
       return;
     rebuild(t);
   }
+}
+
+void NativeBuckets::record(double v) noexcept {
+  if (std::isnan(v))
+    return;
+  if (std::fabs(v) <= zero_threshold_) {
+    zero_->fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  const double a = std::isinf(v) ? std::numeric_limits<double>::max() : std::fabs(v);
+  place([a,
+         negative = v < 0](int schema) { return key_of(native_bucket_index(a, schema), negative); },
+        1);
+}
+
+void NativeBuckets::add(int index, int schema, bool negative, std::uint64_t n) noexcept {
+  if (n == 0)
+    return;
+  place(
+      [index, schema, negative](int to) {
+        int i = index;
+        for (int s = schema; s > to; --s)
+          i = coarser_index(i);
+        return key_of(i, negative);
+      },
+      n);
 }
 
 void NativeBuckets::rebuild(Table* seen) noexcept {
@@ -161,9 +194,7 @@ void NativeBuckets::rebuild(Table* seen) noexcept {
     const std::size_t capacity = too_many ? old_capacity : old_capacity * 2;
     Table* fresh = nullptr;
     try {
-      tables_.push_back(
-          std::make_unique<Table>(schema, capacity, limit_for(capacity, max_buckets_, schema)));
-      fresh = tables_.back().get();
+      fresh = new_table_locked(schema, capacity);
     } catch (...) {
       dropped_.fetch_add(1, std::memory_order_relaxed);
       return;  // the recorder drops its value; the table stays as it was
@@ -171,18 +202,23 @@ void NativeBuckets::rebuild(Table* seen) noexcept {
     current_.store(fresh, std::memory_order_seq_cst);
     while (old->in_flight.load(std::memory_order_seq_cst) != 0)
       std::this_thread::yield();
-    // Nobody writes to the old table now: move its counts over.
+    // Nobody writes to the old table now: move its counts over. A reader in another process
+    // sums every table, so the move is bracketed by the sequence (odd while it runs).
+    seq_->fetch_add(1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_release);
     for (std::size_t i = 0; i < old_capacity; ++i) {
-      const int key = old->keys[i].load(std::memory_order_acquire);
+      const std::uint32_t stored = old->keys[i].load(std::memory_order_acquire);
       const std::uint64_t n = old->counts[i].load(std::memory_order_relaxed);
-      if (key == kEmpty || n == 0)
+      if (stored == 0 || n == 0)
         continue;
-      int index = index_of(key);
+      auto [index, negative] = native_key(stored);
       for (int s = old->schema; s > schema; --s)
         index = coarser_index(index);
-      if (!fresh->add(key_of(index, negative_key(key)), n, true))
+      if (!fresh->add(key_of(index, negative), n, true))
         dropped_.fetch_add(n, std::memory_order_relaxed);
+      old->counts[i].store(0, std::memory_order_relaxed);
     }
+    seq_->fetch_add(1, std::memory_order_release);
     // Merging can leave it over the limit still (each step at most halves the buckets).
     if (!(fresh->schema > kMinSchema && fresh->used.load(std::memory_order_relaxed) > max_buckets_))
       return;
@@ -205,13 +241,14 @@ NativeBuckets::Snapshot NativeBuckets::snapshot() const {
   const Table* t = current_.load(std::memory_order_acquire);
   out.schema = t->schema;
   out.zero_threshold = zero_threshold_;
-  out.zero_count = zero_count_.load(std::memory_order_relaxed);
+  out.zero_count = zero_->load(std::memory_order_relaxed);
   for (std::size_t i = 0; i <= t->mask; ++i) {
-    const int key = t->keys[i].load(std::memory_order_acquire);
+    const std::uint32_t stored = t->keys[i].load(std::memory_order_acquire);
     const std::uint64_t n = t->counts[i].load(std::memory_order_relaxed);
-    if (key == kEmpty || n == 0)
+    if (stored == 0 || n == 0)
       continue;
-    (negative_key(key) ? out.negative : out.positive).emplace_back(index_of(key), n);
+    const auto [index, negative] = native_key(stored);
+    (negative ? out.negative : out.positive).emplace_back(index, n);
   }
   std::sort(out.positive.begin(), out.positive.end());
   std::sort(out.negative.begin(), out.negative.end());

@@ -67,8 +67,9 @@ class Buckets {
   /// resolution) until they fit again. Exposed in Prometheus' protobuf format to scrapers that
   /// ask for it (Prometheus with --enable-feature=native-histograms) and over OTLP as an
   /// ExponentialHistogram; the text formats show its count and sum. The declaration throws
-  /// MetricError for a schema outside -4..8, max_buckets 0 or a negative threshold, and in
-  /// multiprocess mode, which does not hold native histograms yet.
+  /// MetricError for a schema outside -4..8, max_buckets 0 or a negative threshold. In
+  /// multiprocess mode the buckets live in the process's file, and a scrape adds up every
+  /// process's at the lowest schema any of them reached.
   [[nodiscard]] static Buckets exponential(int schema = 3, std::size_t max_buckets = 160,
                                            double zero_threshold = 2.938735877055719e-39) {
     Buckets b;

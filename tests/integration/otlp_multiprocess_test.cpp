@@ -208,17 +208,30 @@ TEST_F(OtlpMultiprocess, ExportDirectoryOfACollectorThatIsDownFailsWithinItsTime
   EXPECT_THROW((void)metrics::export_directory(multiproc_dir(), options), std::invalid_argument);
 }
 
-TEST(NativeHistogramInMultiprocessMode, IsRefusedWithAnErrorNamingTheMetric) {
-  ASSERT_TRUE(metrics::multiprocess_enabled());
-  try {
-    (void)histogram("mp_native_seconds", "h", {}, Buckets::exponential());
-    FAIL() << "a native histogram was declared in multiprocess mode";
-  } catch (const MetricError& e) {
-    EXPECT_NE(std::string(e.what()).find("mp_native_seconds"), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find("multiprocess"), std::string::npos) << e.what();
-  }
-  // A classic one of the same name still can be.
-  EXPECT_NO_THROW((void)histogram("mp_native_seconds", "h", {}, {0.1, 1}));
+TEST_F(OtlpMultiprocess, ANativeHistogramOfEveryWorkerIsOneExponentialHistogram) {
+  ASSERT_GT(receiver_.port(), 0) << receiver_.log();
+  auto h = histogram("otlp_mp_native_seconds", "Latency.", {}, Buckets::exponential(0));
+  h.record(1.0);  // OTLP's bucket 0 at scale 0 is (1, 2]: Prometheus' index 1 minus one
+  run_worker([&] {
+    h.record(1.5);
+    h.record(3.0);
+  });
+  run_worker([&] { h.record(-4.0); });
+  OtlpOptions options;
+  options.endpoint = receiver_.url("/v1/metrics");
+  options.timeout = 10s;
+  ASSERT_TRUE(metrics::export_directory(multiproc_dir(), options)) << receiver_.log();
+  const json m = last_metric(receiver_, "otlp_mp_native_seconds");
+  ASSERT_FALSE(m.is_null()) << receiver_.log();
+  const json& p = m["exponentialHistogram"]["dataPoints"][0];
+  EXPECT_EQ(p["count"], "4") << p;
+  EXPECT_DOUBLE_EQ(p["sum"].get<double>(), 1.5);
+  EXPECT_EQ(p.value("scale", 0), 0);
+  // 1 is Prometheus' bucket 0, OTLP's -1; 1.5 is (1, 2]; 3 is (2, 4]; -4 is (2, 4] negative.
+  EXPECT_EQ(p["positive"]["offset"], -1) << p;
+  EXPECT_EQ(p["positive"]["bucketCounts"], json::array({"1", "1", "1"})) << p;
+  EXPECT_EQ(p["negative"]["offset"], 1) << p;
+  EXPECT_EQ(p["negative"]["bucketCounts"], json::array({"1"})) << p;
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 #include <atomic>
 #include <cmath>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <o11y/metrics.hpp>
 #include <o11y/trace.hpp>
 #include <string>
@@ -54,6 +56,77 @@ TEST(MetricsThreads, NativeBucketsKeepEveryObservationThroughConcurrentSchemaRed
       ++expected[detail::native_bucket_index(value(t, i), s.schema)];
   }
   EXPECT_EQ(BucketList(expected.begin(), expected.end()), s.positive);
+}
+
+TEST(MetricsThreads, AReaderOfEveryTableNeverSeesAnObservationTwiceWhileCountsMove) {
+  // Native buckets over storage of their own, as in a multiprocess file: a reader that sums
+  // every table and the zero cell, as a scrape in another process does, retrying while the
+  // sequence is odd or moved, sees a total that never goes back and never passes what was
+  // recorded, while recorders force rebuilds that move counts from table to table.
+  std::atomic<std::uint64_t> zero{0};
+  std::atomic<std::uint64_t> seq{0};
+  std::mutex mu;
+  std::vector<std::unique_ptr<std::uint64_t[]>> arena;      // NOLINT(*-avoid-c-arrays)
+  std::vector<std::pair<const char*, std::size_t>> tables;  // memory, capacity
+  detail::NativeStorage storage;
+  storage.zero = &zero;
+  storage.seq = &seq;
+  storage.table = [&](int /*schema*/, std::size_t bytes) -> void* {
+    std::lock_guard lock(mu);
+    arena.push_back(std::make_unique<std::uint64_t[]>(bytes / 8));  // NOLINT(*-avoid-c-arrays)
+    tables.emplace_back(reinterpret_cast<const char*>(arena.back().get()), bytes / 12);
+    return arena.back().get();
+  };
+  detail::NativeBuckets b(8, 6, 0, std::move(storage));
+  constexpr int kThreads = 3;
+  constexpr int kPerThread = 3000;
+  constexpr std::uint64_t kTotal = std::uint64_t{kThreads} * kPerThread;
+  std::atomic<bool> done{false};
+  std::uint64_t reads = 0;
+  std::thread reader([&] {
+    std::uint64_t previous = 0;
+    while (!done.load()) {
+      const std::uint64_t before = seq.load(std::memory_order_acquire);
+      if (before % 2 != 0)
+        continue;
+      std::vector<std::pair<const char*, std::size_t>> seen;
+      {
+        std::lock_guard lock(mu);
+        seen = tables;
+      }
+      std::uint64_t total = zero.load(std::memory_order_relaxed);
+      for (const auto& [memory, capacity] : seen) {
+        // NOLINTNEXTLINE(*-reinterpret-cast): the layout of detail::native_table_bytes()
+        const auto* counts = reinterpret_cast<const std::atomic<std::uint64_t>*>(
+            memory + detail::native_table_bytes(capacity) - 8 * capacity);
+        for (std::size_t i = 0; i < capacity; ++i)
+          total += counts[i].load(std::memory_order_relaxed);
+      }
+      std::atomic_thread_fence(std::memory_order_acquire);
+      if (seq.load(std::memory_order_relaxed) != before)
+        continue;
+      EXPECT_GE(total, previous) << "an observation was missed while it moved";
+      EXPECT_LE(total, kTotal) << "an observation was counted twice";
+      previous = total;
+      ++reads;
+    }
+  });
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&b, t] {
+      for (int i = 0; i < kPerThread; ++i)
+        b.record(i % 97 == 0
+                     ? 0.0
+                     : std::exp2(static_cast<double>((i * 11 + t * 5) % 400) / 10.0 - 20.0));
+    });
+  }
+  for (auto& t : threads)
+    t.join();
+  done = true;
+  reader.join();
+  EXPECT_GT(reads, 0U);
+  EXPECT_EQ(b.snapshot().count(), kTotal);
+  EXPECT_GT(tables.size(), 2U) << "the recorders were meant to force rebuilds";
 }
 
 TEST(MetricsThreads, ConcurrentRecordingLosesNothingWhileScraping) {

@@ -171,41 +171,6 @@ TEST(ProtobufExposition, IsOneLengthDelimitedFamilyAfterAnotherNamedAsInTheTextF
       << "families without series are left out";
 }
 
-// Absolute bucket counts from a native histogram's spans and deltas, as Prometheus reads them.
-std::map<int, std::int64_t> sparse_counts(const std::vector<testing::PbField>& h,
-                                          std::uint32_t span, std::uint32_t delta) {
-  std::map<int, std::int64_t> out;
-  std::vector<std::int64_t> deltas;
-  for (const auto& d : testing::pb_all(h, delta)) {
-    for (const auto v : testing::pb_packed(d.bytes))
-      deltas.push_back(testing::pb_zigzag(v));
-  }
-  std::size_t next = 0;
-  std::int64_t index = 0;
-  std::int64_t count = 0;
-  bool first = true;
-  for (const auto& sp : testing::pb_all(h, span)) {
-    const auto fields = testing::pb_fields(sp.bytes);
-    const auto offset_fields = testing::pb_all(fields, 1);
-    const std::int64_t offset = offset_fields.empty() ? 0 : offset_fields[0].as_sint();
-    const auto length_fields = testing::pb_all(fields, 2);
-    const std::uint64_t length = length_fields.empty() ? 0 : length_fields[0].value;
-    index = first ? offset : index + offset;
-    first = false;
-    for (std::uint64_t j = 0; j < length; ++j, ++index) {
-      EXPECT_LT(next, deltas.size()) << "fewer deltas than the spans cover";
-      if (next >= deltas.size())
-        return out;
-      count += deltas[next++];
-      EXPECT_GE(count, 0);
-      if (count != 0)
-        out[static_cast<int>(index)] = count;
-    }
-  }
-  EXPECT_EQ(next, deltas.size()) << "more deltas than the spans cover";
-  return out;
-}
-
 TEST(ProtobufExposition, ANativeHistogramCarriesItsSchemaZeroBucketBucketsAndExemplar) {
   set_sample_rate(1.0);
   metrics::Registry r;
@@ -235,8 +200,9 @@ TEST(ProtobufExposition, ANativeHistogramCarriesItsSchemaZeroBucketBucketsAndExe
   EXPECT_EQ(testing::pb_one(hist, 7).value, 1U) << "zero_count";
   EXPECT_GE(testing::pb_one(hist, 6).as_double(), 0.0) << "zero_threshold";
   // At schema 3 a bucket i holds (2^((i-1)/8), 2^(i/8)]: 1 is bucket 0, 1.5 bucket 5, 2 bucket 8.
-  EXPECT_EQ(sparse_counts(hist, 12, 13), (std::map<int, std::int64_t>{{0, 1}, {5, 1}, {8, 2}}));
-  EXPECT_EQ(sparse_counts(hist, 9, 10), (std::map<int, std::int64_t>{{0, 1}}));
+  EXPECT_EQ(testing::pb_native_buckets(hist, 12, 13),
+            (std::map<int, std::int64_t>{{0, 1}, {5, 1}, {8, 2}}));
+  EXPECT_EQ(testing::pb_native_buckets(hist, 9, 10), (std::map<int, std::int64_t>{{0, 1}}));
   EXPECT_TRUE(testing::pb_all(hist, 3).empty()) << "no classic buckets were asked for";
   // The exemplar, in the field scrapers read for native histograms (16), with its timestamp.
   const auto exemplars = testing::pb_all(hist, 16);

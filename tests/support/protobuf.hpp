@@ -6,6 +6,7 @@
 
 #include <bit>
 #include <cstdint>
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -91,6 +92,17 @@ inline PbField pb_one(const std::vector<PbField>& fields, std::uint32_t number) 
   throw std::runtime_error("protobuf: no field " + std::to_string(number));
 }
 
+/// The value of the field of that number, or `absent` when it was not written (proto3 leaves
+/// out fields that hold their default).
+inline std::uint64_t pb_value(const std::vector<PbField>& fields, std::uint32_t number,
+                              std::uint64_t absent = 0) {
+  for (const auto& f : fields) {
+    if (f.number == number)
+      return f.value;
+  }
+  return absent;
+}
+
 /// A packed repeated varint field's values.
 inline std::vector<std::uint64_t> pb_packed(std::string_view bytes) {
   std::vector<std::uint64_t> out;
@@ -111,6 +123,45 @@ inline std::vector<std::string_view> pb_delimited(std::string_view stream) {
     out.push_back(stream.substr(at, n));
     at += n;
   }
+  return out;
+}
+
+/// A Prometheus native histogram's absolute bucket counts (index -> count, zero counts left
+/// out) from its spans and deltas: span_field and delta_field are 12 and 13 for the positive
+/// buckets, 9 and 10 for the negative ones.
+inline std::map<int, std::int64_t> pb_native_buckets(const std::vector<PbField>& histogram,
+                                                     std::uint32_t span_field,
+                                                     std::uint32_t delta_field) {
+  std::vector<std::int64_t> deltas;
+  for (const auto& d : pb_all(histogram, delta_field)) {
+    for (const auto v : pb_packed(d.bytes))
+      deltas.push_back(pb_zigzag(v));
+  }
+  std::map<int, std::int64_t> out;
+  std::size_t next = 0;
+  std::int64_t index = 0;
+  std::int64_t count = 0;
+  bool first = true;
+  for (const auto& sp : pb_all(histogram, span_field)) {
+    const auto fields = pb_fields(sp.bytes);
+    const auto offsets = pb_all(fields, 1);
+    const auto lengths = pb_all(fields, 2);
+    const std::int64_t offset = offsets.empty() ? 0 : offsets[0].as_sint();
+    const std::uint64_t length = lengths.empty() ? 0 : lengths[0].value;
+    index = first ? offset : index + offset;  // later spans: the gap after the previous one
+    first = false;
+    for (std::uint64_t j = 0; j < length; ++j, ++index) {
+      if (next >= deltas.size())
+        throw std::runtime_error("native histogram: fewer deltas than its spans cover");
+      count += deltas[next++];
+      if (count < 0)
+        throw std::runtime_error("native histogram: a bucket's count is negative");
+      if (count != 0)
+        out[static_cast<int>(index)] = count;
+    }
+  }
+  if (next != deltas.size())
+    throw std::runtime_error("native histogram: more deltas than its spans cover");
   return out;
 }
 
