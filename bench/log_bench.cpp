@@ -156,10 +156,11 @@ class DiscardingCollector {
 
 // (c) with and without OTLP log export, in the same loop: every 256 calls the clock stops
 // while the exporter sends what was queued, so every record measured is queued (none dropped
-// for a full queue), as in a service logging below the exporter's capacity.
-void json_keeping_up(benchmark::State& state, bool otlp) {
+// for a full queue), as in a service logging below the exporter's capacity. Async: the writer
+// thread renders the line and hands the record to the exporter.
+void json_keeping_up(benchmark::State& state, bool otlp, bool async = false) {
   static auto* collector = new DiscardingCollector();  // NOLINT: lives for the whole run
-  configure(false, false, false, o11y::Level::Info, otlp ? collector->url() : std::string());
+  configure(false, false, async, o11y::Level::Info, otlp ? collector->url() : std::string());
   ExampleContext ctx;
   auto log = o11y::get_logger("orders.views");
   const auto before = g_allocs.load();
@@ -185,6 +186,14 @@ void BM_i_O11yJsonSyncNullSinkOtlpLogsFlushedEvery256(benchmark::State& state) {
   json_keeping_up(state, true);
 }
 BENCHMARK(BM_i_O11yJsonSyncNullSinkOtlpLogsFlushedEvery256);
+void BM_i_O11yJsonAsyncNullSinkFlushedEvery256(benchmark::State& state) {
+  json_keeping_up(state, false, true);
+}
+BENCHMARK(BM_i_O11yJsonAsyncNullSinkFlushedEvery256);
+void BM_i_O11yJsonAsyncNullSinkOtlpLogsFlushedEvery256(benchmark::State& state) {
+  json_keeping_up(state, true, true);
+}
+BENCHMARK(BM_i_O11yJsonAsyncNullSinkOtlpLogsFlushedEvery256);
 
 void BM_d_O11yJsonSyncFile(benchmark::State& state) {
   if (state.thread_index() == 0)

@@ -54,9 +54,10 @@ struct CachedQueue {
 }  // namespace
 
 AsyncWriter::AsyncWriter(std::vector<Output> outputs, Renderers renderers, std::size_t budget,
-                         bool drop)
+                         bool drop, std::shared_ptr<LogExport> log_export)
     : outputs_(std::move(outputs)),
       renderers_(std::move(renderers)),
+      log_export_(std::move(log_export)),
       max_capacity_(std::bit_floor(std::max<std::size_t>(budget, 64))),
       first_capacity_(std::min(max_capacity_, kFirstRing)),
       drop_(drop),
@@ -382,6 +383,8 @@ void AsyncWriter::write_record(std::string_view bytes, Level level) noexcept {
     RenderedLines lines(r, renderers_, buffers_);
     for (const auto& o : outputs_)
       write_to_sink(o, lines.line(o.renderer), level);
+    if (log_export_)
+      log_export_->enqueue(r);  // copied on this thread, not the caller's
   } catch (const std::exception& e) {
     count_dropped_line();
     report_internal_error("logging", e.what());

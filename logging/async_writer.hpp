@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "logging/log_export.hpp"
 #include "logging/outputs.hpp"
 #include "logging/record_codec.hpp"
 
@@ -163,8 +164,10 @@ class AsyncWriter {
     explicit operator bool() const noexcept { return data != nullptr; }
   };
 
-  /// `budget`: bytes one thread's queue may grow to (at least 64).
-  AsyncWriter(std::vector<Output> outputs, Renderers renderers, std::size_t budget, bool drop);
+  /// `budget`: bytes one thread's queue may grow to (at least 64). With `log_export`, the
+  /// writer also hands every record to it (log records over OTLP), so the caller does not.
+  AsyncWriter(std::vector<Output> outputs, Renderers renderers, std::size_t budget, bool drop,
+              std::shared_ptr<LogExport> log_export = nullptr);
   /// In a fork()ed child the writer thread does not exist: the writer must never be used,
   /// flushed or destroyed there (its destructor would join a thread that is not).
   void abandon() noexcept { abandoned_ = true; }
@@ -188,8 +191,11 @@ class AsyncWriter {
       commit(slot, bytes.size());
     }
   }
-  /// Returns once every line queued before the call is written.
+  /// Returns once every line queued before the call is written (and handed to the log
+  /// exporter).
   void flush() noexcept;
+  /// Whether records queued here reach the log exporter through the writer.
+  [[nodiscard]] bool exports() const noexcept { return log_export_ != nullptr; }
 
  private:
   ThreadQueue* thread_queue() noexcept;
@@ -203,6 +209,7 @@ class AsyncWriter {
 
   std::vector<Output> outputs_;
   Renderers renderers_;
+  std::shared_ptr<LogExport> log_export_;
   RecordReader reader_;  // writer thread only
   /// One round's entries, in the order they are written (writer thread only).
   struct Item {

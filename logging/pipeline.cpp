@@ -177,17 +177,6 @@ void build_and_publish(const LoggingSetup& setup,
   for (const auto& [sink, format] : user_sinks)
     state->outputs.emplace_back(format == LogFormat::Console ? kConsole : kJson,
                                 with_passthrough(sink));
-  // Captures are written synchronously even in async mode, so a test sees its line at once.
-  if (cfg.async) {
-    for (auto& o : state->outputs)
-      o.queued = true;
-    std::vector<Output> queued = state->outputs;
-    state->async = std::make_shared<AsyncWriter>(std::move(queued), state->renderers,
-                                                 cfg.async_queue_bytes, cfg.async_drop_when_full);
-  }
-  for (const auto& s : capture_sinks)
-    state->outputs.emplace_back(kJson, s, false);
-  state->configured = true;
   if (const auto les = log_export_setup(cfg); les.kind != LogsExporter::None) {
     try {
       state->log_export = std::make_shared<LogExport>(les);
@@ -195,6 +184,19 @@ void build_and_publish(const LoggingSetup& setup,
       report_internal_error("config", std::string(e.what()) + "; log records are not exported");
     }
   }
+  // Captures are written synchronously even in async mode, so a test sees its line at once.
+  // In async mode the writer thread also hands each record to the log exporter.
+  if (cfg.async) {
+    for (auto& o : state->outputs)
+      o.queued = true;
+    std::vector<Output> queued = state->outputs;
+    state->async =
+        std::make_shared<AsyncWriter>(std::move(queued), state->renderers, cfg.async_queue_bytes,
+                                      cfg.async_drop_when_full, state->log_export);
+  }
+  for (const auto& s : capture_sinks)
+    state->outputs.emplace_back(kJson, s, false);
+  state->configured = true;
 
   std::shared_ptr<const LoggingState> old = published().snapshot();
   published().update([&](LoggingState& s) { s = *state; });
@@ -322,15 +324,15 @@ void dispatch(const Record& record) noexcept {
       late = std::make_unique<Buffers>();
       buffers = late.get();
     }
-    if (st.log_export)
-      st.log_export->enqueue(record);
     RenderedLines lines(record, st.renderers, buffers->b);
-    // One copy of the record for every queued output; the writer renders it.
-    // Queued outputs come first, so the first one says whether there are any.
+    // One copy of the record for every queued output and the log exporter; the writer
+    // renders it. Queued outputs come first, so the first one says whether there are any.
     const bool any_queued = st.async && !st.outputs.empty() && st.outputs.front().queued;
-    const FrameBlob* blob = any_queued ? frame_blob(record, current_frame_ptr()) : nullptr;
-    const std::size_t deferred_bound = any_queued ? deferred_size_bound(record, true, blob) : 0;
+    const bool to_writer = any_queued || (st.async && st.async->exports());
+    const FrameBlob* blob = to_writer ? frame_blob(record, current_frame_ptr()) : nullptr;
+    const std::size_t deferred_bound = to_writer ? deferred_size_bound(record, true, blob) : 0;
     bool deferred = false;
+    bool handed = false;  // the writer has it, for the log exporter too
     if (deferred_bound != 0) {
       if (const auto slot =
               st.async->reserve(kRecordEntry, deferred_bound, record.level, record.time_ns)) {
@@ -340,10 +342,13 @@ void dispatch(const Record& record) noexcept {
         assert(n != 0);
         st.async->commit(slot, n);
         deferred = n != 0;
+        handed = deferred && st.async->exports();
       } else {
         deferred = true;  // dropped by the queue's policy, as a rendered line would be
       }
     }
+    if (st.log_export && !handed)
+      st.log_export->enqueue(record);
     for (std::size_t i = 0; i < st.outputs.size(); ++i) {
       const auto& out = st.outputs[i];
       if (out.queued && deferred)

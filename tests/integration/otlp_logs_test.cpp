@@ -18,6 +18,7 @@
 #include "support/collector.hpp"
 #include "support/node_receiver.hpp"
 #include "support/temp_dir.hpp"
+#include "support/text.hpp"
 
 namespace o11y {
 namespace {
@@ -91,13 +92,22 @@ TEST_F(OtlpLogs, NodeDecodesEveryFieldOfARecordInBothEncodingsWithAndWithoutGzip
   struct Variant {
     OtlpEncoding encoding;
     bool gzip;
+    bool async = false;  // the async writer's thread hands the records over
+    bool file = false;   // beside a log file (async: the writer renders it too)
   };
   std::vector<SpanContext> spans;  // one per variant, in request order
   int line = 0;
+  const auto file = dir_.file("async.log");
   for (const Variant v :
        {Variant{OtlpEncoding::Protobuf, false}, Variant{OtlpEncoding::Json, false},
-        Variant{OtlpEncoding::Protobuf, true}, Variant{OtlpEncoding::Json, true}}) {
-    init(logs_to(receiver.url("/v1/logs"), v.encoding, v.gzip), EnvironmentUse::Ignore);
+        Variant{OtlpEncoding::Protobuf, true}, Variant{OtlpEncoding::Json, true},
+        Variant{OtlpEncoding::Protobuf, false, true, false},
+        Variant{OtlpEncoding::Json, true, true, true}}) {
+    auto c = logs_to(receiver.url("/v1/logs"), v.encoding, v.gzip);
+    c.logging.async = v.async;
+    if (v.file)
+      c.logging.file_path = file;
+    init(c, EnvironmentUse::Ignore);
     Scope scope;
     auto span = start_span("GET /orders/{id}", {.kind = SpanKind::Server});
     set_custom_tags({{"tenant_id", "acme"}});
@@ -116,18 +126,21 @@ TEST_F(OtlpLogs, NodeDecodesEveryFieldOfARecordInBothEncodingsWithAndWithoutGzip
     logging::flush();
   }
   const auto requests = receiver.requests();
-  ASSERT_EQ(requests.size(), 4U) << receiver.log();
+  ASSERT_EQ(requests.size(), 6U) << receiver.log();
   for (const auto& r : requests)
     ASSERT_FALSE(r.contains("error")) << r.dump();
   EXPECT_EQ(requests[0]["encoding"], "protobuf");
   EXPECT_EQ(requests[1]["encoding"], "json");
   EXPECT_EQ(requests[2]["gzip"], true);
   EXPECT_EQ(requests[3]["gzip"], true);
+  EXPECT_EQ(requests[5]["encoding"], "json");
+  // The async variant with a file wrote its lines there as well as exporting them.
+  EXPECT_EQ(testing::json_lines(testing::read_file(file)).size(), 3U);
 
   const auto records = records_by_event(requests);
-  ASSERT_EQ(records.count("order_placed"), 4U);
-  ASSERT_EQ(records.count("payment_failed"), 4U);
-  ASSERT_EQ(records.count("job_done"), 4U);
+  ASSERT_EQ(records.count("order_placed"), 6U);
+  ASSERT_EQ(records.count("payment_failed"), 6U);
+  ASSERT_EQ(records.count("job_done"), 6U);
   auto [first, last] = records.equal_range("order_placed");
   std::size_t variant = 0;
   for (auto it = first; it != last; ++it, ++variant) {
