@@ -246,7 +246,6 @@ TEST(MultiprocessNative, AScrapeWhileAWorkerLowersItsSchemasNeverCountsAnObserva
   ::close(go[0]);
   ::close(go[1]);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-  EXPECT_GT(scrapes, 1);
   EXPECT_EQ(total_count(metrics::render(metrics::Format::Protobuf), "mpn_moving_seconds"), kTotal);
   std::printf("[ figures  ] %d scrapes while the worker recorded\n", scrapes);
 }

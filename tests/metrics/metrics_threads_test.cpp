@@ -85,7 +85,8 @@ TEST(MetricsThreads, AReaderOfEveryTableNeverSeesAnObservationTwiceWhileCountsMo
   std::uint64_t reads = 0;
   std::thread reader([&] {
     std::uint64_t previous = 0;
-    while (!done.load()) {
+    for (;;) {
+      const bool last = done.load();  // one whole read after the recorders stop, at least
       const std::uint64_t before = seq.load(std::memory_order_acquire);
       if (before % 2 != 0)
         continue;
@@ -109,6 +110,10 @@ TEST(MetricsThreads, AReaderOfEveryTableNeverSeesAnObservationTwiceWhileCountsMo
       EXPECT_LE(total, kTotal) << "an observation was counted twice";
       previous = total;
       ++reads;
+      if (last) {
+        EXPECT_EQ(total, kTotal) << "the recorders are done: every observation is there";
+        return;
+      }
     }
   });
   std::vector<std::thread> threads;
