@@ -378,6 +378,21 @@ TEST_F(OtlpMetrics, A500IsNotRetriedA503IsAndAGarbageAnswerStillCountsAsAccepted
   init(quiet, EnvironmentUse::Ignore);  // its last export, while the collector still answers
 }
 
+TEST_F(OtlpMetrics, ACollectorThatIsDownFailsTheExportWithinItsTimeoutAndIsCounted) {
+  auto c = counter("otlp_down_total", "Down.");
+  c.add(1);
+  auto cfg = metrics_to("http://127.0.0.1:9/v1/metrics", OtlpEncoding::Protobuf);  // discard port
+  cfg.metrics.export_timeout = 1s;
+  init(cfg, EnvironmentUse::Ignore);
+  const double failed_before = exports_counted("failed");
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_FALSE(metrics::force_flush(10s));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s) << "bounded by the export timeout";
+  EXPECT_EQ(exports_counted("failed"), failed_before + 1);
+  c.add(1);  // recording goes on as before
+  EXPECT_EQ(c.value(), 2.0);
+}
+
 TEST_F(OtlpMetrics, ASlowCollectorBoundsTheFlushByTheExportTimeout) {
   testing::Collector collector;
   collector.delay(3s);
