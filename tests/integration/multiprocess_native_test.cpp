@@ -26,6 +26,7 @@
 
 #include "metrics/mp_format.hpp"
 #include "metrics/native_histogram.hpp"
+#include "support/process.hpp"
 #include "support/prometheus.hpp"
 #include "support/protobuf.hpp"
 #include "support/text.hpp"
@@ -38,18 +39,6 @@ namespace {
 std::string multiproc_dir() {
   const char* d = std::getenv("O11Y_MULTIPROC_DIR");
   return d != nullptr ? d : "";
-}
-
-void in_worker(const std::function<void()>& body) {
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    body();
-    ::_exit(0);
-  }
-  ASSERT_GT(pid, 0);
-  int status = 0;
-  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
 /// What a native histogram says, as Prometheus reads it from the protobuf exposition.
@@ -124,11 +113,11 @@ TEST(MultiprocessNative, EveryWorkersBucketsAddUpAtTheLowestSchemaAndCompactionK
     wide.push_back(std::exp2(k));
   for (const double v : parent)
     h.record(v, {{"route", "/"}});
-  in_worker([&] {
+  testing::in_child([&] {
     for (const double v : narrow)
       h.record(v, {{"route", "/"}});
   });
-  in_worker([&] {
+  testing::in_child([&] {
     for (const double v : wide)
       h.record(v, {{"route", "/"}});
   });
@@ -158,7 +147,7 @@ TEST(MultiprocessNative, EveryWorkersBucketsAddUpAtTheLowestSchemaAndCompactionK
   EXPECT_EQ(view_of(histograms(compacted, "mpn_latency_seconds")[0]), expected);
 
   // A worker after the compaction adds to the archive's buckets.
-  in_worker([&] { h.record(1000.0, {{"route", "/"}}); });
+  testing::in_child([&] { h.record(1000.0, {{"route", "/"}}); });
   all.push_back(1000.0);
   const std::string later = metrics::render(metrics::Format::Protobuf);
   ASSERT_EQ(histograms(later, "mpn_latency_seconds").size(), 1U);
@@ -172,7 +161,7 @@ TEST(MultiprocessNative,
   // turn: the median is 10^-1.5 s.
   const auto value = [](int i) { return std::pow(10.0, -3.0 + 3.0 * (i + 0.5) / 1000.0); };
   for (int w = 0; w < 4; ++w) {
-    in_worker([&] {
+    testing::in_child([&] {
       for (int i = w; i < 1000; i += 4)
         h.record(value(i), {{"method", "card"}});
     });

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "support/node_receiver.hpp"
+#include "support/process.hpp"
 #include "support/temp_dir.hpp"
 
 namespace o11y {
@@ -61,18 +62,6 @@ std::string resource_service(const json& m) {
   return "";
 }
 
-void run_worker(const std::function<void()>& body) {
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    body();
-    ::_exit(0);
-  }
-  ASSERT_GT(pid, 0);
-  int status = 0;
-  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-}
-
 class OtlpMultiprocess : public ::testing::Test {
  protected:
   void TearDown() override {
@@ -103,7 +92,7 @@ TEST_F(OtlpMultiprocess, TheExportingProcessSendsTheAggregateOfItsWorkersAndThey
   init(c, EnvironmentUse::Ignore);
 
   for (int w = 0; w < 2; ++w) {
-    run_worker([&] {
+    testing::in_child([&] {
       served.add(2 + w, {{"worker", "w"}});
       latency.record(0.5);
       // A worker's flush is a no-op: exporting is the parent's job.
@@ -134,7 +123,7 @@ TEST_F(OtlpMultiprocess, TheExportingProcessSendsTheAggregateOfItsWorkersAndThey
 TEST_F(OtlpMultiprocess, ExportDirectorySendsTheAggregateOnceInProtobuf) {
   ASSERT_GT(receiver_.port(), 0) << receiver_.log();
   auto jobs = counter("otlp_mp_dir_jobs_total", "Jobs.");
-  run_worker([&] { jobs.add(5); });
+  testing::in_child([&] { jobs.add(5); });
   jobs.add(2);
   OtlpOptions options;
   options.endpoint = receiver_.url("/v1/metrics");
@@ -164,7 +153,7 @@ TEST_F(OtlpMultiprocess, ExportDirectoryGivesASeriesTheSameStartEveryTimeAndAfte
   ASSERT_GT(receiver_.port(), 0) << receiver_.log();
   auto jobs = counter("otlp_mp_start_jobs_total", "Jobs.");
   const std::uint64_t before = unix_now_ns();
-  run_worker([&] { jobs.add(3); });  // only the worker's file holds the series
+  testing::in_child([&] { jobs.add(3); });  // only the worker's file holds the series
   OtlpOptions options;
   options.endpoint = receiver_.url("/v1/metrics");
   options.timeout = 10s;
@@ -212,11 +201,11 @@ TEST_F(OtlpMultiprocess, ANativeHistogramOfEveryWorkerIsOneExponentialHistogram)
   ASSERT_GT(receiver_.port(), 0) << receiver_.log();
   auto h = histogram("otlp_mp_native_seconds", "Latency.", {}, Buckets::exponential(0));
   h.record(1.0);  // OTLP's bucket 0 at scale 0 is (1, 2]: Prometheus' index 1 minus one
-  run_worker([&] {
+  testing::in_child([&] {
     h.record(1.5);
     h.record(3.0);
   });
-  run_worker([&] { h.record(-4.0); });
+  testing::in_child([&] { h.record(-4.0); });
   OtlpOptions options;
   options.endpoint = receiver_.url("/v1/metrics");
   options.timeout = 10s;
