@@ -8,6 +8,7 @@
 #include "base/internal_error.hpp"
 #include "context/redact.hpp"
 #include "context/span_state.hpp"
+#include "integrations/span_attribute.hpp"
 #include "integrations/work_unit.hpp"
 #include "o11y/log.hpp"
 #include "o11y/metrics.hpp"
@@ -28,9 +29,7 @@ constinit const detail::KnownKey kStatusCode{"db.response.status_code"};
 constinit const detail::KnownKey kReturnedRows{"db.response.returned_rows"};
 constinit const detail::KnownKey kErrorType{"error.type"};
 
-void set(Span& span, const detail::KnownKey& key, ValueView value) noexcept {
-  detail::SpanAccess::set_attribute(span, key, value);
-}
+using detail::set;
 
 Histogram operation_duration() {
   // The buckets OpenTelemetry's database conventions advise for this histogram.

@@ -13,6 +13,7 @@
 #include "base/thread_instance.hpp"
 #include "context/redact.hpp"
 #include "context/span_state.hpp"
+#include "integrations/span_attribute.hpp"
 #include "integrations/work_unit.hpp"
 #include "o11y/log.hpp"
 #include "o11y/metrics.hpp"
@@ -38,9 +39,7 @@ constinit const detail::KnownKey kStatusCode{"http.response.status_code"};
 constinit const detail::KnownKey kUrlFull{"url.full"};
 constinit const detail::KnownKey kErrorType{"error.type"};
 
-void set(Span& span, const detail::KnownKey& key, ValueView value) noexcept {
-  detail::SpanAccess::set_attribute(span, key, value);
-}
+using detail::set;
 
 Counter requests_total() {
   static const Counter c =

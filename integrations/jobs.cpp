@@ -10,6 +10,7 @@
 #include "base/sys.hpp"
 #include "context/redact.hpp"
 #include "context/span_state.hpp"
+#include "integrations/span_attribute.hpp"
 #include "integrations/work_unit.hpp"
 #include "o11y/log.hpp"
 #include "o11y/metrics.hpp"
@@ -24,9 +25,7 @@ constinit const detail::KnownKey kMessagingSystem{"messaging.system"};
 constinit const detail::KnownKey kJobName{"job.name"};
 constinit const detail::KnownKey kErrorType{"error.type"};
 
-void set(Span& span, const detail::KnownKey& key, ValueView value) noexcept {
-  detail::SpanAccess::set_attribute(span, key, value);
-}
+using detail::set;
 
 Counter jobs_total() {
   static const Counter c =
