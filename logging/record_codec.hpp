@@ -31,12 +31,18 @@ namespace o11y::detail {
 inline constexpr std::size_t kDeferMaxString = 4096;
 inline constexpr std::size_t kDeferMaxFields = 64;
 inline constexpr unsigned char kRecordEntry = 0xFF;  // the "output" byte of a deferred record
+// A record's flags byte.
+inline constexpr std::uint8_t kHasSpan = 1;
+inline constexpr std::uint8_t kHasException = 2;
 
-// Writes through a plain cursor, since std::string::append per item was over half of an async
-// log call. Room is checked per item rather than per piece: each item (and the header) starts
-// with room(kSlack), more than an item's fixed parts and short strings (at most kShort bytes)
-// take; a longer string checks its own size. A failed check leaves the rest unwritten and
-// encode_record() returns 0, so a wrong bound costs a record rendered on the caller, not memory.
+// Lengths and counts take one byte below 255 (255, then four bytes, above), since the bytes a
+// caller writes are what the writer's core must fetch from the caller's: most strings of a
+// log line are short. Writes through a plain cursor, since std::string::append per item was
+// over half of an async log call. Room is checked per item rather than per piece: each item (and
+// the header) starts with room(kSlack), more than an item's fixed parts and short strings (at most
+// kShort bytes) take; a longer string checks its own size. A failed check leaves the rest unwritten
+// and encode_record() returns 0, so a wrong bound costs a record rendered on the caller, not
+// memory.
 class RecordWriter {
  public:
   static constexpr std::size_t kShort = 16;
@@ -52,10 +58,18 @@ class RecordWriter {
     std::memcpy(p_, &v, sizeof v);
     p_ += sizeof v;
   }
+  [[gnu::always_inline]] void length(std::size_t n) {
+    if (n < 0xFF) [[likely]] {
+      pod(static_cast<std::uint8_t>(n));
+    } else {
+      pod(std::uint8_t{0xFF});
+      pod(static_cast<std::uint32_t>(n));
+    }
+  }
   [[gnu::always_inline]] [[nodiscard]] bool str(std::string_view v) {
-    if (v.size() > kShort && !room(4 + v.size() + kSlack)) [[unlikely]]
+    if (v.size() > kShort && !room(5 + v.size() + kSlack)) [[unlikely]]
       return false;
-    pod(static_cast<std::uint32_t>(v.size()));
+    length(v.size());
     assert(p_ + v.size() <= end_);
     p_ = copy_run(p_, v.data(), v.size());
     return true;
@@ -87,7 +101,7 @@ class RecordWriter {
   [[gnu::always_inline]] [[nodiscard]] bool attributes(const Attributes* a) {
     if (!room(kSlack)) [[unlikely]]
       return false;
-    pod(static_cast<std::uint32_t>(a == nullptr ? 0 : a->size()));
+    length(a == nullptr ? 0 : a->size());
     if (a == nullptr)
       return true;
     return std::all_of(a->begin(), a->end(),
@@ -123,7 +137,7 @@ inline const FrameBlob* frame_blob(const Record& r,
     return cache;
   try {
     cache->valid = false;
-    std::size_t n = 8 + RecordWriter::kSlack;  // the two counts
+    std::size_t n = 10 + RecordWriter::kSlack;  // the two counts
     std::size_t count = 0;
     bool fits = true;
     for (const Attributes* a : {&r.frame->tags, &r.frame->log_context}) {
@@ -132,7 +146,7 @@ inline const FrameBlob* frame_blob(const Record& r,
         const std::size_t value_size =
             v.kind() == ValueView::Kind::String ? v.as_string().size() : 0;
         fits = fits && at.key.size() <= kDeferMaxString && value_size <= kDeferMaxString;
-        n += 4 + 1 + 8 + at.key.size() + value_size + RecordWriter::kSlack;
+        n += 5 + 1 + 8 + at.key.size() + value_size + RecordWriter::kSlack;
         ++count;
       }
     }
@@ -158,11 +172,11 @@ inline const FrameBlob* frame_blob(const Record& r,
 /// `limited` false: the bound of any record, for a queue that never renders on the caller.
 inline std::size_t deferred_size_bound(const Record& r, bool limited = true,
                                        const FrameBlob* blob = nullptr) noexcept {
-  // Key length, kind, then a number (8) or a string's length (4) and its bytes.
-  constexpr std::size_t kItem = 4 + 1 + 8;
-  // Time, level, line; 5 string lengths; whether there is a span, its ids and trace flags;
-  // the 4 item counts.
-  constexpr std::size_t kFixed = 8 + 1 + 4 + 5 * 4 + 1 + 3 * 8 + 1 + 4 * 4;
+  // Key length (at most 5), kind, then a number (8) or a string's length (5) and its bytes.
+  constexpr std::size_t kItem = 5 + 1 + 8;
+  // Time, level, flags, line; 5 string lengths; the span's ids and trace flags; the 4 item
+  // counts.
+  constexpr std::size_t kFixed = 8 + 1 + 1 + 4 + 5 * 5 + 3 * 8 + 1 + 4 * 5;
   if (limited && (r.event.size() > kDeferMaxString || r.exception_message.size() > kDeferMaxString))
     return 0;
   std::size_t n = kFixed + r.logger.size() + r.event.size() + r.file.size() +
@@ -201,14 +215,16 @@ inline std::size_t deferred_size_bound(const Record& r, bool limited = true,
 [[gnu::flatten]] inline std::size_t encode_record(const Record& r, char* out, std::size_t capacity,
                                                   const FrameBlob* blob = nullptr) noexcept {
   RecordWriter w(out, capacity);
-  // Time, level, line, whether there is a span, its ids and trace flags: 8 + 1 + 4 + 1 + 24 + 1.
+  // Time, level, flags, line, the span's ids and trace flags: 8 + 1 + 1 + 4 + 24 + 1.
   if (!w.room(39 + RecordWriter::kSlack)) [[unlikely]]
     return 0;
+  const SpanState* span = r.frame != nullptr ? r.frame->span : nullptr;
+  const bool exception = !r.exception_type.empty() || !r.exception_message.empty();
   w.pod(r.time_ns);
   w.pod(static_cast<std::uint8_t>(r.level));
+  w.pod(static_cast<std::uint8_t>((span != nullptr ? kHasSpan : 0) |
+                                  (exception ? kHasException : 0)));
   w.pod(r.line);
-  const SpanState* span = r.frame != nullptr ? r.frame->span : nullptr;
-  w.pod(static_cast<std::uint8_t>(span != nullptr ? 1 : 0));
   if (span != nullptr) {
     const auto& ctx = span->data.context;  // ids never change after start
     w.pod(ctx.trace_id.hi);
@@ -218,11 +234,12 @@ inline std::size_t deferred_size_bound(const Record& r, bool limited = true,
   }
   // Each str() is one item's worth of slack or checks its own size.
   if (!w.str(r.logger) || !w.room(RecordWriter::kSlack) || !w.str(r.event) ||
-      !w.room(RecordWriter::kSlack) || !w.str(r.file) || !w.room(RecordWriter::kSlack) ||
-      !w.str(r.exception_type) || !w.room(RecordWriter::kSlack) || !w.str(r.exception_message) ||
-      !w.room(RecordWriter::kSlack)) [[unlikely]]
+      !w.room(RecordWriter::kSlack) || !w.str(r.file) || !w.room(RecordWriter::kSlack)) [[unlikely]]
     return 0;
-  w.pod(static_cast<std::uint32_t>(r.fields.size()));
+  if (exception && (!w.str(r.exception_type) || !w.room(RecordWriter::kSlack) ||
+                    !w.str(r.exception_message) || !w.room(RecordWriter::kSlack))) [[unlikely]]
+    return 0;
+  w.length(r.fields.size());
   for (const auto& f : r.fields) {
     if (!w.item(f.key, f.value)) [[unlikely]]
       return 0;
@@ -251,9 +268,10 @@ class RecordReader {
     Record r;
     r.time_ns = pod<std::uint64_t>();
     r.level = static_cast<Level>(pod<std::uint8_t>());
+    const auto flags = pod<std::uint8_t>();
     r.line = pod<std::uint32_t>();
     frame_.span = nullptr;
-    if (pod<std::uint8_t>() != 0) {
+    if ((flags & kHasSpan) != 0) {
       auto& ctx = span_->data.context;
       ctx.trace_id.hi = pod<std::uint64_t>();
       ctx.trace_id.lo = pod<std::uint64_t>();
@@ -264,10 +282,12 @@ class RecordReader {
     r.logger = str();
     r.event = str();
     r.file = str();
-    r.exception_type = str();
-    r.exception_message = str();
+    if ((flags & kHasException) != 0) {
+      r.exception_type = str();
+      r.exception_message = str();
+    }
     fields_.clear();
-    const auto n = pod<std::uint32_t>();
+    const auto n = length();
     for (std::uint32_t i = 0; i < n; ++i) {
       const auto key = str();
       fields_.push_back({key, value()});
@@ -289,8 +309,12 @@ class RecordReader {
     in_.remove_prefix(sizeof v);
     return v;
   }
+  std::uint32_t length() {
+    const auto n = pod<std::uint8_t>();
+    return n < 0xFF ? n : pod<std::uint32_t>();
+  }
   std::string_view str() {
-    const auto n = pod<std::uint32_t>();
+    const auto n = length();
     const auto v = in_.substr(0, n);
     in_.remove_prefix(n);
     return v;
@@ -314,7 +338,7 @@ class RecordReader {
   }
   void attributes(Attributes& out) {
     out.clear();
-    const auto n = pod<std::uint32_t>();
+    const auto n = length();
     for (std::uint32_t i = 0; i < n; ++i) {
       auto& a = out.emplace_back();
       a.key.assign(str());

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <limits>
 #include <string>
 #include <vector>
@@ -113,6 +114,51 @@ TEST(RecordCodec, RoomTooSmallForTheRecordIsRefusedWithoutWritingPastIt) {
     }
   }
   EXPECT_GE(refused, needed);  // every room smaller than the record was refused
+}
+
+TEST(RecordCodec, LengthsFrom255UpAndHundredsOfFieldsRoundTrip) {
+  // Lengths and counts under 255 take one byte; these take the long form.
+  for (const std::size_t size : {254U, 255U, 256U, 70000U}) {
+    const std::string key(size, 'k');
+    const std::string value(size, 'v');
+    std::vector<Field> fields = {{key, value}};
+    for (int i = 0; i < 300; ++i)
+      fields.push_back({"n", std::int64_t{i}});
+    Record r(1, Level::Error, std::string(size, 'l'), "event", fields, nullptr, nullptr, "f.cpp",
+             3);
+    r.exception_message = value;
+    const std::size_t bound_bytes = deferred_size_bound(r, /*limited=*/false);
+    std::vector<char> bytes(bound_bytes);
+    const std::size_t n = encode_record(r, bytes.data(), bytes.size());
+    ASSERT_GT(n, 0U) << size;
+    RecordReader reader;
+    const Record d = reader.decode(std::string_view(bytes.data(), n));
+    EXPECT_EQ(d.logger.size(), size);
+    EXPECT_EQ(d.exception_message, value);
+    EXPECT_TRUE(d.exception_type.empty());
+    ASSERT_EQ(d.fields.size(), fields.size()) << size;
+    EXPECT_EQ(d.fields[0].key, key);
+    EXPECT_EQ(Value(d.fields[0].value), Value(value));
+    EXPECT_EQ(Value(d.fields[300].value), Value(std::int64_t{299}));
+  }
+}
+
+TEST(RecordCodec, TheExampleLineTakesFewBytes) {
+  // What a caller copies is what the writer's core fetches from the caller's: the API example
+  // (4 fields, a span, 2 tags) stays within three 64-byte cache lines.
+  const std::vector<Field> fields = {
+      {"order_id", 123}, {"amount", 49.99}, {"currency", "EUR"}, {"items", 3}};
+  SpanState span;
+  Frame frame;
+  frame.tags.push_back({"tenant_id", Value("acme")});
+  frame.tags.push_back({"feature", Value("checkout_v2")});
+  frame.span = &span;
+  Record r(1, Level::Info, "orders.views", "order_placed", fields, nullptr, &frame, "views.cpp",
+           42);
+  std::vector<char> bytes(deferred_size_bound(r));
+  const std::size_t n = encode_record(r, bytes.data(), bytes.size());
+  EXPECT_LE(n, 192U);
+  std::printf("[ figures  ] the example record: %zu bytes\n", n);
 }
 
 TEST(RecordCodec, LongValuesAndManyFieldsAreLeftToTheCaller) {
