@@ -36,9 +36,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   const auto text = o11y::metrics::render_directory(dir());
   const auto om = o11y::metrics::render_directory(dir(), o11y::metrics::Format::OpenMetrics);
+  // The one format that reads a native histogram's buckets.
+  const auto pb = o11y::metrics::render_directory(dir(), o11y::metrics::Format::Protobuf);
   if (om.size() < 6 || om.substr(om.size() - 6) != "# EOF\n")
     __builtin_trap();
   std::filesystem::remove(path);
   (void)text;
+  (void)pb;
   return 0;
 }
