@@ -185,6 +185,25 @@ TEST(MultiprocessNative,
   }
 }
 
+TEST(MultiprocessNative, ANativeHistogramWithClassicBucketsAddsUpBoth) {
+  auto h =
+      histogram("mpn_both_seconds", "Both.", {}, Buckets::exponential().with_classic({0.1, 1.0}));
+  h.record(2.0);
+  testing::in_child([&] {
+    h.record(0.05);
+    h.record(0.5);
+  });
+  const std::string text = metrics::render();
+  EXPECT_EQ(testing::sample(text, "mpn_both_seconds_bucket{le=\"0.1\"}"), 1.0) << text;
+  EXPECT_EQ(testing::sample(text, "mpn_both_seconds_bucket{le=\"1.0\"}"), 2.0);
+  EXPECT_EQ(testing::sample(text, "mpn_both_seconds_bucket{le=\"+Inf\"}"), 3.0);
+  const std::string body = metrics::render(metrics::Format::Protobuf);
+  const auto found = histograms(body, "mpn_both_seconds");
+  ASSERT_EQ(found.size(), 1U);
+  EXPECT_EQ(view_of(found[0]), expected_of({2.0, 0.05, 0.5}, 3, 160));
+  EXPECT_EQ(testing::pb_all(found[0], 3).size(), 3U) << "the classic buckets beside the native";
+}
+
 std::uint64_t total_count(const std::string& body, std::string_view name) {
   std::uint64_t n = 0;
   for (const auto& h : histograms(body, name))
