@@ -24,7 +24,8 @@ if [[ ! -f build/node/node_modules/@opentelemetry/otlp-transformer/package.json 
   npm install --prefix build/node --no-audit --no-fund --silent @opentelemetry/otlp-transformer@0.208.0
 fi
 
-step() { printf '\n=== %s ===\n' "$*"; }
+# Each step says when it started (seconds into the run), so a slow step shows in CI's log.
+step() { printf '\n=== %s (at %ss) ===\n' "$*" "$SECONDS"; }
 
 mapfile -t sources < <(git ls-files '*.cpp' '*.hpp' '*.inl')
 
