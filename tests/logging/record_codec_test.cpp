@@ -124,8 +124,8 @@ TEST(RecordCodec, LengthsFrom255UpAndHundredsOfFieldsRoundTrip) {
     std::vector<Field> fields = {{key, value}};
     for (int i = 0; i < 300; ++i)
       fields.push_back({"n", std::int64_t{i}});
-    Record r(1, Level::Error, std::string(size, 'l'), "event", fields, nullptr, nullptr, "f.cpp",
-             3);
+    const std::string logger(size, 'l');  // the record views it: it must outlive the record
+    Record r(1, Level::Error, logger, "event", fields, nullptr, nullptr, "f.cpp", 3);
     r.exception_message = value;
     const std::size_t bound_bytes = deferred_size_bound(r, /*limited=*/false);
     std::vector<char> bytes(bound_bytes);
