@@ -296,10 +296,7 @@ void Aggregate::add_native(std::uint32_t series, int schema, int index, bool neg
   NativeAcc& a = natives_[s.native];
   // One schema for all: the lowest. A finer bucket lies inside exactly one coarser one.
   const auto lower = [](int key, int from, int to) {
-    int i = key >> 1;
-    for (int x = from; x > to; --x)
-      i = coarser_index(i);
-    return i * 2 + (key & 1);
+    return lowered_index(key >> 1, from, to) * 2 + (key & 1);
   };
   if (schema < a.schema) {
     for (auto& b : a.buckets)
@@ -509,7 +506,7 @@ std::string Aggregate::archive(const std::vector<std::string>& absorbed) const {
         write_native_table_header(rec, tbytes, ordinal, acc.schema,
                                   static_cast<std::uint32_t>(capacity));
         char* keys = rec + kNativeTableHeaderBytes;
-        char* counts = keys + (native_table_bytes(capacity) - 8 * capacity);
+        char* counts = keys + native_counts_offset(capacity);
         for (std::size_t k = 0; k < merged.size(); ++k) {
           const std::uint32_t stored =
               native_stored_key(merged[k].first >> 1, (merged[k].first & 1) != 0);

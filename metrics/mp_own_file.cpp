@@ -39,8 +39,8 @@ void read_series_tables(OwnFile& f, std::size_t first, std::size_t last, bool wa
       // NOLINTNEXTLINE(*-reinterpret-cast): u32 keys, then u64 counts, 8-byte aligned
       const auto* keys = reinterpret_cast<const std::uint32_t*>(table);
       // NOLINTNEXTLINE(*-reinterpret-cast)
-      const auto* counts = reinterpret_cast<const std::uint64_t*>(
-          table + native_table_bytes(capacity) - 8ULL * capacity);
+      const auto* counts =
+          reinterpret_cast<const std::uint64_t*>(table + native_counts_offset(capacity));
       for (std::uint32_t i = 0; i < capacity; ++i) {
         const std::uint32_t stored = __atomic_load_n(keys + i, __ATOMIC_ACQUIRE);
         const std::uint64_t n = __atomic_load_n(counts + i, __ATOMIC_RELAXED);

@@ -65,8 +65,8 @@ struct NativeBuckets::Table {
         // NOLINTNEXTLINE(*-reinterpret-cast): zeroed memory laid out as native_table_bytes()
         keys(reinterpret_cast<std::atomic<std::uint32_t>*>(memory)),
         // NOLINTNEXTLINE(*-reinterpret-cast,*-pointer-arithmetic): the counts follow the keys
-        counts(reinterpret_cast<std::atomic<std::uint64_t>*>(
-            static_cast<char*>(memory) + ((4 * capacity + 7) & ~std::size_t{7}))) {}
+        counts(reinterpret_cast<std::atomic<std::uint64_t>*>(static_cast<char*>(memory) +
+                                                             native_counts_offset(capacity))) {}
   const int schema;
   const std::size_t mask;
   const std::size_t limit;  ///< keys it takes before a rebuild
@@ -171,14 +171,9 @@ void NativeBuckets::record(double v) noexcept {
 void NativeBuckets::add(int index, int schema, bool negative, std::uint64_t n) noexcept {
   if (n == 0)
     return;
-  place(
-      [index, schema, negative](int to) {
-        int i = index;
-        for (int s = schema; s > to; --s)
-          i = coarser_index(i);
-        return key_of(i, negative);
-      },
-      n);
+  place([index, schema,
+         negative](int to) { return key_of(lowered_index(index, schema, to), negative); },
+        n);
 }
 
 void NativeBuckets::rebuild(Table* seen) noexcept {
@@ -211,10 +206,8 @@ void NativeBuckets::rebuild(Table* seen) noexcept {
       const std::uint64_t n = old->counts[i].load(std::memory_order_relaxed);
       if (stored == 0 || n == 0)
         continue;
-      auto [index, negative] = native_key(stored);
-      for (int s = old->schema; s > schema; --s)
-        index = coarser_index(index);
-      if (!fresh->add(key_of(index, negative), n, true))
+      const auto [index, negative] = native_key(stored);
+      if (!fresh->add(key_of(lowered_index(index, old->schema, schema), negative), n, true))
         dropped_.fetch_add(n, std::memory_order_relaxed);
       old->counts[i].store(0, std::memory_order_relaxed);
     }

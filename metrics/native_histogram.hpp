@@ -25,6 +25,12 @@ inline constexpr int kMaxSchema = 8;
 [[nodiscard]] inline int coarser_index(int i) noexcept {
   return (i + 1) >> 1;  // an arithmetic shift: rounds towards -inf for negative indices too
 }
+/// A bucket's index at schema `to` (at most `from`): the coarser bucket that holds it.
+[[nodiscard]] inline int lowered_index(int i, int from, int to) noexcept {
+  for (int s = from; s > to; --s)
+    i = coarser_index(i);
+  return i;
+}
 
 /// Where one series' buckets live. In-process series leave it empty; in multiprocess mode the
 /// zero count and the sequence are cells of the series in the process's file, and each table
@@ -42,8 +48,11 @@ struct NativeStorage {
 /// The bytes of a table of `capacity` slots: the keys (u32 each), then the counts (u64 each).
 /// A key is the bucket's index times two plus one for a negative bucket, stored XOR 2^31, so
 /// zeroed memory is an empty table.
+[[nodiscard]] inline std::size_t native_counts_offset(std::size_t capacity) noexcept {
+  return (4 * capacity + 7) & ~std::size_t{7};  // the keys, padded to 8
+}
 [[nodiscard]] inline std::size_t native_table_bytes(std::size_t capacity) noexcept {
-  return ((4 * capacity + 7) & ~std::size_t{7}) + 8 * capacity;
+  return native_counts_offset(capacity) + 8 * capacity;
 }
 /// A bucket's stored key.
 [[nodiscard]] inline std::uint32_t native_stored_key(int index, bool negative) noexcept {

@@ -90,11 +90,8 @@ std::string packed(const std::vector<T>& values) {
 std::vector<std::pair<int, std::uint64_t>> at_schema(
     const std::vector<std::pair<int, std::uint64_t>>& buckets, int from, int to) {
   std::map<int, std::uint64_t> out;
-  for (auto [index, count] : buckets) {
-    for (int s = from; s > to; --s)
-      index = coarser_index(index);
-    out[index] += count;
-  }
+  for (const auto& [index, count] : buckets)
+    out[lowered_index(index, from, to)] += count;
   return {out.begin(), out.end()};
 }
 

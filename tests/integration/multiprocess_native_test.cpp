@@ -318,7 +318,7 @@ TEST(MultiprocessNative, AScrapeWaitsOutAWriterMovingCountsFromOneTableToTheNext
     if (key != 0)
       count = reinterpret_cast<std::atomic<std::uint64_t>*>(
           base + tables.back() + detail::mp::kNativeTableHeaderBytes +
-          (detail::native_table_bytes(capacity) - 8 * capacity) + 8 * i);
+          detail::native_counts_offset(capacity) + 8 * i);
   }
   ASSERT_NE(count, nullptr);
   ASSERT_EQ(count->load(), 5U);

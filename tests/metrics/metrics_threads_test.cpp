@@ -99,7 +99,7 @@ TEST(MetricsThreads, AReaderOfEveryTableNeverSeesAnObservationTwiceWhileCountsMo
       for (const auto& [memory, capacity] : seen) {
         // NOLINTNEXTLINE(*-reinterpret-cast): the layout of detail::native_table_bytes()
         const auto* counts = reinterpret_cast<const std::atomic<std::uint64_t>*>(
-            memory + detail::native_table_bytes(capacity) - 8 * capacity);
+            memory + detail::native_counts_offset(capacity));
         for (std::size_t i = 0; i < capacity; ++i)
           total += counts[i].load(std::memory_order_relaxed);
       }
