@@ -22,6 +22,11 @@ constexpr auto kPoll = std::chrono::milliseconds(5);
 constexpr auto kIdlePoll = std::chrono::milliseconds(50);  // without membarrier(2) only
 constexpr std::size_t kIdlePollsBeforeSleep = 40;          // 200 ms without a line
 constexpr std::size_t kRoundsPerFlush = 16;
+// A writer that keeps up waits kRoundGap after a round of fewer than kBusyRound lines instead
+// of reading each line as it is published: a ring read while its caller writes it moves the
+// cache lines between the two cores on every line, and the caller waits for them.
+constexpr auto kRoundGap = std::chrono::microseconds(100);
+constexpr std::size_t kBusyRound = 256;
 
 // A thread's first ring: big enough for a few hundred lines; it doubles while the writer lags.
 constexpr std::size_t kFirstRing = std::size_t{64} * 1024;
@@ -55,13 +60,13 @@ struct CachedQueue {
 
 AsyncWriter::AsyncWriter(std::vector<Output> outputs, Renderers renderers, std::size_t budget,
                          bool drop, std::shared_ptr<LogExport> log_export)
-    : outputs_(std::move(outputs)),
-      renderers_(std::move(renderers)),
-      log_export_(std::move(log_export)),
-      max_capacity_(std::bit_floor(std::max<std::size_t>(budget, 64))),
+    : max_capacity_(std::bit_floor(std::max<std::size_t>(budget, 64))),
       first_capacity_(std::min(max_capacity_, kFirstRing)),
-      drop_(drop),
       id_(g_writer_ids.fetch_add(1, std::memory_order_relaxed) + 1),
+      log_export_(std::move(log_export)),
+      drop_(drop),
+      outputs_(std::move(outputs)),
+      renderers_(std::move(renderers)),
       shared_(std::make_shared<ThreadQueue>(first_capacity_)) {
   queues_.push_back(shared_);
   queues_version_.store(1, std::memory_order_release);
@@ -187,7 +192,7 @@ void AsyncWriter::flush() noexcept {
   } catch (...) {
     return;
   }
-  flush_requested_.store(true, std::memory_order_relaxed);
+  flush_requested_.store(true, std::memory_order_release);
   sleeping_.store(false, std::memory_order_relaxed);
   has_data_.notify_one();
   drained_.wait(lock, [&] {
@@ -227,13 +232,17 @@ void AsyncWriter::run() noexcept {
       }
       version = queues_version_.load(std::memory_order_relaxed);
     }
-    const bool wrote = drain_once(queues);
+    // Taken at the round's start: flush()'s lines were published before it asked, so this
+    // round reads them, and the rounds after it may wait again.
+    const bool hurry = flush_requested_.exchange(false, std::memory_order_acquire);
+    const std::size_t lines = drain_once(queues);
+    const bool wrote = lines != 0;
     // While lines keep coming, several rounds go into the outputs' buffers before one flush
     // (a write(2) each): flushed every round, the writer made a system call every few lines
     // and fell behind the callers.
-    if (wrote && ++rounds_since_flush < kRoundsPerFlush &&
-        !flush_requested_.load(std::memory_order_relaxed) &&
+    if (wrote && ++rounds_since_flush < kRoundsPerFlush && !hurry &&
         !stop_.load(std::memory_order_relaxed)) {
+      pace(lines);
       continue;
     }
     rounds_since_flush = 0;
@@ -265,12 +274,13 @@ void AsyncWriter::run() noexcept {
     drained_.notify_all();
     if (wrote) {
       idle_polls = 0;
+      pace(lines);
       continue;  // more may have come while writing
     }
     if (stop_.load(std::memory_order_acquire))
       return;
     std::unique_lock lock(mu_);
-    if (flush_requested_.exchange(false, std::memory_order_relaxed))
+    if (flush_requested_.load(std::memory_order_relaxed))
       continue;
     ++idle_polls;
     if (idle_polls < kIdlePollsBeforeSleep) {
@@ -306,7 +316,17 @@ void AsyncWriter::run() noexcept {
   }
 }
 
-bool AsyncWriter::drain_once(std::vector<std::shared_ptr<ThreadQueue>>& queues) noexcept {
+void AsyncWriter::pace(std::size_t lines) noexcept {
+  if (lines >= kBusyRound)
+    return;  // behind: the next round at once
+  std::unique_lock lock(mu_);
+  has_data_.wait_for(lock, kRoundGap, [this] {
+    return flush_requested_.load(std::memory_order_relaxed) ||
+           stop_.load(std::memory_order_relaxed);
+  });
+}
+
+std::size_t AsyncWriter::drain_once(std::vector<std::shared_ptr<ThreadQueue>>& queues) noexcept {
   auto& items = items_;
   auto& ranges = ranges_;
   items.clear();
@@ -340,10 +360,10 @@ bool AsyncWriter::drain_once(std::vector<std::shared_ptr<ThreadQueue>>& queues) 
     }
   } catch (...) {
     report_internal_error("logging", "out of memory in the async writer");
-    return false;
+    return 0;
   }
   if (ranges.empty())
-    return false;
+    return 0;
   // In time order across threads; each thread's own lines keep their order.
   if (ranges.size() > 1) {
     std::stable_sort(items.begin(), items.end(),
@@ -360,7 +380,7 @@ bool AsyncWriter::drain_once(std::vector<std::shared_ptr<ThreadQueue>>& queues) 
       (*r.queue)->written.fetch_add(r.count, std::memory_order_release);
     }
   }
-  return true;
+  return items.size();
 }
 
 void AsyncWriter::write_entry(const SpscRing::Header& h) noexcept {

@@ -152,7 +152,7 @@ struct ThreadQueue {
 // of its own (no lock, no system call on its path while the queue has room), and the writer
 // reads every queue, in time order across threads. A thread that can no longer have a queue
 // (logging from a thread_local destructor at its exit) shares one behind a lock.
-// NOLINTNEXTLINE(clang-analyzer-optin.performance.Padding): sleeping_ on a line of its own
+// NOLINTNEXTLINE(clang-analyzer-optin.performance.Padding): callers' fields on a line of their own
 class AsyncWriter {
  public:
   /// An entry's room: fill `data`, then commit(). Null `data` when the line was dropped.
@@ -202,14 +202,31 @@ class AsyncWriter {
   std::shared_ptr<ThreadQueue> add_queue();
   void wake() noexcept;
   void run() noexcept;
-  bool drain_once(std::vector<std::shared_ptr<ThreadQueue>>& queues) noexcept;
+  /// Lines written this round.
+  std::size_t drain_once(std::vector<std::shared_ptr<ThreadQueue>>& queues) noexcept;
+  /// After a round of `lines`: waits a little while the writer keeps up (flush() and stop()
+  /// end the wait).
+  void pace(std::size_t lines) noexcept;
   void write_entry(const SpscRing::Header& h) noexcept;
   void write_record(std::string_view bytes, Level level) noexcept;
   void stop() noexcept;
 
-  std::vector<Output> outputs_;
+  // Read by every caller on every line and written only at construction or rarely, on a
+  // cache line of their own: beside the writer's per-round state (its mutex, its decoder),
+  // every line a caller wrote while the writer ran cost the caller a cache miss for them.
+  alignas(64) const std::size_t
+      max_capacity_;  ///< a thread's largest ring: the budget, rounded down
+  const std::size_t first_capacity_;
+  const std::uint64_t id_;  ///< tells a thread's cached queue of an older writer from ours
+  const std::shared_ptr<LogExport> log_export_;
+  const bool drop_;
+  /// The writer waits for a caller's wake-up (set by the writer, cleared by the waking caller).
+  std::atomic<bool> sleeping_{false};
+  std::atomic<bool> stop_{false};
+
+  // The writer thread's, and what flush() and new threads write.
+  alignas(64) std::vector<Output> outputs_;
   Renderers renderers_;
-  std::shared_ptr<LogExport> log_export_;
   RecordReader reader_;  // writer thread only
   /// One round's entries, in the order they are written (writer thread only).
   struct Item {
@@ -231,20 +248,13 @@ class AsyncWriter {
   /// Lines read from a queue and not yet flushed to the outputs (writer thread only).
   std::vector<std::pair<std::shared_ptr<ThreadQueue>, std::uint64_t>> unpublished_;
   Buffer buffers_[kRendererCount];  // writer thread only
-  const std::size_t max_capacity_;  ///< a thread's largest ring: the budget, rounded down
-  const std::size_t first_capacity_;
-  const bool drop_;
-  const std::uint64_t id_;  ///< tells a thread's cached queue of an older writer from ours
 
   std::mutex mu_;  // queues_, the condition variables
   std::condition_variable has_data_;
   std::condition_variable drained_;
   std::vector<std::shared_ptr<ThreadQueue>> queues_;
   std::atomic<std::uint64_t> queues_version_{0};
-  /// The writer waits for a caller's wake-up (set by the writer, cleared by the waking caller).
-  alignas(64) std::atomic<bool> sleeping_{false};
   std::atomic<bool> flush_requested_{false};
-  std::atomic<bool> stop_{false};
   std::mutex shared_mu_;  // producers of shared_
   std::shared_ptr<ThreadQueue> shared_;
   std::unique_ptr<std::thread> thread_;
