@@ -41,21 +41,6 @@ bool process_barrier() noexcept {
 
 std::atomic<std::uint64_t> g_writer_ids{0};  // NOLINT(*-avoid-non-const-global-*)
 
-/// The calling thread's queue for one writer (the newest it logged through).
-struct CachedQueue {
-  std::uint64_t writer = 0;
-  std::shared_ptr<ThreadQueue> queue;
-  CachedQueue() = default;
-  CachedQueue(const CachedQueue&) = delete;
-  CachedQueue& operator=(const CachedQueue&) = delete;
-  CachedQueue(CachedQueue&&) = delete;
-  CachedQueue& operator=(CachedQueue&&) = delete;
-  ~CachedQueue() {
-    if (queue)
-      queue->closed.store(true, std::memory_order_release);
-  }
-};
-
 }  // namespace
 
 AsyncWriter::AsyncWriter(std::vector<Output> outputs, Renderers renderers, std::size_t budget,
@@ -104,19 +89,14 @@ ThreadQueue* AsyncWriter::thread_queue() noexcept {
   }
 }
 
-void AsyncWriter::wake() noexcept {
-  // Not moved before the caller's publishing store by the compiler; the processor's reordering
-  // is the writer's process_barrier() to undo.
-  std::atomic_signal_fence(std::memory_order_seq_cst);
-  if (sleeping_.load(std::memory_order_relaxed)) [[unlikely]] {
-    std::lock_guard lock(mu_);
-    sleeping_.store(false, std::memory_order_relaxed);
-    has_data_.notify_one();
-  }
+void AsyncWriter::wake_sleeping() noexcept {
+  std::lock_guard lock(mu_);
+  sleeping_.store(false, std::memory_order_relaxed);
+  has_data_.notify_one();
 }
 
-AsyncWriter::Slot AsyncWriter::reserve(std::size_t output, std::size_t bytes, Level level,
-                                       std::uint64_t time_ns) noexcept {
+AsyncWriter::Slot AsyncWriter::reserve_slow(std::size_t output, std::size_t bytes, Level level,
+                                            std::uint64_t time_ns) noexcept {
   const std::size_t size = SpscRing::entry_size(bytes);
   if (size > max_capacity_) [[unlikely]] {
     count_dropped_line();
@@ -169,16 +149,10 @@ AsyncWriter::Slot AsyncWriter::reserve(std::size_t output, std::size_t bytes, Le
   }
 }
 
-void AsyncWriter::commit(const Slot& slot, std::size_t length) noexcept {
-  auto* h = std::launder(reinterpret_cast<SpscRing::Header*>(  // NOLINT(*-cast)
-      slot.data - SpscRing::kHeader));
-  h->length = static_cast<std::uint32_t>(length);
-  slot.ring->publish();
-  ThreadQueue& q = *slot.queue;
-  q.pushed.store(q.pushed.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+void AsyncWriter::cancel(const Slot& slot) noexcept {
+  slot.ring->shrink_last(0);
   if (slot.shared)
     shared_mu_.unlock();
-  wake();
 }
 
 void AsyncWriter::flush() noexcept {

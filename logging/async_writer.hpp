@@ -9,11 +9,13 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include "base/thread_instance.hpp"
 #include "logging/log_export.hpp"
 #include "logging/outputs.hpp"
 #include "logging/record_codec.hpp"
@@ -73,6 +75,9 @@ class SpscRing {
     write_ += size;
     return bytes() + (pending_ & (capacity_ - 1));
   }
+  /// Cuts the entry try_reserve() returned last to `size` bytes (entry_size(), at most what
+  /// was reserved); 0 takes the whole reservation back.
+  void shrink_last(std::size_t size) noexcept { write_ = pending_ + size; }
   void publish() noexcept { published_.store(write_, std::memory_order_release); }
   /// Set by the producer when it moved on to a larger ring: after its last publish() here.
   std::atomic<SpscRing*> next{nullptr};
@@ -148,6 +153,21 @@ struct ThreadQueue {
   std::atomic<bool> closed{false};
 };
 
+/// The calling thread's queue for one writer (the newest it logged through).
+struct CachedQueue {
+  std::uint64_t writer = 0;
+  std::shared_ptr<ThreadQueue> queue;
+  CachedQueue() = default;
+  CachedQueue(const CachedQueue&) = delete;
+  CachedQueue& operator=(const CachedQueue&) = delete;
+  CachedQueue(CachedQueue&&) = delete;
+  CachedQueue& operator=(CachedQueue&&) = delete;
+  ~CachedQueue() {
+    if (queue)
+      queue->closed.store(true, std::memory_order_release);
+  }
+};
+
 // Lines and records written by one background thread. Each logging thread appends to a queue
 // of its own (no lock, no system call on its path while the queue has room), and the writer
 // reads every queue, in time order across threads. A thread that can no longer have a queue
@@ -180,9 +200,41 @@ class AsyncWriter {
   /// Room for `bytes` bytes for this output (kRecordEntry: an encoded record), stamped with
   /// `time_ns`. When the thread's queue is full and at its budget: waits for room, or drops
   /// the line (counted) in drop mode. Never throws.
-  Slot reserve(std::size_t output, std::size_t bytes, Level level, std::uint64_t time_ns) noexcept;
-  /// Hands a filled slot to the writer: `length` bytes of it are the entry.
-  void commit(const Slot& slot, std::size_t length) noexcept;
+  /// Inline for the usual case (the thread's queue exists and has room), which is most of a
+  /// log call's queueing.
+  Slot reserve(std::size_t output, std::size_t bytes, Level level, std::uint64_t time_ns) noexcept {
+    const std::size_t size = SpscRing::entry_size(bytes);
+    const auto* cached = thread_instance<CachedQueue>();
+    if (cached != nullptr && cached->writer == id_ && size <= max_capacity_) [[likely]] {
+      ThreadQueue* q = cached->queue.get();
+      SpscRing* ring = q->newest;
+      if (char* p = size <= ring->capacity() ? ring->try_reserve(size) : nullptr) [[likely]] {
+        auto* h = std::launder(reinterpret_cast<SpscRing::Header*>(p));  // NOLINT(*-cast)
+        h->time_ns = time_ns;
+        h->output = static_cast<std::uint8_t>(output);
+        h->level = static_cast<std::uint8_t>(level);
+        return {p + SpscRing::kHeader, ring, q, false};
+      }
+    }
+    return reserve_slow(output, bytes, level, time_ns);
+  }
+  /// Hands a filled slot to the writer: `length` bytes of it (at most what was reserved) are
+  /// the entry; the rest of its room goes back to the thread's queue.
+  void commit(const Slot& slot, std::size_t length) noexcept {
+    auto* h = std::launder(reinterpret_cast<SpscRing::Header*>(  // NOLINT(*-cast)
+        slot.data - SpscRing::kHeader));
+    h->length = static_cast<std::uint32_t>(length);
+    h->size = static_cast<std::uint32_t>(SpscRing::entry_size(length));
+    slot.ring->shrink_last(h->size);
+    slot.ring->publish();
+    ThreadQueue& q = *slot.queue;
+    q.pushed.store(q.pushed.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+    if (slot.shared) [[unlikely]]
+      shared_mu_.unlock();
+    wake();
+  }
+  /// Takes back a slot that was not committed: its room is the thread's next entry's.
+  void cancel(const Slot& slot) noexcept;
   /// Queues a line rendered on the caller for one output.
   void push(std::size_t output, std::string_view bytes, Level level,
             std::uint64_t time_ns) noexcept {
@@ -194,13 +246,26 @@ class AsyncWriter {
   /// Returns once every line queued before the call is written (and handed to the log
   /// exporter).
   void flush() noexcept;
+  /// Whether an entry of `bytes` bytes can ever have room here (the budget allows it).
+  [[nodiscard]] bool fits(std::size_t bytes) const noexcept {
+    return SpscRing::entry_size(bytes) <= max_capacity_;
+  }
   /// Whether records queued here reach the log exporter through the writer.
   [[nodiscard]] bool exports() const noexcept { return log_export_ != nullptr; }
 
  private:
+  Slot reserve_slow(std::size_t output, std::size_t bytes, Level level,
+                    std::uint64_t time_ns) noexcept;
   ThreadQueue* thread_queue() noexcept;
   std::shared_ptr<ThreadQueue> add_queue();
-  void wake() noexcept;
+  void wake() noexcept {
+    // Not moved before the caller's publishing store by the compiler; the processor's
+    // reordering is the writer's process_barrier() to undo.
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    if (sleeping_.load(std::memory_order_relaxed)) [[unlikely]]
+      wake_sleeping();
+  }
+  void wake_sleeping() noexcept;
   void run() noexcept;
   /// Lines written this round.
   std::size_t drain_once(std::vector<std::shared_ptr<ThreadQueue>>& queues) noexcept;

@@ -191,11 +191,12 @@ void Logger::write(Level level, std::string_view event, std::span<const Field> f
     detail::Record r(detail::tick_clock::unix_now_ns(), level, core_->name, event, fields,
                      bound_.get(), &detail::current_frame(),
                      detail::call_site_file(loc.file_name()), loc.line());
-    std::string type;
-    if (ex != nullptr) {
-      type = detail::demangle(typeid(*ex).name());
+    if (ex != nullptr) [[unlikely]] {
+      const std::string type = detail::demangle(typeid(*ex).name());
       r.exception_type = type;
       r.exception_message = ex->what();
+      detail::dispatch(r);
+      return;
     }
     detail::dispatch(r);
   } catch (...) {

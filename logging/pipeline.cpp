@@ -51,6 +51,8 @@ struct LoggingState {
   std::shared_ptr<LogExport> log_export;  // null: no log records over OTLP
   /// Also among the outputs; each has a writer thread of its own in sync mode.
   std::vector<std::shared_ptr<LineSink>> line_sinks;
+  /// Every output is the async writer's: a record it took needs nothing rendered here.
+  bool all_queued = false;
   bool configured = false;
 };
 
@@ -196,6 +198,8 @@ void build_and_publish(const LoggingSetup& setup,
   }
   for (const auto& s : capture_sinks)
     state->outputs.emplace_back(kJson, s, false);
+  state->all_queued = state->async && std::all_of(state->outputs.begin(), state->outputs.end(),
+                                                  [](const Output& o) { return o.queued; });
   state->configured = true;
 
   std::shared_ptr<const LoggingState> old = published().snapshot();
@@ -313,6 +317,51 @@ void dispatch(const Record& record) noexcept {
       state = &published().get();
     }
     const LoggingState& st = *state;
+    // One copy of the record for every queued output and the log exporter; the writer
+    // renders it. Queued outputs come first, so the first one says whether there are any.
+    const bool any_queued = st.async && !st.outputs.empty() && st.outputs.front().queued;
+    const bool to_writer = any_queued || (st.async && st.async->exports());
+    bool deferred = false;
+    bool handed = false;  // the writer has it, for the log exporter too
+    if (to_writer) {
+      const FrameBlob* blob = frame_blob(record, current_frame_ptr());
+      const auto queue = [&](std::size_t room) {
+        const auto slot = st.async->reserve(kRecordEntry, room, record.level, record.time_ns);
+        if (!slot) {
+          deferred = true;  // dropped by the queue's policy, as a rendered line would be
+          return;
+        }
+        if (const std::size_t n = encode_record(record, slot.data, room, blob); n != 0) {
+          st.async->commit(slot, n);
+          deferred = true;
+          handed = st.async->exports();
+        } else {
+          st.async->cancel(slot);
+        }
+      };
+      // Most records fit kQuickRecord bytes: encoded straight into that much room, they are
+      // not sized first by a pass over every field. One that does not fit is sized, and
+      // rendered here when a limit says so (deferred_size_bound() returns 0).
+      const std::size_t bound_count = record.bound != nullptr ? record.bound->size() : 0;
+      if (blob != nullptr && blob->fits && st.async->fits(kQuickRecord) &&
+          record.fields.size() + bound_count + blob->count <= kDeferMaxFields) {
+        queue(kQuickRecord);
+      }
+      if (!deferred) {
+        if (const std::size_t bound = deferred_size_bound(record, true, blob); bound != 0) {
+          queue(bound);
+          // Not queued: the bound was wrong. The line is rendered here instead; the test
+          // builds stop on it so that it is noticed.
+          assert(deferred);
+        }
+      }
+    }
+    if (st.log_export && !handed)
+      st.log_export->enqueue(record);
+    if (deferred && st.all_queued) {
+      t_inside = false;
+      return;
+    }
     // The thread's buffers, or, from a destructor that runs after they were destroyed at
     // thread exit, buffers of this call's own.
     struct Buffers {
@@ -325,30 +374,6 @@ void dispatch(const Record& record) noexcept {
       buffers = late.get();
     }
     RenderedLines lines(record, st.renderers, buffers->b);
-    // One copy of the record for every queued output and the log exporter; the writer
-    // renders it. Queued outputs come first, so the first one says whether there are any.
-    const bool any_queued = st.async && !st.outputs.empty() && st.outputs.front().queued;
-    const bool to_writer = any_queued || (st.async && st.async->exports());
-    const FrameBlob* blob = to_writer ? frame_blob(record, current_frame_ptr()) : nullptr;
-    const std::size_t deferred_bound = to_writer ? deferred_size_bound(record, true, blob) : 0;
-    bool deferred = false;
-    bool handed = false;  // the writer has it, for the log exporter too
-    if (deferred_bound != 0) {
-      if (const auto slot =
-              st.async->reserve(kRecordEntry, deferred_bound, record.level, record.time_ns)) {
-        const std::size_t n = encode_record(record, slot.data, deferred_bound, blob);
-        // 0: the bound was wrong. The writer skips the empty entry and the line is rendered
-        // here instead; the test builds stop on it so that it is noticed.
-        assert(n != 0);
-        st.async->commit(slot, n);
-        deferred = n != 0;
-        handed = deferred && st.async->exports();
-      } else {
-        deferred = true;  // dropped by the queue's policy, as a rendered line would be
-      }
-    }
-    if (st.log_export && !handed)
-      st.log_export->enqueue(record);
     for (std::size_t i = 0; i < st.outputs.size(); ++i) {
       const auto& out = st.outputs[i];
       if (out.queued && deferred)

@@ -4,12 +4,14 @@
 // and how the writer thread reads it back.
 
 #include <algorithm>
+#include <bit>
 #include <cassert>
 #include <cstdint>
 #include <cstring>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "base/thread_instance.hpp"
@@ -31,6 +33,9 @@ namespace o11y::detail {
 inline constexpr std::size_t kDeferMaxString = 4096;
 inline constexpr std::size_t kDeferMaxFields = 64;
 inline constexpr unsigned char kRecordEntry = 0xFF;  // the "output" byte of a deferred record
+// The room a record is first encoded into, before it is sized: the API example's record takes
+// some 180 bytes.
+inline constexpr std::size_t kQuickRecord = 1024;
 // A record's flags byte.
 inline constexpr std::uint8_t kHasSpan = 1;
 inline constexpr std::uint8_t kHasException = 2;
@@ -77,25 +82,16 @@ class RecordWriter {
   [[gnu::always_inline]] [[nodiscard]] bool item(std::string_view key, ValueView v) {
     if (!room(kSlack) || !str(key)) [[unlikely]]
       return false;
-    pod(static_cast<std::uint8_t>(v.kind()));
-    switch (v.kind()) {
-      case ValueView::Kind::Null:
-        break;
-      case ValueView::Kind::Bool:
-        pod(static_cast<std::uint8_t>(v.as_bool() ? 1 : 0));
-        break;
-      case ValueView::Kind::Int:
-        pod(v.as_int());
-        break;
-      case ValueView::Kind::Uint:
-        pod(v.as_uint());
-        break;
-      case ValueView::Kind::Double:
-        pod(v.as_double());
-        break;
-      case ValueView::Kind::String:
-        return str(v.as_string());
-    }
+    const ValueView::Kind kind = v.kind();
+    pod(static_cast<std::uint8_t>(kind));
+    if (kind == ValueView::Kind::String)
+      return str(v.as_string());
+    // Any other kind: its eight payload bytes as they are (ValueView's first word), without a
+    // branch per kind.
+    static_assert(std::is_trivially_copyable_v<ValueView> && sizeof(ValueView) == 16);
+    assert(p_ + 8 <= end_);
+    std::memcpy(p_, &v, 8);
+    p_ += 8;
     return true;
   }
   [[gnu::always_inline]] [[nodiscard]] bool attributes(const Attributes* a) {
@@ -320,21 +316,22 @@ class RecordReader {
     return v;
   }
   ValueView value() {
-    switch (static_cast<ValueView::Kind>(pod<std::uint8_t>())) {
-      case ValueView::Kind::Null:
-        break;
+    const auto kind = static_cast<ValueView::Kind>(pod<std::uint8_t>());
+    if (kind == ValueView::Kind::String)
+      return {str()};
+    const auto payload = pod<std::uint64_t>();
+    switch (kind) {
       case ValueView::Kind::Bool:
-        return {pod<std::uint8_t>() != 0};
+        return {payload != 0};
       case ValueView::Kind::Int:
-        return {pod<std::int64_t>()};
+        return {static_cast<std::int64_t>(payload)};
       case ValueView::Kind::Uint:
-        return {pod<std::uint64_t>()};
+        return {payload};
       case ValueView::Kind::Double:
-        return {pod<double>()};
-      case ValueView::Kind::String:
-        return {str()};
+        return {std::bit_cast<double>(payload)};
+      default:
+        return {};
     }
-    return {};
   }
   void attributes(Attributes& out) {
     out.clear();

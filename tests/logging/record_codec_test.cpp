@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <limits>
@@ -169,6 +170,55 @@ TEST(RecordCodec, LongValuesAndManyFieldsAreLeftToTheCaller) {
   std::vector<Field> many(kDeferMaxFields + 1, Field{"k", std::int64_t{1}});
   EXPECT_EQ(deferred_size_bound(Record(1, Level::Info, "l", "e", many, nullptr, nullptr, "f", 1)),
             0U);
+}
+
+// dispatch() first encodes a record into kQuickRecord bytes without sizing it. One that does
+// not fit there must be refused, not cut, so that it is sized and queued whole instead.
+TEST(RecordCodec, ARecordLargerThanTheQuickRoomIsRefusedThereAndSizedInstead) {
+  const std::string value(2000, 'v');
+  const std::vector<Field> fields = {{"order_id", 7}, {"payload", value}};
+  const Record r(1, Level::Info, "orders", "big", fields, nullptr, nullptr, "f.cpp", 1);
+  std::vector<char> quick(kQuickRecord);
+  EXPECT_EQ(encode_record(r, quick.data(), quick.size()), 0U);
+  const std::size_t bound = deferred_size_bound(r);
+  ASSERT_GT(bound, kQuickRecord);
+  std::vector<char> room(bound);
+  const std::size_t n = encode_record(r, room.data(), room.size());
+  ASSERT_GT(n, value.size());
+  RecordReader reader;
+  const Record back = reader.decode(std::string_view(room.data(), n));
+  ASSERT_EQ(back.fields.size(), 2U);
+  EXPECT_EQ(back.fields[1].value.as_string(), value);
+}
+
+// Every kind but a string is its kind and eight payload bytes: each comes back as it went in.
+TEST(RecordCodec, EveryKindOfValueRoundTripsThroughItsPayload) {
+  const std::vector<Field> fields = {{"null", ValueView()},
+                                     {"false", false},
+                                     {"true", true},
+                                     {"min", std::numeric_limits<std::int64_t>::min()},
+                                     {"max_u", std::numeric_limits<std::uint64_t>::max()},
+                                     {"neg_zero", -0.0},
+                                     {"inf", std::numeric_limits<double>::infinity()},
+                                     {"s", "text"}};
+  const Record r(1, Level::Info, "l", "e", fields, nullptr, nullptr, "f", 1);
+  std::vector<char> room(deferred_size_bound(r));
+  const std::size_t n = encode_record(r, room.data(), room.size());
+  ASSERT_NE(n, 0U);
+  RecordReader reader;
+  const Record back = reader.decode(std::string_view(room.data(), n));
+  ASSERT_EQ(back.fields.size(), fields.size());
+  const auto& v = back.fields;
+  EXPECT_EQ(v[0].value.kind(), ValueView::Kind::Null);
+  EXPECT_EQ(v[1].value.kind(), ValueView::Kind::Bool);
+  EXPECT_FALSE(v[1].value.as_bool());
+  EXPECT_TRUE(v[2].value.as_bool());
+  EXPECT_EQ(v[3].value.as_int(), std::numeric_limits<std::int64_t>::min());
+  EXPECT_EQ(v[4].value.kind(), ValueView::Kind::Uint);
+  EXPECT_EQ(v[4].value.as_uint(), std::numeric_limits<std::uint64_t>::max());
+  EXPECT_TRUE(std::signbit(v[5].value.as_double()));
+  EXPECT_EQ(v[6].value.as_double(), std::numeric_limits<double>::infinity());
+  EXPECT_EQ(v[7].value.as_string(), "text");
 }
 
 }  // namespace

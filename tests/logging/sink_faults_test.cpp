@@ -317,6 +317,7 @@ TEST_F(AsyncLogging, LinesRenderedOnTheWriterMatchTheCallersExactly) {
     log.warning("", {});
     log.exception("failed", std::runtime_error("boom \"quoted\""), {{"attempt", 2}});
     log.error("big", {{"blob", std::string(10'000, 'x')}});     // rendered on the caller instead
+    log.info("sized", {{"blob", std::string(2'000, 'z')}});     // over the quick room: sized
     set_custom_tags({{"big_tag", std::string(100'000, 'y')}});  // so is a line with a big tag
     log.info("after a big tag");
   }
@@ -347,6 +348,26 @@ TEST_F(AsyncLogging, DropPolicyCountsWhatAFullQueueDrops) {
   EXPECT_GT(dropped, 0U);
   EXPECT_EQ(static_cast<std::uint64_t>(slow->lines.load()) + dropped,
             static_cast<std::uint64_t>(kLines));
+}
+
+// A record is first encoded into kQuickRecord bytes of the queue; a queue whose budget is
+// smaller must still take every line (sized exactly), not drop them as too big.
+TEST_F(AsyncLogging, AQueueSmallerThanTheQuickRoomStillTakesEveryLine) {
+  testing::TempDir dir;
+  auto cfg = async_to_file(dir);
+  cfg.async_queue_bytes = 512;
+  configure(cfg);
+  const auto before = logging::dropped_lines();
+  // Under a scope with a tag: the quick room is tried only for records with the current frame.
+  const Scope scope;
+  set_custom_tags({{"tenant_id", "acme"}});
+  for (int i = 0; i < 300; ++i)
+    get_logger("a").info("small_queue", {{"i", i}});
+  logging::flush();
+  EXPECT_EQ(logging::dropped_lines(), before);
+  const auto lines = testing::read_lines(cfg.file_path);
+  ASSERT_EQ(lines.size(), 300U);
+  EXPECT_EQ(nlohmann::json::parse(lines.back())["i"], 299);
 }
 
 TEST_F(AsyncLogging, BlockPolicyLosesNothing) {
