@@ -1,0 +1,38 @@
+// The API example's async log call (4 fields, 2 custom tags, an active span), `argv[1]` times,
+// flushed every 100 calls: for counting the instructions one call takes on the caller's
+// thread, which, unlike its time, does not depend on what else this machine runs.
+// scripts/log_call_instructions.sh runs it under callgrind twice and prints the difference.
+#include <cstdlib>
+#include <filesystem>
+#include <o11y/o11y.hpp>
+#include <string>
+
+int main(int argc, char** argv) {
+  const int calls = argc > 1 ? std::atoi(argv[1]) : 1000;
+  o11y::Config cfg;
+  cfg.service_name = "log_call_instructions";
+  cfg.environment = o11y::Environment::Production;
+  cfg.tracing.sample_rate = 1.0;
+  cfg.tracing.exporter = o11y::TracesExporter::None;
+  cfg.logging.stdout_output = false;
+  cfg.logging.async = true;
+  cfg.logging.file_path =
+      (std::filesystem::temp_directory_path() / "o11y_log_call_instructions.log").string();
+  cfg.logging.file_max_bytes = std::size_t{1} << 40;
+  std::filesystem::remove(cfg.logging.file_path);
+  o11y::init(cfg, o11y::EnvironmentUse::Ignore);
+  auto log = o11y::get_logger("orders.views");
+  const std::string customer = "acme";
+  const o11y::Scope scope;
+  auto span = o11y::start_span("request");
+  o11y::set_custom_tags({{"tenant_id", "acme"}, {"feature", "checkout_v2"}});
+  for (int i = 0; i < calls; ++i) {
+    log.info("order_placed",
+             {{"order_id", i}, {"amount", 49.99}, {"currency", "EUR"}, {"customer", customer}});
+    if (i % 100 == 99)
+      o11y::logging::flush();
+  }
+  span.end();
+  std::filesystem::remove(cfg.logging.file_path);
+  return 0;
+}
