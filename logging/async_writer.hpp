@@ -40,8 +40,6 @@ class SpscRing {
   };
   static constexpr std::size_t kHeader = (sizeof(Header) + 7) / 8 * 8;
   static constexpr std::uint8_t kSkip = 0xFE;
-  static constexpr std::size_t kPrefetch = 512;  ///< bytes past the entry asked for ahead  ///< the
-                                                 ///< rest of the ring up to its end is unused
   static constexpr std::size_t entry_size(std::size_t payload) noexcept {
     return kHeader + (payload + 7) / 8 * 8;
   }
