@@ -21,16 +21,13 @@ class Published {
   Published() : state_(std::make_shared<const T>()) {}
 
   [[nodiscard]] const T& get() noexcept {
-    auto* const cache = thread_instance<Cache, Tag>();
-    if (cache == nullptr) [[unlikely]]
-      return get_after_thread_exit();
-    const auto v = version_.load(std::memory_order_acquire);
-    if (v != cache->version) {
-      std::lock_guard lock(mu_);
-      cache->state = state_;
-      cache->version = version_.load(std::memory_order_relaxed);
-    }
-    return *cache->state;
+    // The thread's cache as two plain words, read without the checks a thread_local object
+    // needs: valid while `fast.version` is non-zero, which only the cache sets and its
+    // destruction at thread exit clears.
+    const Fast& fast = fast_view();
+    if (fast.version == version_.load(std::memory_order_acquire)) [[likely]]
+      return *fast.state;
+    return get_slow();
   }
 
   /// A strong reference to the current state, for work that outlives one get().
@@ -50,10 +47,38 @@ class Published {
   }
 
  private:
+  struct Fast {
+    std::uint64_t version = 0;  // 0: not set (version_ starts at 1)
+    const T* state = nullptr;
+  };
+  static Fast& fast_view() noexcept {
+    thread_local constinit Fast fast{};
+    return fast;
+  }
   struct Cache {
     std::uint64_t version = 0;
     std::shared_ptr<const T> state;
+    Cache() = default;
+    Cache(const Cache&) = delete;
+    Cache& operator=(const Cache&) = delete;
+    Cache(Cache&&) = delete;
+    Cache& operator=(Cache&&) = delete;
+    ~Cache() { fast_view() = Fast{}; }
   };
+
+  const T& get_slow() noexcept {
+    auto* const cache = thread_instance<Cache, Tag>();
+    if (cache == nullptr) [[unlikely]]
+      return get_after_thread_exit();
+    const auto v = version_.load(std::memory_order_acquire);
+    if (v != cache->version) {
+      std::lock_guard lock(mu_);
+      cache->state = state_;
+      cache->version = version_.load(std::memory_order_relaxed);
+    }
+    fast_view() = Fast{cache->version, cache->state.get()};
+    return *cache->state;
+  }
 
   // For a thread_local destructor that runs after this thread's cache was destroyed. With no
   // cache to hold the state, the state is kept here for ever, so the reference stays valid:
