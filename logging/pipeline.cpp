@@ -53,6 +53,9 @@ struct LoggingState {
   std::vector<std::shared_ptr<LineSink>> line_sinks;
   /// Every output is the async writer's: a record it took needs nothing rendered here.
   bool all_queued = false;
+  /// all_queued, and the writer's queues can hold kQuickRecord bytes: the usual call takes
+  /// dispatch()'s short path.
+  bool quick = false;
   bool configured = false;
 };
 
@@ -200,6 +203,7 @@ void build_and_publish(const LoggingSetup& setup,
     state->outputs.emplace_back(kJson, s, false);
   state->all_queued = state->async && std::all_of(state->outputs.begin(), state->outputs.end(),
                                                   [](const Output& o) { return o.queued; });
+  state->quick = state->all_queued && state->async->fits(kQuickRecord);
   state->configured = true;
 
   std::shared_ptr<const LoggingState> old = published().snapshot();
@@ -300,6 +304,39 @@ void ensure_logging_configured() {
   });
 }
 
+namespace {
+
+enum class Queued : std::uint8_t {
+  Committed,  ///< the writer has it (and hands it to the log exporter, if any)
+  Dropped,    ///< the queue's policy dropped it, as it would a rendered line
+  Refused,    ///< `room` was too small: nothing queued
+};
+
+// Encodes the record into `room` bytes of the calling thread's queue.
+[[gnu::always_inline]] inline Queued queue_record(const LoggingState& st, const Record& record,
+                                                  std::size_t room,
+                                                  const FrameBlob* blob) noexcept {
+  const auto slot = st.async->reserve(kRecordEntry, room, record.level, record.time_ns);
+  if (!slot)
+    return Queued::Dropped;
+  if (const std::size_t n = encode_record(record, slot.data, room, blob); n != 0) {
+    st.async->commit(slot, n);
+    return Queued::Committed;
+  }
+  st.async->cancel(slot);
+  return Queued::Refused;
+}
+
+// Most records fit kQuickRecord bytes: encoded straight into that much room, they are not
+// sized first by a pass over every field.
+[[gnu::always_inline]] inline bool quick_fits(const Record& record, const FrameBlob* blob) {
+  const std::size_t bound_count = record.bound != nullptr ? record.bound->size() : 0;
+  return blob != nullptr && blob->fits &&
+         record.fields.size() + bound_count + blob->count <= kDeferMaxFields;
+}
+
+}  // namespace
+
 void dispatch(const Record& record) noexcept {
   // A sink or renderer that logs would re-enter and clobber this thread's buffers.
   thread_local bool t_inside = false;
@@ -317,6 +354,19 @@ void dispatch(const Record& record) noexcept {
       state = &published().get();
     }
     const LoggingState& st = *state;
+    // The usual call in async mode: every output the writer's, the record in its quick room.
+    const FrameBlob* blob = nullptr;
+    if (st.quick) [[likely]] {
+      blob = frame_blob(record);
+      if (quick_fits(record, blob)) [[likely]] {
+        if (const Queued q = queue_record(st, record, kQuickRecord, blob); q != Queued::Refused) {
+          if (q == Queued::Dropped && st.log_export)
+            st.log_export->enqueue(record);
+          t_inside = false;
+          return;
+        }
+      }
+    }
     // One copy of the record for every queued output and the log exporter; the writer
     // renders it. Queued outputs come first, so the first one says whether there are any.
     const bool any_queued = st.async && !st.outputs.empty() && st.outputs.front().queued;
@@ -324,37 +374,23 @@ void dispatch(const Record& record) noexcept {
     bool deferred = false;
     bool handed = false;  // the writer has it, for the log exporter too
     if (to_writer) {
-      const FrameBlob* blob = frame_blob(record, current_frame_ptr());
-      const auto queue = [&](std::size_t room) {
-        const auto slot = st.async->reserve(kRecordEntry, room, record.level, record.time_ns);
-        if (!slot) {
-          deferred = true;  // dropped by the queue's policy, as a rendered line would be
-          return;
-        }
-        if (const std::size_t n = encode_record(record, slot.data, room, blob); n != 0) {
-          st.async->commit(slot, n);
-          deferred = true;
-          handed = st.async->exports();
-        } else {
-          st.async->cancel(slot);
-        }
-      };
-      // Most records fit kQuickRecord bytes: encoded straight into that much room, they are
-      // not sized first by a pass over every field. One that does not fit is sized, and
-      // rendered here when a limit says so (deferred_size_bound() returns 0).
-      const std::size_t bound_count = record.bound != nullptr ? record.bound->size() : 0;
-      if (blob != nullptr && blob->fits && st.async->fits(kQuickRecord) &&
-          record.fields.size() + bound_count + blob->count <= kDeferMaxFields) {
-        queue(kQuickRecord);
-      }
-      if (!deferred) {
+      if (blob == nullptr)
+        blob = frame_blob(record);
+      Queued q = Queued::Refused;
+      if (!st.quick && st.async->fits(kQuickRecord) && quick_fits(record, blob))
+        q = queue_record(st, record, kQuickRecord, blob);
+      // One that does not fit is sized, and rendered here when a limit says so
+      // (deferred_size_bound() returns 0).
+      if (q == Queued::Refused) {
         if (const std::size_t bound = deferred_size_bound(record, true, blob); bound != 0) {
-          queue(bound);
+          q = queue_record(st, record, bound, blob);
           // Not queued: the bound was wrong. The line is rendered here instead; the test
           // builds stop on it so that it is noticed.
-          assert(deferred);
+          assert(q != Queued::Refused);
         }
       }
+      deferred = q != Queued::Refused;
+      handed = q == Queued::Committed && st.async->exports();
     }
     if (st.log_export && !handed)
       st.log_export->enqueue(record);

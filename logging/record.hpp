@@ -17,7 +17,7 @@ struct Record {
   /// Every member given (no exception), so that nothing is cleared first.
   Record(std::uint64_t time, Level lvl, std::string_view logger_name, std::string_view event_name,
          std::span<const Field> call_fields, const Attributes* bound_fields, const Frame* context,
-         std::string_view file_name, std::uint32_t lineno) noexcept
+         std::string_view file_name, std::uint32_t lineno, bool names_last = false) noexcept
       : time_ns(time),
         level(lvl),
         logger(logger_name),
@@ -26,7 +26,8 @@ struct Record {
         bound(bound_fields),
         frame(context),
         file(file_name),
-        line(lineno) {}
+        line(lineno),
+        lasting_names(names_last) {}
 
   std::uint64_t time_ns = 0;  ///< Unix time
   Level level = Level::Info;
@@ -37,6 +38,9 @@ struct Record {
   const Frame* frame = nullptr;       ///< the context: tags, log context, active span
   std::string_view file;              ///< base name of the call site's file
   std::uint32_t line = 0;
+  /// `logger` and `file` live as long as the process (a logger's name, a call site's file):
+  /// a queued record may refer to them instead of copying them.
+  bool lasting_names = false;
   std::string_view exception_type;  ///< empty unless Logger::exception
   std::string_view exception_message;
 };

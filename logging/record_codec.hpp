@@ -39,6 +39,7 @@ inline constexpr std::size_t kQuickRecord = 1024;
 // A record's flags byte.
 inline constexpr std::uint8_t kHasSpan = 1;
 inline constexpr std::uint8_t kHasException = 2;
+inline constexpr std::uint8_t kLastingNames = 4;  // logger and file as pointer and size
 
 // Lengths and counts take one byte below 255 (255, then four bytes, above), since the bytes a
 // caller writes are what the writer's core must fetch from the caller's: most strings of a
@@ -78,6 +79,11 @@ class RecordWriter {
     assert(p_ + v.size() <= end_);
     p_ = copy_run(p_, v.data(), v.size());
     return true;
+  }
+  /// A string that outlives the record, by reference: its pointer and size.
+  [[gnu::always_inline]] void view(std::string_view v) {
+    pod(v.data());
+    pod(v.size());
   }
   [[gnu::always_inline]] [[nodiscard]] bool item(std::string_view key, ValueView v) {
     if (!room(kSlack) || !str(key)) [[unlikely]]
@@ -122,16 +128,14 @@ struct FrameBlob {
   bool valid = false;
 };
 
-/// The blob for r.frame when that is the calling thread's current frame, else null (encode the
-/// frame's attributes one by one). `current` is current_frame_ptr().
-inline const FrameBlob* frame_blob(const Record& r,
-                                   const std::shared_ptr<const Frame>& current) noexcept {
-  auto* cache = thread_instance<FrameBlob, Record>();
-  if (cache == nullptr || r.frame == nullptr || r.frame != current.get()) [[unlikely]]
+/// frame_blob() for a frame the cache does not hold yet: builds the blob (null when `cache` or
+/// r.frame is null, or r.frame is not current). Out of line: once per frame, not per call.
+[[gnu::noinline]] inline const FrameBlob* build_frame_blob(const Record& r,
+                                                           FrameBlob* cache) noexcept {
+  if (cache == nullptr || r.frame == nullptr || r.frame != t_frame)
     return nullptr;
-  if (cache->valid && cache->frame.get() == r.frame) [[likely]]
-    return cache;
   try {
+    const std::shared_ptr<const Frame>& current = current_frame_ptr();
     cache->valid = false;
     std::size_t n = 10 + RecordWriter::kSlack;  // the two counts
     std::size_t count = 0;
@@ -161,6 +165,18 @@ inline const FrameBlob* frame_blob(const Record& r,
   }
 }
 
+/// The blob for r.frame when that is the calling thread's current frame, else null (encode the
+/// frame's attributes one by one).
+inline const FrameBlob* frame_blob(const Record& r) noexcept {
+  auto* cache = thread_instance<FrameBlob, Record>();
+  // t_frame, read inline, is current_frame_ptr().get(): the shared pointer is needed only to
+  // hold a frame the cache is built for (never null).
+  if (cache != nullptr && cache->valid && cache->frame.get() == r.frame && r.frame == t_frame)
+      [[likely]]
+    return cache;
+  return build_frame_blob(r, cache);
+}
+
 // Bytes encode_record may write (every string with its length, every value at its largest),
 // plus RecordWriter's slack, or 0 when the record is to be rendered on the caller instead: a
 // string over kDeferMaxString or more than kDeferMaxFields fields. The queue reserves this
@@ -173,10 +189,11 @@ inline std::size_t deferred_size_bound(const Record& r, bool limited = true,
   // Time, level, flags, line; 5 string lengths; the span's ids and trace flags; the 4 item
   // counts.
   constexpr std::size_t kFixed = 8 + 1 + 1 + 4 + 5 * 5 + 3 * 8 + 1 + 4 * 5;
+  constexpr std::size_t kView = sizeof(const char*) + sizeof(std::size_t);
   if (limited && (r.event.size() > kDeferMaxString || r.exception_message.size() > kDeferMaxString))
     return 0;
-  std::size_t n = kFixed + r.logger.size() + r.event.size() + r.file.size() +
-                  r.exception_type.size() + r.exception_message.size();
+  std::size_t n = kFixed + r.event.size() + r.exception_type.size() + r.exception_message.size() +
+                  (r.lasting_names ? 2 * kView : r.logger.size() + r.file.size());
   std::size_t count = 0;
   bool fits = true;
   const auto add = [&](std::string_view key, ValueView v) {
@@ -219,7 +236,8 @@ inline std::size_t deferred_size_bound(const Record& r, bool limited = true,
   w.pod(r.time_ns);
   w.pod(static_cast<std::uint8_t>(r.level));
   w.pod(static_cast<std::uint8_t>((span != nullptr ? kHasSpan : 0) |
-                                  (exception ? kHasException : 0)));
+                                  (exception ? kHasException : 0) |
+                                  (r.lasting_names ? kLastingNames : 0)));
   w.pod(r.line);
   if (span != nullptr) {
     const auto& ctx = span->data.context;  // ids never change after start
@@ -228,9 +246,18 @@ inline std::size_t deferred_size_bound(const Record& r, bool limited = true,
     w.pod(ctx.span_id.value);
     w.pod(ctx.flags);
   }
-  // Each str() is one item's worth of slack or checks its own size.
-  if (!w.str(r.logger) || !w.room(RecordWriter::kSlack) || !w.str(r.event) ||
-      !w.room(RecordWriter::kSlack) || !w.str(r.file) || !w.room(RecordWriter::kSlack)) [[unlikely]]
+  // Each str() is one item's worth of slack or checks its own size; a view() takes 16 bytes of
+  // the slack.
+  if (r.lasting_names) [[likely]] {
+    w.view(r.logger);
+    if (!w.str(r.event) || !w.room(RecordWriter::kSlack)) [[unlikely]]
+      return 0;
+    w.view(r.file);
+  } else if (!w.str(r.logger) || !w.room(RecordWriter::kSlack) || !w.str(r.event) ||
+             !w.room(RecordWriter::kSlack) || !w.str(r.file)) [[unlikely]] {
+    return 0;
+  }
+  if (!w.room(RecordWriter::kSlack)) [[unlikely]]
     return 0;
   if (exception && (!w.str(r.exception_type) || !w.room(RecordWriter::kSlack) ||
                     !w.str(r.exception_message) || !w.room(RecordWriter::kSlack))) [[unlikely]]
@@ -275,9 +302,15 @@ class RecordReader {
       ctx.flags = pod<decltype(ctx.flags)>();
       frame_.span = span_.get();
     }
-    r.logger = str();
-    r.event = str();
-    r.file = str();
+    if ((flags & kLastingNames) != 0) {
+      r.logger = view();
+      r.event = str();
+      r.file = view();
+    } else {
+      r.logger = str();
+      r.event = str();
+      r.file = str();
+    }
     if ((flags & kHasException) != 0) {
       r.exception_type = str();
       r.exception_message = str();
@@ -314,6 +347,10 @@ class RecordReader {
     const auto v = in_.substr(0, n);
     in_.remove_prefix(n);
     return v;
+  }
+  std::string_view view() {
+    const auto* data = pod<const char*>();
+    return {data, pod<std::size_t>()};
   }
   ValueView value() {
     const auto kind = static_cast<ValueView::Kind>(pod<std::uint8_t>());

@@ -23,7 +23,9 @@ enum class Level : std::uint8_t { Debug, Info, Warning, Error, Critical, Off };
 
 /// The call site of a log call, captured without macros: default arguments built from
 /// __builtin_FILE()/__builtin_LINE() are evaluated where the call is written. (std::source_location
-/// would do, but clang 14 with libstdc++ 12 lacks it.) A plain value.
+/// would do, but clang 14 with libstdc++ 12 lacks it.) A plain value. A `file` passed by hand
+/// must have static storage duration, as __builtin_FILE()'s has: loggers and queued lines refer
+/// to it.
 class SourceLocation {
  public:
   static constexpr SourceLocation current(const char* file = __builtin_FILE(),

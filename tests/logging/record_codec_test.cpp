@@ -84,6 +84,37 @@ TEST(RecordCodec, ARecordWithoutContextDecodesWithoutSpanOrTags) {
   EXPECT_TRUE(d.frame == nullptr || d.frame->span == nullptr);
 }
 
+// A logger's name and a call site's file outlive every record, so a record carries them by
+// reference: the decoded names are the caller's own bytes, and their length costs nothing.
+TEST(RecordCodec, LastingNamesTravelByReferenceAndDecodeToTheSameBytes) {
+  static const std::string kLogger = "orders.views.with.a.rather.long.dotted.name";
+  static const std::string kFile = "a_source_file_with_a_long_name.cpp";
+  const std::vector<Field> fields = {{"order_id", std::int64_t{7}}};
+  const Record lasting(5, Level::Info, kLogger, "order_placed", fields, nullptr, nullptr, kFile, 9,
+                       /*names_last=*/true);
+  const Record copied(5, Level::Info, kLogger, "order_placed", fields, nullptr, nullptr, kFile, 9);
+
+  std::vector<char> bytes(deferred_size_bound(lasting));
+  const std::size_t n = encode_record(lasting, bytes.data(), bytes.size());
+  ASSERT_GT(n, 0U);
+  std::vector<char> copied_bytes(deferred_size_bound(copied));
+  const std::size_t copied_n = encode_record(copied, copied_bytes.data(), copied_bytes.size());
+  ASSERT_GT(copied_n, 0U);
+  // Two strings of 44 and 35 bytes became two references of 16.
+  EXPECT_EQ(copied_n - n, (1 + kLogger.size()) + (1 + kFile.size()) - std::size_t{2} * 16);
+
+  RecordReader reader;
+  const Record d = reader.decode(std::string_view(bytes.data(), n));
+  EXPECT_EQ(d.logger.data(), kLogger.data());
+  EXPECT_EQ(d.logger, kLogger);
+  EXPECT_EQ(d.file.data(), kFile.data());
+  EXPECT_EQ(d.file, kFile);
+  EXPECT_EQ(d.event, "order_placed");
+  EXPECT_EQ(d.line, 9U);
+  ASSERT_EQ(d.fields.size(), 1U);
+  EXPECT_EQ(d.fields[0].key, "order_id");
+}
+
 // The bound is what the queue reserves; should it ever fall short, the encoder must stop at
 // the end of the room it was given and say so, never write past it.
 TEST(RecordCodec, RoomTooSmallForTheRecordIsRefusedWithoutWritingPastIt) {
