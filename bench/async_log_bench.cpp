@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "log_file_setup.hpp"
 #include "quill/Backend.h"
 #include "quill/Frontend.h"
 #include "quill/LogMacros.h"
@@ -53,17 +54,8 @@ std::string temp_file(const char* name) {
 }
 
 void configure_o11y(bool async) {
-  o11y::Config cfg;
-  cfg.service_name = "async_log_bench";
-  cfg.environment = o11y::Environment::Production;
-  cfg.tracing.sample_rate = 1.0;
-  cfg.tracing.exporter = o11y::TracesExporter::None;
-  cfg.logging.stdout_output = false;
-  cfg.logging.async = async;
-  cfg.logging.file_path = temp_file(async ? "o11y_async_bench.log" : "o11y_sync_bench.log");
-  cfg.logging.file_max_bytes = std::size_t{1} << 40;
-  std::filesystem::remove(cfg.logging.file_path);
-  o11y::init(cfg, o11y::EnvironmentUse::Ignore);
+  (void)o11y_bench::init_logging_to_file(
+      "async_log_bench", async ? "o11y_async_bench.log" : "o11y_sync_bench.log", async);
 }
 
 quill::Logger* quill_logger() {

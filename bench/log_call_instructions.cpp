@@ -7,20 +7,12 @@
 #include <o11y/o11y.hpp>
 #include <string>
 
+#include "log_file_setup.hpp"
+
 int main(int argc, char** argv) {
   const int calls = argc > 1 ? std::atoi(argv[1]) : 1000;
-  o11y::Config cfg;
-  cfg.service_name = "log_call_instructions";
-  cfg.environment = o11y::Environment::Production;
-  cfg.tracing.sample_rate = 1.0;
-  cfg.tracing.exporter = o11y::TracesExporter::None;
-  cfg.logging.stdout_output = false;
-  cfg.logging.async = true;
-  cfg.logging.file_path =
-      (std::filesystem::temp_directory_path() / "o11y_log_call_instructions.log").string();
-  cfg.logging.file_max_bytes = std::size_t{1} << 40;
-  std::filesystem::remove(cfg.logging.file_path);
-  o11y::init(cfg, o11y::EnvironmentUse::Ignore);
+  const std::string path = o11y_bench::init_logging_to_file(
+      "log_call_instructions", "o11y_log_call_instructions.log", /*async=*/true);
   auto log = o11y::get_logger("orders.views");
   const std::string customer = "acme";
   const o11y::Scope scope;
@@ -33,6 +25,6 @@ int main(int argc, char** argv) {
       o11y::logging::flush();
   }
   span.end();
-  std::filesystem::remove(cfg.logging.file_path);
+  std::filesystem::remove(path);
   return 0;
 }
