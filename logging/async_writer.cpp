@@ -211,6 +211,12 @@ void AsyncWriter::run() noexcept {
     const bool hurry = flush_requested_.exchange(false, std::memory_order_acquire);
     const std::size_t lines = drain_once(queues);
     const bool wrote = lines != 0;
+    // Here, not only where the outputs are flushed: a writer paced between rounds of a few
+    // lines reaches that less than once in 16 rounds, so its empty polls added up across the
+    // lines, and after 40 it slept between lines a millisecond apart, costing each burst's
+    // first caller a system call to wake it.
+    if (wrote)
+      idle_polls = 0;
     // While lines keep coming, several rounds go into the outputs' buffers before one flush
     // (a write(2) each): flushed every round, the writer made a system call every few lines
     // and fell behind the callers.
@@ -247,7 +253,6 @@ void AsyncWriter::run() noexcept {
     }
     drained_.notify_all();
     if (wrote) {
-      idle_polls = 0;
       pace(lines);
       continue;  // more may have come while writing
     }
@@ -270,6 +275,7 @@ void AsyncWriter::run() noexcept {
     // (membarrier) makes one of the two see the other. Without it, a lost wake-up costs one
     // kIdlePoll.
     sleeping_.store(true, std::memory_order_relaxed);
+    sleeps_.fetch_add(1, std::memory_order_relaxed);
     const bool barrier = process_barrier();
     const bool pending = std::any_of(queues_.begin(), queues_.end(), [](const auto& q) {
       const SpscRing* r = q->oldest;

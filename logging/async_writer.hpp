@@ -250,6 +250,11 @@ class AsyncWriter {
   }
   /// Whether records queued here reach the log exporter through the writer.
   [[nodiscard]] bool exports() const noexcept { return log_export_ != nullptr; }
+  /// Times the writer went to sleep until a caller woke it (each wake-up is a caller's system
+  /// call): for tests and diagnostics.
+  [[nodiscard]] std::uint64_t sleeps() const noexcept {
+    return sleeps_.load(std::memory_order_relaxed);
+  }
 
  private:
   Slot reserve_slow(std::size_t output, std::size_t bytes, Level level,
@@ -318,6 +323,7 @@ class AsyncWriter {
   std::vector<std::shared_ptr<ThreadQueue>> queues_;
   std::atomic<std::uint64_t> queues_version_{0};
   std::atomic<bool> flush_requested_{false};
+  std::atomic<std::uint64_t> sleeps_{0};
   std::mutex shared_mu_;  // producers of shared_
   std::shared_ptr<ThreadQueue> shared_;
   std::unique_ptr<std::thread> thread_;
