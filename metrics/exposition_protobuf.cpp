@@ -127,24 +127,28 @@ void sparse_buckets(Pb& pb, std::uint32_t span_field, std::uint32_t delta_field,
   std::int64_t next = 0;  // the index after the previous span
   while (i < buckets.size()) {
     std::size_t j = i + 1;
-    while (j < buckets.size() && buckets[j].first == buckets[j - 1].first + 1)
+    // In 64 bits: a bucket index read from a multiprocess file may be INT_MAX.
+    while (j < buckets.size() &&
+           std::int64_t{buckets[j].first} == std::int64_t{buckets[j - 1].first} + 1)
       ++j;
     const std::int64_t offset = buckets[i].first - (i == 0 ? 0 : next);
     pb.message(span_field, [&](Pb& s) {
       s.uint(field::bucket_span::kOffset, zigzag(offset));
       s.uint(field::bucket_span::kLength, j - i);
     });
-    next = buckets[j - 1].first + 1;
+    next = std::int64_t{buckets[j - 1].first} + 1;
     i = j;
   }
   if (buckets.empty())
     return;
   pb.message(delta_field, [&](Pb& packed) {
-    std::int64_t previous = 0;
+    // Deltas modulo 2^64, as a reader adding them up in 64 bits gets the counts back: a count
+    // read from a corrupt multiprocess file can be any 64-bit value, and a signed difference
+    // overflowed.
+    std::uint64_t previous = 0;
     for (const auto& [index, count] : buckets) {
-      const auto c = static_cast<std::int64_t>(count);
-      packed.varint(zigzag(c - previous));
-      previous = c;
+      packed.varint(zigzag(static_cast<std::int64_t>(count - previous)));
+      previous = count;
     }
   });
 }
