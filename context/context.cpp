@@ -42,11 +42,6 @@ const std::shared_ptr<const Frame>& no_frame() noexcept {
   return kNone;
 }
 
-const Frame& empty_frame() noexcept {
-  static const Frame kEmpty;
-  return kEmpty;
-}
-
 // Applies `change` to a copy of the current frame and installs the copy.
 template <class Change>
 void modify_current(Change&& change) noexcept {
@@ -79,9 +74,9 @@ void add_to_span(SpanState* span, std::string_view key, ValueView value) {
 
 thread_local constinit const Frame* t_frame = nullptr;  // NOLINT(*-avoid-non-const-global-*)
 
-const Frame& current_frame() noexcept {
-  const auto* const current = slot();
-  return current != nullptr && current->frame ? *current->frame : empty_frame();
+const Frame& empty_frame() noexcept {
+  static const Frame kEmpty;
+  return kEmpty;
 }
 
 const std::shared_ptr<const Frame>& current_frame_ptr() noexcept {

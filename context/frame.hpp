@@ -42,9 +42,13 @@ struct Frame {
 /// a recording span on every add.
 extern thread_local constinit const Frame* t_frame;  // NOLINT(*-avoid-non-const-global-*)
 
+/// The frame with nothing in it: what current_frame() is when nothing was ever set.
+[[nodiscard]] const Frame& empty_frame() noexcept;
 /// The calling thread's current frame (an empty one when nothing was ever set). The reference
-/// stays valid until this thread changes its context.
-[[nodiscard]] const Frame& current_frame() noexcept;
+/// stays valid until this thread changes its context. Inline: every log call reads it.
+[[nodiscard]] inline const Frame& current_frame() noexcept {
+  return t_frame != nullptr ? *t_frame : empty_frame();
+}
 /// The calling thread's current frame pointer; null means the empty frame.
 [[nodiscard]] const std::shared_ptr<const Frame>& current_frame_ptr() noexcept;
 /// Installs a frame as the calling thread's current one and returns the previous one.

@@ -190,8 +190,7 @@ void Logger::write(Level level, std::string_view event, std::span<const Field> f
     // Record was cleared with `rep stos` first, a third of this function's time. Its names last:
     // a LoggerCore is never freed, and a call site's file has static storage (SourceLocation).
     detail::Record r(detail::tick_clock::unix_now_ns(), level, core_->name, event, fields,
-                     bound_.get(),
-                     detail::t_frame != nullptr ? detail::t_frame : &detail::current_frame(),
+                     bound_.get(), &detail::current_frame(),
                      detail::call_site_file(loc.file_name()), loc.line(), /*names_last=*/true);
     if (ex != nullptr) [[unlikely]] {
       const std::string type = detail::demangle(typeid(*ex).name());
