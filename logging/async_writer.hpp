@@ -61,8 +61,14 @@ class SpscRing {
     const std::uint64_t end = write_ + skip + size;
     if (end - cached_read_ > capacity_) {
       cached_read_ = read_.load(std::memory_order_acquire);
-      if (end - cached_read_ > capacity_)
+      if (end - cached_read_ > capacity_) {
+        // Too big to follow the skip to the start even once the consumer has caught up: the
+        // skip goes to the consumer alone, and once it has passed it the whole ring is free.
+        // Otherwise an entry over half the ring could wait for room for ever.
+        if (skip != 0 && write_ + skip - cached_read_ <= capacity_)
+          publish_skip(offset, skip);
         return nullptr;
+      }
     }
     if (skip != 0) {
       if (skip >= kHeader)
@@ -107,6 +113,12 @@ class SpscRing {
  private:
   [[nodiscard]] char* bytes() const noexcept {
     return reinterpret_cast<char*>(words_.get());  // NOLINT(*-reinterpret-cast)
+  }
+  [[gnu::noinline]] void publish_skip(std::size_t offset, std::size_t skip) noexcept {
+    if (skip >= kHeader)
+      header_at(offset)->output = kSkip;
+    write_ += skip;
+    publish();
   }
   [[nodiscard]] Header* header_at(std::size_t offset) const noexcept {
     return std::launder(reinterpret_cast<Header*>(bytes() + offset));  // NOLINT(*-cast)

@@ -59,5 +59,44 @@ TEST(SpscRing, AReservationTakenBackAfterWrappingLeavesTheConsumerAValidSkip) {
   EXPECT_EQ(seen, h);
 }
 
+// An entry over half the ring, when the write position is mid-ring: it fits only at the
+// ring's start, and the skip to it fits only once the consumer has read everything. The
+// producer hands the skip over alone, so that the consumer passes it and the next try fits
+// (before, it waited for room for ever: a caller blocked for good in block mode).
+TEST(SpscRing, AnEntryOverHalfTheRingFitsOnceTheConsumerPassesTheSkipToTheStart) {
+  SpscRing ring(512);
+  ASSERT_NE(ring.try_reserve(SpscRing::entry_size(184)), nullptr);
+  ring.publish();
+  ring.consume_to(ring.published());  // empty again, the write position 200 bytes in
+  const std::size_t big = SpscRing::entry_size(420);
+  ASSERT_GT(big, std::size_t{512} - 200);
+  EXPECT_EQ(ring.try_reserve(big), nullptr);
+  EXPECT_EQ(ring.published(), 512U) << "the skip was not handed to the consumer";
+  std::uint64_t pos = ring.consumed();
+  EXPECT_EQ(ring.entry(pos, ring.published()), nullptr);  // only the skip to read
+  EXPECT_EQ(pos, 512U);
+  ring.consume_to(pos);
+  char* p = ring.try_reserve(big);
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(ring.published(), 512U);
+}
+
+// While unread entries lie in the tail the skip would cover, the skip cannot be handed over
+// either: nothing more is published, and the entry waits.
+TEST(SpscRing, AnEntryOverHalfTheRingWaitsWhileTheTailHoldsUnreadEntries) {
+  SpscRing ring(512);
+  const auto put = [&ring](std::size_t size) {
+    ASSERT_NE(ring.try_reserve(size), nullptr);
+    ring.publish();
+  };
+  put(SpscRing::entry_size(232));     // [0, 248)
+  ring.consume_to(ring.published());  // read
+  put(SpscRing::entry_size(232));     // [248, 496): unread
+  put(SpscRing::entry_size(80));      // skips the 16-byte tail: [512, 608), unread
+  const std::uint64_t published = ring.published();
+  EXPECT_EQ(ring.try_reserve(SpscRing::entry_size(420)), nullptr);
+  EXPECT_EQ(ring.published(), published);
+}
+
 }  // namespace
 }  // namespace o11y::detail
