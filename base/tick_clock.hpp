@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <utility>
 
 #if defined(__x86_64__)
 #include <x86intrin.h>
@@ -78,22 +79,26 @@ struct WallAnchor {
   std::uint64_t last = 0;           ///< the latest result: results never go backwards
   bool valid = false;
 
-  /// Unix time in ns at reading `t`. An unset anchor, or one a second old, is first set from
-  /// `read()`, which returns the wall clock's Unix ns and a reading taken together, now.
+  /// Unix time in ns at reading `t`, without the hold below: the anchor plus (or minus, for a
+  /// reading older than the anchor) the ticks between them. An unset anchor, or one a second
+  /// older than `t`, is first set from `read()`, which returns the wall clock's Unix ns and a
+  /// reading taken together, now. Results step when the anchor is set again.
   template <class ReadWall>
-  [[nodiscard]] std::uint64_t at(std::uint64_t t, ReadWall&& read) noexcept {
-    std::uint64_t ns = 0;
-    if (!valid || t < ticks || t - ticks > refresh_after) {
+  [[nodiscard]] std::uint64_t convert(std::uint64_t t, ReadWall&& read) noexcept {
+    if (!valid || (t > ticks && t - ticks > refresh_after)) [[unlikely]] {
       const auto [wall, now_ticks] = read();
       unix_ns = wall;
       ticks = now_ticks;
       refresh_after = from_ns(1'000'000'000);
       valid = true;
-      // `t` was read just before this refresh: at most a few ns older than the anchor.
-      ns = unix_ns - to_ns(ticks > t ? ticks - t : 0);
-    } else {
-      ns = unix_ns + to_ns(t - ticks);
     }
+    return t >= ticks ? unix_ns + to_ns(t - ticks) : unix_ns - to_ns(ticks - t);
+  }
+
+  /// convert(), held so that results never go backwards.
+  template <class ReadWall>
+  [[nodiscard]] std::uint64_t at(std::uint64_t t, ReadWall&& read) noexcept {
+    std::uint64_t ns = convert(t, std::forward<ReadWall>(read));
     // The counter's rate and the wall clock's differ by some ppm, so a refresh can step back
     // a few us: hold the thread's time still rather than let a later line read earlier.
     if (ns < last)

@@ -96,7 +96,7 @@ void AsyncWriter::wake_sleeping() noexcept {
 }
 
 AsyncWriter::Slot AsyncWriter::reserve_slow(std::size_t output, std::size_t bytes, Level level,
-                                            std::uint64_t time_ns) noexcept {
+                                            std::uint64_t ticks) noexcept {
   const std::size_t size = SpscRing::entry_size(bytes);
   if (size > max_capacity_) [[unlikely]] {
     count_dropped_line();
@@ -114,7 +114,7 @@ AsyncWriter::Slot AsyncWriter::reserve_slow(std::size_t output, std::size_t byte
     SpscRing* ring = q.newest;
     if (char* p = size <= ring->capacity() ? ring->try_reserve(size) : nullptr) [[likely]] {
       auto* h = std::launder(reinterpret_cast<SpscRing::Header*>(p));  // NOLINT(*-cast)
-      h->time_ns = time_ns;
+      h->ticks = ticks;
       h->size = static_cast<std::uint32_t>(size);
       h->output = static_cast<std::uint8_t>(output);
       h->level = static_cast<std::uint8_t>(level);
@@ -331,7 +331,7 @@ std::size_t AsyncWriter::drain_once(std::vector<std::shared_ptr<ThreadQueue>>& q
         const SpscRing::Header* h = ring->entry(pos, end);
         if (h == nullptr)
           break;
-        items.push_back({h->time_ns, h});
+        items.push_back({h->ticks, h, &q});
         pos += h->size;
         ++count;
       }
@@ -350,7 +350,7 @@ std::size_t AsyncWriter::drain_once(std::vector<std::shared_ptr<ThreadQueue>>& q
                      [](const Item& a, const Item& b) { return a.time < b.time; });
   }
   for (const auto& item : items)
-    write_entry(*item.header);
+    write_entry(*item.header, *item.queue);
   for (const auto& r : ranges) {
     r.ring->consume_to(r.end);
     try {
@@ -363,23 +363,34 @@ std::size_t AsyncWriter::drain_once(std::vector<std::shared_ptr<ThreadQueue>>& q
   return items.size();
 }
 
-void AsyncWriter::write_entry(const SpscRing::Header& h) noexcept {
+void AsyncWriter::write_entry(const SpscRing::Header& h, ThreadQueue& queue) noexcept {
   const std::string_view bytes(
       reinterpret_cast<const char*>(&h) + SpscRing::kHeader,  // NOLINT(*-reinterpret-cast)
       h.length);
   const auto level = static_cast<Level>(h.level);
   if (h.output == kRecordEntry) {
     if (!bytes.empty())  // empty: its caller could not encode it and rendered it instead
-      write_record(bytes, level);
+      write_record(bytes, level, queue);
   } else if (h.output < outputs_.size()) {
     write_to_sink(outputs_[h.output], bytes, level);
   }
 }
 
 // Renders a deferred record once per renderer and writes it to every output.
-void AsyncWriter::write_record(std::string_view bytes, Level level) noexcept {
+void AsyncWriter::write_record(std::string_view bytes, Level level, ThreadQueue& queue) noexcept {
   try {
-    const Record r = reader_.decode(bytes);
+    Record r = reader_.decode(bytes);
+    if (r.time_ns == 0) {
+      // The writer's one anchor for every thread, held per thread so that no thread's lines
+      // go back in time when the anchor is set again, as the caller's own anchor would hold.
+      r.time_ns = std::max(anchor_.convert(r.ticks,
+                                           [] {
+                                             const std::uint64_t wall = unix_time_ns();
+                                             return std::pair{wall, tick_clock::now()};
+                                           }),
+                           queue.last_stamp);
+      queue.last_stamp = r.time_ns;
+    }
     RenderedLines lines(r, renderers_, buffers_);
     for (const auto& o : outputs_)
       write_to_sink(o, lines.line(o.renderer), level);

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "base/thread_instance.hpp"
+#include "base/tick_clock.hpp"
 #include "logging/log_export.hpp"
 #include "logging/outputs.hpp"
 #include "logging/record_codec.hpp"
@@ -32,10 +33,10 @@ class SpscRing {
  public:
   /// What precedes every entry.
   struct Header {
-    std::uint64_t time_ns;  ///< for ordering lines across threads
-    std::uint32_t length;   ///< bytes of the entry's payload in use
-    std::uint32_t size;     ///< bytes the entry takes, header included (a multiple of 8)
-    std::uint8_t output;    ///< an output's index, kRecordEntry, or kSkip
+    std::uint64_t ticks;   ///< the clock's reading, for ordering lines across threads
+    std::uint32_t length;  ///< bytes of the entry's payload in use
+    std::uint32_t size;    ///< bytes the entry takes, header included (a multiple of 8)
+    std::uint8_t output;   ///< an output's index, kRecordEntry, or kSkip
     std::uint8_t level;
   };
   static constexpr std::size_t kHeader = (sizeof(Header) + 7) / 8 * 8;
@@ -161,6 +162,9 @@ struct ThreadQueue {
   alignas(64) std::atomic<std::uint64_t> written{0};
   /// The thread exited: the writer drops the queue once it is drained.
   std::atomic<bool> closed{false};
+  /// The Unix time the writer last stamped one of this thread's records with (writer only):
+  /// a thread's lines never go back in time.
+  std::uint64_t last_stamp = 0;
 };
 
 /// The calling thread's queue for one writer (the newest it logged through).
@@ -208,11 +212,11 @@ class AsyncWriter {
   AsyncWriter& operator=(AsyncWriter&&) = delete;
 
   /// Room for `bytes` bytes for this output (kRecordEntry: an encoded record), stamped with
-  /// `time_ns`. When the thread's queue is full and at its budget: waits for room, or drops
-  /// the line (counted) in drop mode. Never throws.
-  /// Inline for the usual case (the thread's queue exists and has room), which is most of a
-  /// log call's queueing.
-  Slot reserve(std::size_t output, std::size_t bytes, Level level, std::uint64_t time_ns) noexcept {
+  /// the clock reading `ticks`. When the thread's queue is full and at its budget: waits for room,
+  /// or drops the line (counted) in drop mode. Never throws. Inline for the usual case (the
+  /// thread's queue exists and has room), which is most of a log call's queueing.
+  [[gnu::always_inline]] Slot reserve(std::size_t output, std::size_t bytes, Level level,
+                                      std::uint64_t ticks) noexcept {
     const std::size_t size = SpscRing::entry_size(bytes);
     const auto* cached = thread_instance<CachedQueue>();
     if (cached != nullptr && cached->writer == id_ && size <= max_capacity_) [[likely]] {
@@ -220,17 +224,17 @@ class AsyncWriter {
       SpscRing* ring = q->newest;
       if (char* p = size <= ring->capacity() ? ring->try_reserve(size) : nullptr) [[likely]] {
         auto* h = std::launder(reinterpret_cast<SpscRing::Header*>(p));  // NOLINT(*-cast)
-        h->time_ns = time_ns;
+        h->ticks = ticks;
         h->output = static_cast<std::uint8_t>(output);
         h->level = static_cast<std::uint8_t>(level);
         return {p + SpscRing::kHeader, ring, q, false};
       }
     }
-    return reserve_slow(output, bytes, level, time_ns);
+    return reserve_slow(output, bytes, level, ticks);
   }
   /// Hands a filled slot to the writer: `length` bytes of it (at most what was reserved) are
   /// the entry; the rest of its room goes back to the thread's queue.
-  void commit(const Slot& slot, std::size_t length) noexcept {
+  [[gnu::always_inline]] void commit(const Slot& slot, std::size_t length) noexcept {
     auto* h = std::launder(reinterpret_cast<SpscRing::Header*>(  // NOLINT(*-cast)
         slot.data - SpscRing::kHeader));
     h->length = static_cast<std::uint32_t>(length);
@@ -246,9 +250,8 @@ class AsyncWriter {
   /// Takes back a slot that was not committed: its room is the thread's next entry's.
   void cancel(const Slot& slot) noexcept;
   /// Queues a line rendered on the caller for one output.
-  void push(std::size_t output, std::string_view bytes, Level level,
-            std::uint64_t time_ns) noexcept {
-    if (const Slot slot = reserve(output, bytes.size(), level, time_ns)) {
+  void push(std::size_t output, std::string_view bytes, Level level, std::uint64_t ticks) noexcept {
+    if (const Slot slot = reserve(output, bytes.size(), level, ticks)) {
       std::memcpy(slot.data, bytes.data(), bytes.size());
       commit(slot, bytes.size());
     }
@@ -270,7 +273,7 @@ class AsyncWriter {
 
  private:
   Slot reserve_slow(std::size_t output, std::size_t bytes, Level level,
-                    std::uint64_t time_ns) noexcept;
+                    std::uint64_t ticks) noexcept;
   ThreadQueue* thread_queue() noexcept;
   std::shared_ptr<ThreadQueue> add_queue();
   void wake() noexcept {
@@ -287,8 +290,8 @@ class AsyncWriter {
   /// After a round of `lines`: waits a little while the writer keeps up (flush() and stop()
   /// end the wait).
   void pace(std::size_t lines) noexcept;
-  void write_entry(const SpscRing::Header& h) noexcept;
-  void write_record(std::string_view bytes, Level level) noexcept;
+  void write_entry(const SpscRing::Header& h, ThreadQueue& queue) noexcept;
+  void write_record(std::string_view bytes, Level level, ThreadQueue& queue) noexcept;
   void stop() noexcept;
 
   // Read by every caller on every line and written only at construction or rarely, on a
@@ -308,10 +311,13 @@ class AsyncWriter {
   alignas(64) std::vector<Output> outputs_;
   Renderers renderers_;
   RecordReader reader_;  // writer thread only
+  /// Stamps the records callers left unstamped (writer thread only).
+  tick_clock::WallAnchor anchor_;
   /// One round's entries, in the order they are written (writer thread only).
   struct Item {
     std::uint64_t time;
     const SpscRing::Header* header;
+    ThreadQueue* queue;
   };
   /// What one round read of one ring (writer thread only).
   struct Range {

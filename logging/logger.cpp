@@ -189,9 +189,11 @@ void Logger::write(Level level, std::string_view event, std::span<const Field> f
     // Built by a constructor from every member: a default-constructed (or aggregate-initialised)
     // Record was cleared with `rep stos` first, a third of this function's time. Its names last:
     // a LoggerCore is never freed, and a call site's file has static storage (SourceLocation).
-    detail::Record r(detail::tick_clock::unix_now_ns(), level, core_->name, event, fields,
-                     bound_.get(), &detail::current_frame(),
-                     detail::call_site_file(loc.file_name()), loc.line(), /*names_last=*/true);
+    // Stamped with the clock's reading alone: dispatch() converts it to Unix time only where it
+    // renders the line here.
+    detail::Record r(0, level, core_->name, event, fields, bound_.get(), &detail::current_frame(),
+                     detail::call_site_file(loc.file_name()), loc.line(), /*names_last=*/true,
+                     detail::tick_clock::now());
     if (ex != nullptr) [[unlikely]] {
       const std::string type = detail::demangle(typeid(*ex).name());
       r.exception_type = type;
@@ -199,6 +201,21 @@ void Logger::write(Level level, std::string_view event, std::span<const Field> f
       detail::dispatch(r);
       return;
     }
+    detail::dispatch(r);
+  } catch (...) {
+    detail::count_dropped_line();
+    detail::report_internal_error("logging", "could not build a log record");
+  }
+}
+
+void Logger::write_event(Level level, const detail::EventSite& site, const ValueView* values,
+                         const Loc& loc) const noexcept {
+  try {
+    detail::Record r(0, level, core_->name, site.name, {}, bound_.get(), &detail::current_frame(),
+                     detail::call_site_file(loc.file_name()), loc.line(), /*names_last=*/true,
+                     detail::tick_clock::now());
+    r.site = &site;
+    r.values = values;
     detail::dispatch(r);
   } catch (...) {
     detail::count_dropped_line();

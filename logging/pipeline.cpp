@@ -24,6 +24,7 @@
 #include "base/published.hpp"
 #include "base/sys.hpp"
 #include "base/thread_instance.hpp"
+#include "base/tick_clock.hpp"
 #include "context/span_state.hpp"
 #include "logging/async_writer.hpp"
 #include "logging/line_sink.hpp"
@@ -316,7 +317,7 @@ enum class Queued : std::uint8_t {
 [[gnu::always_inline]] inline Queued queue_record(const LoggingState& st, const Record& record,
                                                   std::size_t room,
                                                   const FrameBlob* blob) noexcept {
-  const auto slot = st.async->reserve(kRecordEntry, room, record.level, record.time_ns);
+  const auto slot = st.async->reserve(kRecordEntry, room, record.level, record.ticks);
   if (!slot)
     return Queued::Dropped;
   if (const std::size_t n = encode_record(record, slot.data, room, blob); n != 0) {
@@ -331,13 +332,92 @@ enum class Queued : std::uint8_t {
 // sized first by a pass over every field.
 [[gnu::always_inline]] inline bool quick_fits(const Record& record, const FrameBlob* blob) {
   const std::size_t bound_count = record.bound != nullptr ? record.bound->size() : 0;
+  const std::size_t field_count = record.site != nullptr ? record.site->size : record.fields.size();
   return blob != nullptr && blob->fits &&
-         record.fields.size() + bound_count + blob->count <= kDeferMaxFields;
+         field_count + bound_count + blob->count <= kDeferMaxFields;
+}
+
+// Calls f() with an event()'s record in the plain form, its keys and values paired into fields,
+// which every renderer and the log exporter read. Out of line: the quick path queues an event's
+// values as they are.
+template <class F>
+[[gnu::noinline]] void with_event_fields(Record& record, F&& f) {
+  assert(record.site != nullptr);
+  std::array<Field, kDeferMaxFields> fields;  // an event() has at most 64 keys
+  const std::size_t n = std::min(record.site->size, fields.size());
+  for (std::size_t i = 0; i < n; ++i)
+    fields[i] = {record.site->keys[i], record.values[i]};
+  record.fields = std::span<const Field>(fields.data(), n);
+  record.site = nullptr;
+  record.values = nullptr;
+  f();
+}
+
+// Unix time for a record this thread renders or hands on itself, from the thread's anchor.
+void stamp_time(Record& record) noexcept {
+  if (record.time_ns == 0)
+    record.time_ns = tick_clock::unix_ns_at(record.ticks);
+}
+
+// Every case but the quick one: queues the record or renders it here, for each output.
+void dispatch_general(const LoggingState& st, const Record& record, const FrameBlob* blob) {
+  // One copy of the record for every queued output and the log exporter; the writer
+  // renders it. Queued outputs come first, so the first one says whether there are any.
+  const bool any_queued = st.async && !st.outputs.empty() && st.outputs.front().queued;
+  const bool to_writer = any_queued || (st.async && st.async->exports());
+  bool deferred = false;
+  bool handed = false;  // the writer has it, for the log exporter too
+  if (to_writer) {
+    if (blob == nullptr)
+      blob = frame_blob(record);
+    Queued q = Queued::Refused;
+    if (!st.quick && st.async->fits(kQuickRecord) && quick_fits(record, blob))
+      q = queue_record(st, record, kQuickRecord, blob);
+    // One that does not fit is sized, and rendered here when a limit says so
+    // (deferred_size_bound() returns 0).
+    if (q == Queued::Refused) {
+      if (const std::size_t bound = deferred_size_bound(record, true, blob); bound != 0) {
+        q = queue_record(st, record, bound, blob);
+        // Not queued: the bound was wrong. The line is rendered here instead; the test
+        // builds stop on it so that it is noticed.
+        assert(q != Queued::Refused);
+      }
+    }
+    deferred = q != Queued::Refused;
+    handed = q == Queued::Committed && st.async->exports();
+  }
+  if (st.log_export && !handed)
+    st.log_export->enqueue(record);
+  if (deferred && st.all_queued)
+    return;
+  // The thread's buffers, or, from a destructor that runs after they were destroyed at
+  // thread exit, buffers of this call's own.
+  struct Buffers {
+    Buffer b[kRendererCount];  // NOLINT(*-avoid-c-arrays)
+  };
+  std::unique_ptr<Buffers> late;
+  auto* buffers = thread_instance<Buffers>();
+  if (buffers == nullptr) [[unlikely]] {
+    late = std::make_unique<Buffers>();
+    buffers = late.get();
+  }
+  RenderedLines lines(record, st.renderers, buffers->b);
+  for (std::size_t i = 0; i < st.outputs.size(); ++i) {
+    const auto& out = st.outputs[i];
+    if (out.queued && deferred)
+      continue;
+    const std::string_view bytes = lines.line(out.renderer);
+    if (out.queued && st.async) {
+      st.async->push(i, bytes, record.level, record.ticks);
+    } else {
+      write_to_sink(out, bytes, record.level);
+    }
+  }
 }
 
 }  // namespace
 
-void dispatch(const Record& record) noexcept {
+void dispatch(Record& record) noexcept {
   // A sink or renderer that logs would re-enter and clobber this thread's buffers.
   thread_local bool t_inside = false;
   if (t_inside) {
@@ -360,67 +440,23 @@ void dispatch(const Record& record) noexcept {
       blob = frame_blob(record);
       if (quick_fits(record, blob)) [[likely]] {
         if (const Queued q = queue_record(st, record, kQuickRecord, blob); q != Queued::Refused) {
-          if (q == Queued::Dropped && st.log_export)
-            st.log_export->enqueue(record);
+          if (q == Queued::Dropped && st.log_export) {
+            stamp_time(record);
+            if (record.site != nullptr)
+              with_event_fields(record, [&] { st.log_export->enqueue(record); });
+            else
+              st.log_export->enqueue(record);
+          }
           t_inside = false;
           return;
         }
       }
     }
-    // One copy of the record for every queued output and the log exporter; the writer
-    // renders it. Queued outputs come first, so the first one says whether there are any.
-    const bool any_queued = st.async && !st.outputs.empty() && st.outputs.front().queued;
-    const bool to_writer = any_queued || (st.async && st.async->exports());
-    bool deferred = false;
-    bool handed = false;  // the writer has it, for the log exporter too
-    if (to_writer) {
-      if (blob == nullptr)
-        blob = frame_blob(record);
-      Queued q = Queued::Refused;
-      if (!st.quick && st.async->fits(kQuickRecord) && quick_fits(record, blob))
-        q = queue_record(st, record, kQuickRecord, blob);
-      // One that does not fit is sized, and rendered here when a limit says so
-      // (deferred_size_bound() returns 0).
-      if (q == Queued::Refused) {
-        if (const std::size_t bound = deferred_size_bound(record, true, blob); bound != 0) {
-          q = queue_record(st, record, bound, blob);
-          // Not queued: the bound was wrong. The line is rendered here instead; the test
-          // builds stop on it so that it is noticed.
-          assert(q != Queued::Refused);
-        }
-      }
-      deferred = q != Queued::Refused;
-      handed = q == Queued::Committed && st.async->exports();
-    }
-    if (st.log_export && !handed)
-      st.log_export->enqueue(record);
-    if (deferred && st.all_queued) {
-      t_inside = false;
-      return;
-    }
-    // The thread's buffers, or, from a destructor that runs after they were destroyed at
-    // thread exit, buffers of this call's own.
-    struct Buffers {
-      Buffer b[kRendererCount];  // NOLINT(*-avoid-c-arrays)
-    };
-    std::unique_ptr<Buffers> late;
-    auto* buffers = thread_instance<Buffers>();
-    if (buffers == nullptr) [[unlikely]] {
-      late = std::make_unique<Buffers>();
-      buffers = late.get();
-    }
-    RenderedLines lines(record, st.renderers, buffers->b);
-    for (std::size_t i = 0; i < st.outputs.size(); ++i) {
-      const auto& out = st.outputs[i];
-      if (out.queued && deferred)
-        continue;
-      const std::string_view bytes = lines.line(out.renderer);
-      if (out.queued && st.async) {
-        st.async->push(i, bytes, record.level, record.time_ns);
-      } else {
-        write_to_sink(out, bytes, record.level);
-      }
-    }
+    stamp_time(record);
+    if (record.site != nullptr) [[unlikely]]
+      with_event_fields(record, [&] { dispatch_general(st, record, blob); });
+    else
+      dispatch_general(st, record, blob);
   } catch (const std::exception& e) {
     count_dropped_line();
     report_internal_error("logging", e.what());

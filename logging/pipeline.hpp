@@ -32,8 +32,10 @@ void configure_logging(const LoggingSetup& setup);
 /// Configures from the environment alone, once, if nothing configured logging yet.
 void ensure_logging_configured();
 
-/// Renders the record for each output and writes it (or queues it, in async mode).
-void dispatch(const Record& record) noexcept;
+/// Renders the record for each output and writes it (or queues it, in async mode). Stamps
+/// `record.time_ns` from its `ticks` where it is still 0, unless the record is queued for the
+/// writer, which stamps it.
+void dispatch(Record& record) noexcept;
 
 /// Sends the log records queued for OTLP export, waiting at most `limit` (and the exporter's
 /// own export timeout); false when time ran out. Not part of flush_logging(), which runs

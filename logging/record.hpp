@@ -17,8 +17,10 @@ struct Record {
   /// Every member given (no exception), so that nothing is cleared first.
   Record(std::uint64_t time, Level lvl, std::string_view logger_name, std::string_view event_name,
          std::span<const Field> call_fields, const Attributes* bound_fields, const Frame* context,
-         std::string_view file_name, std::uint32_t lineno, bool names_last = false) noexcept
+         std::string_view file_name, std::uint32_t lineno, bool names_last = false,
+         std::uint64_t reading = 0) noexcept
       : time_ns(time),
+        ticks(reading),
         level(lvl),
         logger(logger_name),
         event(event_name),
@@ -29,7 +31,10 @@ struct Record {
         line(lineno),
         lasting_names(names_last) {}
 
-  std::uint64_t time_ns = 0;  ///< Unix time
+  /// Unix time; 0 until it is stamped from `ticks`. An async call leaves that to the writer
+  /// thread (stamp_time()), as converting the reading was an eighth of the call's work.
+  std::uint64_t time_ns = 0;
+  std::uint64_t ticks = 0;  ///< the clock's reading (tick_clock::now()) when the call was made
   Level level = Level::Info;
   std::string_view logger;
   std::string_view event;
@@ -41,6 +46,10 @@ struct Record {
   /// `logger` and `file` live as long as the process (a logger's name, a call site's file):
   /// a queued record may refer to them instead of copying them.
   bool lasting_names = false;
+  /// A call to an event(): the names are the site's, `fields` is empty and `values` holds
+  /// site->size values. dispatch() pairs them into fields wherever it does not queue the record.
+  const EventSite* site = nullptr;
+  const ValueView* values = nullptr;
   std::string_view exception_type;  ///< empty unless Logger::exception
   std::string_view exception_message;
 };

@@ -40,6 +40,8 @@ inline constexpr std::size_t kQuickRecord = 1024;
 inline constexpr std::uint8_t kHasSpan = 1;
 inline constexpr std::uint8_t kHasException = 2;
 inline constexpr std::uint8_t kLastingNames = 4;  // logger and file as pointer and size
+inline constexpr std::uint8_t kUnstamped = 8;     // the clock's reading, not yet Unix time
+inline constexpr std::uint8_t kEventSite = 16;    // event and keys as a pointer to an EventSite
 
 // Lengths and counts take one byte below 255 (255, then four bytes, above), since the bytes a
 // caller writes are what the writer's core must fetch from the caller's: most strings of a
@@ -88,6 +90,10 @@ class RecordWriter {
   [[gnu::always_inline]] [[nodiscard]] bool item(std::string_view key, ValueView v) {
     if (!room(kSlack) || !str(key)) [[unlikely]]
       return false;
+    return value(v);
+  }
+  /// An item's value alone (its key is an EventSite's), within the room item() checked for.
+  [[gnu::always_inline]] [[nodiscard]] bool value(ValueView v) {
     const ValueView::Kind kind = v.kind();
     pod(static_cast<std::uint8_t>(kind));
     if (kind == ValueView::Kind::String)
@@ -190,6 +196,7 @@ inline std::size_t deferred_size_bound(const Record& r, bool limited = true,
   // counts.
   constexpr std::size_t kFixed = 8 + 1 + 1 + 4 + 5 * 5 + 3 * 8 + 1 + 4 * 5;
   constexpr std::size_t kView = sizeof(const char*) + sizeof(std::size_t);
+  assert(r.site == nullptr);  // sized only once dispatch() paired its values with keys
   if (limited && (r.event.size() > kDeferMaxString || r.exception_message.size() > kDeferMaxString))
     return 0;
   std::size_t n = kFixed + r.event.size() + r.exception_type.size() + r.exception_message.size() +
@@ -233,11 +240,15 @@ inline std::size_t deferred_size_bound(const Record& r, bool limited = true,
     return 0;
   const SpanState* span = r.frame != nullptr ? r.frame->span : nullptr;
   const bool exception = !r.exception_type.empty() || !r.exception_message.empty();
-  w.pod(r.time_ns);
+  const bool unstamped = r.time_ns == 0;
+  // An event()'s record always has lasting names: Logger::write_event() builds it.
+  assert(r.site == nullptr || r.lasting_names);
+  w.pod(unstamped ? r.ticks : r.time_ns);
   w.pod(static_cast<std::uint8_t>(r.level));
-  w.pod(static_cast<std::uint8_t>((span != nullptr ? kHasSpan : 0) |
-                                  (exception ? kHasException : 0) |
-                                  (r.lasting_names ? kLastingNames : 0)));
+  w.pod(static_cast<std::uint8_t>(
+      (span != nullptr ? kHasSpan : 0) | (exception ? kHasException : 0) |
+      (r.lasting_names ? kLastingNames : 0) | (unstamped ? kUnstamped : 0) |
+      (r.site != nullptr ? kEventSite : 0)));
   w.pod(r.line);
   if (span != nullptr) {
     const auto& ctx = span->data.context;  // ids never change after start
@@ -248,7 +259,11 @@ inline std::size_t deferred_size_bound(const Record& r, bool limited = true,
   }
   // Each str() is one item's worth of slack or checks its own size; a view() takes 16 bytes of
   // the slack.
-  if (r.lasting_names) [[likely]] {
+  if (r.site != nullptr) {
+    w.view(r.logger);
+    w.pod(std::bit_cast<std::uintptr_t>(r.site));
+    w.view(r.file);
+  } else if (r.lasting_names) [[likely]] {
     w.view(r.logger);
     if (!w.str(r.event) || !w.room(RecordWriter::kSlack)) [[unlikely]]
       return 0;
@@ -262,10 +277,18 @@ inline std::size_t deferred_size_bound(const Record& r, bool limited = true,
   if (exception && (!w.str(r.exception_type) || !w.room(RecordWriter::kSlack) ||
                     !w.str(r.exception_message) || !w.room(RecordWriter::kSlack))) [[unlikely]]
     return 0;
-  w.length(r.fields.size());
-  for (const auto& f : r.fields) {
-    if (!w.item(f.key, f.value)) [[unlikely]]
-      return 0;
+  if (r.site != nullptr) {
+    w.length(r.site->size);
+    for (std::size_t i = 0; i < r.site->size; ++i) {
+      if (!w.room(RecordWriter::kSlack) || !w.value(r.values[i])) [[unlikely]]
+        return 0;
+    }
+  } else {
+    w.length(r.fields.size());
+    for (const auto& f : r.fields) {
+      if (!w.item(f.key, f.value)) [[unlikely]]
+        return 0;
+    }
   }
   if (!w.attributes(r.bound)) [[unlikely]]
     return 0;
@@ -282,16 +305,19 @@ inline std::size_t deferred_size_bound(const Record& r, bool limited = true,
   return static_cast<std::size_t>(w.cursor() - out);
 }
 
-/// Decodes what encode_record wrote. The record borrows from the bytes and from this object,
+/// Decodes what encode_record wrote; a record the caller left unstamped comes back with its
+/// reading in `ticks` and `time_ns` 0. The record borrows from the bytes and from this object,
 /// which the writer thread keeps and reuses.
 class RecordReader {
  public:
   Record decode(std::string_view bytes) {
     in_ = bytes;
     Record r;
-    r.time_ns = pod<std::uint64_t>();
+    const auto time = pod<std::uint64_t>();
     r.level = static_cast<Level>(pod<std::uint8_t>());
     const auto flags = pod<std::uint8_t>();
+    // Unstamped: time_ns stays 0 for the writer to stamp from the reading.
+    ((flags & kUnstamped) != 0 ? r.ticks : r.time_ns) = time;
     r.line = pod<std::uint32_t>();
     frame_.span = nullptr;
     if ((flags & kHasSpan) != 0) {
@@ -302,7 +328,13 @@ class RecordReader {
       ctx.flags = pod<decltype(ctx.flags)>();
       frame_.span = span_.get();
     }
-    if ((flags & kLastingNames) != 0) {
+    const EventSite* site = nullptr;
+    if ((flags & kEventSite) != 0) {
+      r.logger = view();
+      site = std::bit_cast<const EventSite*>(pod<std::uintptr_t>());
+      r.event = site->name;
+      r.file = view();
+    } else if ((flags & kLastingNames) != 0) {
       r.logger = view();
       r.event = str();
       r.file = view();
@@ -318,7 +350,7 @@ class RecordReader {
     fields_.clear();
     const auto n = length();
     for (std::uint32_t i = 0; i < n; ++i) {
-      const auto key = str();
+      const auto key = site != nullptr ? site->keys[i] : str();
       fields_.push_back({key, value()});
     }
     r.fields = fields_;

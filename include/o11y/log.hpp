@@ -1,6 +1,8 @@
 #pragma once
 
+#include <array>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <initializer_list>
@@ -43,7 +45,101 @@ class SourceLocation {
   std::uint32_t line_;
 };
 
+/// A log event's name and field names, fixed at compile time: what `o11y::event()` returns and
+/// the fast form of a log call takes as its template argument. Its strings live in the object
+/// (a template argument, so that a queued line may refer to them for the life of the process).
+/// A plain value; build it with event().
+template <std::size_t Chars, std::size_t Keys>
+struct EventSpec {
+  // Public, as a template argument's members must be: the name, then each key, back to back.
+  std::array<char, Chars + 1> chars{};
+  std::array<std::uint16_t, Keys + 1> ends{};  ///< where the name and each key end in chars
+
+  [[nodiscard]] static constexpr std::size_t size() noexcept { return Keys; }
+  [[nodiscard]] constexpr std::string_view name() const noexcept { return {chars.data(), ends[0]}; }
+  [[nodiscard]] constexpr std::string_view key(std::size_t i) const noexcept {
+    return {chars.data() + ends[i], static_cast<std::size_t>(ends[i + 1] - ends[i])};
+  }
+};
+
 namespace detail {
+/// Throwing here makes a bad event() a compile error (it is consteval).
+inline void bad_event_spec(const char* /*why*/) {
+  throw 0;  // NOLINT(hicpp-exception-baseclass): never runs; fails the constant evaluation
+}
+}  // namespace detail
+
+/// The event and field names of a log call, checked once at compile time: a non-empty name, at
+/// most 64 fields, no key empty or given twice. With it a call passes only the values, in
+/// order, and copies no name:
+///
+///     static constexpr auto kOrderPlaced = o11y::event("order_placed", "order_id", "amount");
+///     log.info<kOrderPlaced>({order_id, 49.99});
+///
+/// The line written is the one `log.info("order_placed", {{"order_id", order_id},
+/// {"amount", 49.99}})` writes.
+template <std::size_t N, std::size_t... Ns>
+consteval auto event(const char (&name)[N], const char (&... keys)[Ns]) {
+  static_assert(sizeof...(Ns) <= 64, "o11y::event: at most 64 fields");
+  EventSpec<(N - 1) + (std::size_t{0} + ... + (Ns - 1)), sizeof...(Ns)> spec;
+  std::size_t at = 0;
+  std::size_t i = 0;
+  const auto put = [&](const char* s, std::size_t n) {
+    if (n == 0)
+      detail::bad_event_spec("an empty event name or key");
+    for (std::size_t j = 0; j < n; ++j)
+      spec.chars[at++] = s[j];
+    if (at > 0xFFFF)
+      detail::bad_event_spec("names over 65535 bytes");
+    spec.ends[i++] = static_cast<std::uint16_t>(at);
+  };
+  put(name, N - 1);
+  (put(keys, Ns - 1), ...);
+  for (std::size_t a = 0; a < spec.size(); ++a) {
+    for (std::size_t b = a + 1; b < spec.size(); ++b) {
+      if (spec.key(a) == spec.key(b))
+        detail::bad_event_spec("a key given twice");
+    }
+  }
+  return spec;
+}
+
+/// The values of a call to an event(), one per field in the event's order: exactly N, each
+/// anything a Field's value may be. Like Field, it borrows: for call arguments only.
+template <std::size_t N>
+class EventValues {
+ public:
+  constexpr EventValues() noexcept requires(N == 0) = default;
+  template <class... A>
+  requires(sizeof...(A) == N && N > 0 &&
+           (std::is_constructible_v<ValueView, const A&> &&
+            ...)) constexpr EventValues(const A&... values) noexcept  // NOLINT(*-explicit-*)
+      : values_{ValueView(values)...} {}
+  [[nodiscard]] constexpr const ValueView* data() const noexcept { return values_.data(); }
+
+ private:
+  std::array<ValueView, N> values_{};
+};
+
+namespace detail {
+/// An event()'s names as the logging pipeline reads them: the spec's strings by reference.
+struct EventSite {
+  std::string_view name;
+  const std::string_view* keys;
+  std::size_t size;
+};
+/// One EventSite per spec, with static storage like the spec it refers to.
+template <auto Spec>
+struct SiteOf {
+  static constexpr auto keys = [] {
+    std::array<std::string_view, Spec.size()> k{};
+    for (std::size_t i = 0; i < k.size(); ++i)
+      k[i] = Spec.key(i);
+    return k;
+  }();
+  static constexpr EventSite site{Spec.name(), keys.data(), keys.size()};
+};
+
 /// The per-name state every Logger of that name shares: its effective level, kept up to date
 /// when the configuration changes. Lives for the whole process.
 struct LoggerCore {
@@ -92,6 +188,33 @@ class Logger {
   /// Error level, with exception_type and exception_message fields from ex.
   void exception(std::string_view event, const std::exception& ex,
                  std::initializer_list<Field> fields = {}, Loc loc = Loc::current()) const noexcept;
+  /// The fast form, for an event() declared once: `log.info<kOrderPlaced>({order_id, 49.99})`.
+  /// The values follow the event's keys, in order; their number is checked at compile time.
+  template <auto Spec>
+  void debug(EventValues<Spec.size()> values = {}, Loc loc = Loc::current()) const noexcept {
+    if (enabled(Level::Debug))
+      write_event(Level::Debug, detail::SiteOf<Spec>::site, values.data(), loc);
+  }
+  template <auto Spec>
+  void info(EventValues<Spec.size()> values = {}, Loc loc = Loc::current()) const noexcept {
+    if (enabled(Level::Info))
+      write_event(Level::Info, detail::SiteOf<Spec>::site, values.data(), loc);
+  }
+  template <auto Spec>
+  void warning(EventValues<Spec.size()> values = {}, Loc loc = Loc::current()) const noexcept {
+    if (enabled(Level::Warning))
+      write_event(Level::Warning, detail::SiteOf<Spec>::site, values.data(), loc);
+  }
+  template <auto Spec>
+  void error(EventValues<Spec.size()> values = {}, Loc loc = Loc::current()) const noexcept {
+    if (enabled(Level::Error))
+      write_event(Level::Error, detail::SiteOf<Spec>::site, values.data(), loc);
+  }
+  template <auto Spec>
+  void critical(EventValues<Spec.size()> values = {}, Loc loc = Loc::current()) const noexcept {
+    if (enabled(Level::Critical))
+      write_event(Level::Critical, detail::SiteOf<Spec>::site, values.data(), loc);
+  }
   /// Any level, with fields built at run time.
   void log(Level level, std::string_view event, std::span<const Field> fields = {},
            Loc loc = Loc::current()) const noexcept {
@@ -114,6 +237,8 @@ class Logger {
   explicit Logger(detail::LoggerCore* core) noexcept : core_(core) {}
   void write(Level level, std::string_view event, std::span<const Field> fields, const Loc& loc,
              const std::exception* ex = nullptr) const noexcept;
+  void write_event(Level level, const detail::EventSite& site, const ValueView* values,
+                   const Loc& loc) const noexcept;
 
   detail::LoggerCore* core_;
   std::shared_ptr<const Attributes> bound_;

@@ -115,6 +115,63 @@ TEST(RecordCodec, LastingNamesTravelByReferenceAndDecodeToTheSameBytes) {
   EXPECT_EQ(d.fields[0].key, "order_id");
 }
 
+// An event()'s record carries its name and keys as one pointer to the site, which lives as
+// long as the process: the decoded names are the site's own bytes, paired with the values.
+TEST(RecordCodec, AnEventSitesNamesTravelAsOnePointer) {
+  static constexpr auto kSpec = event("order_placed", "order_id", "amount", "currency");
+  const EventSite& site = SiteOf<kSpec>::site;
+  const EventValues<3> values{std::int64_t{7}, 49.99, "EUR"};
+  const std::vector<Field> fields = {
+      {"order_id", std::int64_t{7}}, {"amount", 49.99}, {"currency", "EUR"}};
+  static const std::string kLogger = "orders.views";
+  Record by_site(5, Level::Info, kLogger, site.name, {}, nullptr, nullptr, "views.cpp", 9,
+                 /*names_last=*/true);
+  by_site.site = &site;
+  by_site.values = values.data();
+  const Record by_fields(5, Level::Info, kLogger, "order_placed", fields, nullptr, nullptr,
+                         "views.cpp", 9, /*names_last=*/true);
+
+  std::vector<char> bytes(kQuickRecord);
+  const std::size_t n = encode_record(by_site, bytes.data(), bytes.size());
+  ASSERT_GT(n, 0U);
+  std::vector<char> plain(deferred_size_bound(by_fields));
+  const std::size_t plain_n = encode_record(by_fields, plain.data(), plain.size());
+  ASSERT_GT(plain_n, 0U);
+  // The name and three keys (each a length byte and its bytes) became one pointer.
+  EXPECT_EQ(plain_n - n, (1 + 12) + (1 + 8) + (1 + 6) + (1 + 8) - sizeof(const EventSite*));
+
+  RecordReader reader;
+  const Record d = reader.decode(std::string_view(bytes.data(), n));
+  EXPECT_EQ(d.event.data(), site.name.data());
+  EXPECT_EQ(d.event, "order_placed");
+  EXPECT_EQ(d.logger, kLogger);
+  EXPECT_EQ(d.time_ns, 5U);
+  ASSERT_EQ(d.fields.size(), 3U);
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    EXPECT_EQ(d.fields[i].key.data(), site.keys[i].data());
+    EXPECT_EQ(d.fields[i].key, fields[i].key);
+    EXPECT_EQ(Value(d.fields[i].value), Value(fields[i].value)) << fields[i].key;
+  }
+}
+
+// A record the caller did not stamp carries the clock's reading; the decoder hands it back
+// as such, for the writer to stamp.
+TEST(RecordCodec, AnUnstampedRecordDecodesWithItsReadingAndNoTime) {
+  Record r(0, Level::Info, "root", "plain", {}, nullptr, nullptr, "main.cpp", 1,
+           /*names_last=*/false, /*reading=*/123'456'789);
+  std::vector<char> bytes(deferred_size_bound(r));
+  const std::size_t n = encode_record(r, bytes.data(), bytes.size());
+  ASSERT_GT(n, 0U);
+  RecordReader reader;
+  const Record d = reader.decode(std::string_view(bytes.data(), n));
+  EXPECT_EQ(d.time_ns, 0U);
+  EXPECT_EQ(d.ticks, 123'456'789U);
+  r.time_ns = 42;
+  const std::size_t stamped_n = encode_record(r, bytes.data(), bytes.size());
+  const Record stamped = reader.decode(std::string_view(bytes.data(), stamped_n));
+  EXPECT_EQ(stamped.time_ns, 42U);
+}
+
 // The bound is what the queue reserves; should it ever fall short, the encoder must stop at
 // the end of the room it was given and say so, never write past it.
 TEST(RecordCodec, RoomTooSmallForTheRecordIsRefusedWithoutWritingPastIt) {
