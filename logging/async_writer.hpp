@@ -56,7 +56,7 @@ class SpscRing {
   // ---- producer ----
   /// Room for an entry of `size` bytes (entry_size()), or null when the ring has none now.
   /// Nothing is visible to the consumer until publish().
-  char* try_reserve(std::size_t size) noexcept {
+  [[gnu::always_inline]] char* try_reserve(std::size_t size) noexcept {
     const std::size_t offset = write_ & (capacity_ - 1);
     const std::size_t skip = offset + size > capacity_ ? capacity_ - offset : 0;
     const std::uint64_t end = write_ + skip + size;

@@ -320,7 +320,12 @@ enum class Queued : std::uint8_t {
   const auto slot = st.async->reserve(kRecordEntry, room, record.level, record.ticks);
   if (!slot)
     return Queued::Dropped;
-  if (const std::size_t n = encode_record(record, slot.data, room, blob); n != 0) {
+  // An event()'s record comes only from the quick path, which has the blob.
+  assert(record.site == nullptr || blob != nullptr);
+  if (const std::size_t n = record.site != nullptr
+                                ? encode_event_record(record, slot.data, room, *blob)
+                                : encode_record(record, slot.data, room, blob);
+      n != 0) {
     st.async->commit(slot, n);
     return Queued::Committed;
   }

@@ -241,14 +241,12 @@ inline std::size_t deferred_size_bound(const Record& r, bool limited = true,
   const SpanState* span = r.frame != nullptr ? r.frame->span : nullptr;
   const bool exception = !r.exception_type.empty() || !r.exception_message.empty();
   const bool unstamped = r.time_ns == 0;
-  // An event()'s record always has lasting names: Logger::write_event() builds it.
-  assert(r.site == nullptr || r.lasting_names);
+  assert(r.site == nullptr);  // encode_event_record()'s, or paired into fields first
   w.pod(unstamped ? r.ticks : r.time_ns);
   w.pod(static_cast<std::uint8_t>(r.level));
   w.pod(static_cast<std::uint8_t>(
       (span != nullptr ? kHasSpan : 0) | (exception ? kHasException : 0) |
-      (r.lasting_names ? kLastingNames : 0) | (unstamped ? kUnstamped : 0) |
-      (r.site != nullptr ? kEventSite : 0)));
+      (r.lasting_names ? kLastingNames : 0) | (unstamped ? kUnstamped : 0)));
   w.pod(r.line);
   if (span != nullptr) {
     const auto& ctx = span->data.context;  // ids never change after start
@@ -259,11 +257,7 @@ inline std::size_t deferred_size_bound(const Record& r, bool limited = true,
   }
   // Each str() is one item's worth of slack or checks its own size; a view() takes 16 bytes of
   // the slack.
-  if (r.site != nullptr) {
-    w.view(r.logger);
-    w.pod(std::bit_cast<std::uintptr_t>(r.site));
-    w.view(r.file);
-  } else if (r.lasting_names) [[likely]] {
+  if (r.lasting_names) [[likely]] {
     w.view(r.logger);
     if (!w.str(r.event) || !w.room(RecordWriter::kSlack)) [[unlikely]]
       return 0;
@@ -277,18 +271,10 @@ inline std::size_t deferred_size_bound(const Record& r, bool limited = true,
   if (exception && (!w.str(r.exception_type) || !w.room(RecordWriter::kSlack) ||
                     !w.str(r.exception_message) || !w.room(RecordWriter::kSlack))) [[unlikely]]
     return 0;
-  if (r.site != nullptr) {
-    w.length(r.site->size);
-    for (std::size_t i = 0; i < r.site->size; ++i) {
-      if (!w.room(RecordWriter::kSlack) || !w.value(r.values[i])) [[unlikely]]
-        return 0;
-    }
-  } else {
-    w.length(r.fields.size());
-    for (const auto& f : r.fields) {
-      if (!w.item(f.key, f.value)) [[unlikely]]
-        return 0;
-    }
+  w.length(r.fields.size());
+  for (const auto& f : r.fields) {
+    if (!w.item(f.key, f.value)) [[unlikely]]
+      return 0;
   }
   if (!w.attributes(r.bound)) [[unlikely]]
     return 0;
@@ -303,6 +289,48 @@ inline std::size_t deferred_size_bound(const Record& r, bool limited = true,
       !w.attributes(r.frame != nullptr ? &r.frame->log_context : nullptr)) [[unlikely]]
     return 0;
   return static_cast<std::size_t>(w.cursor() - out);
+}
+
+/// encode_record() for an event()'s record with the calling thread's frame blob, the quick
+/// path's usual case: the same bytes, without the branches for what such a record never has
+/// (copied names, an exception, a frame without a blob).
+[[gnu::flatten]] inline std::size_t encode_event_record(const Record& r, char* out,
+                                                        std::size_t capacity,
+                                                        const FrameBlob& blob) noexcept {
+  assert(r.site != nullptr && r.lasting_names && r.frame != nullptr);
+  assert(r.exception_type.empty() && r.exception_message.empty());
+  RecordWriter w(out, capacity);
+  // The fixed part (39 bytes) and the names (40) within one check.
+  if (!w.room(39 + 40 + RecordWriter::kSlack)) [[unlikely]]
+    return 0;
+  const SpanState* span = r.frame->span;
+  const bool unstamped = r.time_ns == 0;
+  w.pod(unstamped ? r.ticks : r.time_ns);
+  w.pod(static_cast<std::uint8_t>(r.level));
+  w.pod(static_cast<std::uint8_t>(kLastingNames | kEventSite | (span != nullptr ? kHasSpan : 0) |
+                                  (unstamped ? kUnstamped : 0)));
+  w.pod(r.line);
+  if (span != nullptr) {
+    const auto& ctx = span->data.context;
+    w.pod(ctx.trace_id.hi);
+    w.pod(ctx.trace_id.lo);
+    w.pod(ctx.span_id.value);
+    w.pod(ctx.flags);
+  }
+  w.view(r.logger);
+  w.pod(std::bit_cast<std::uintptr_t>(r.site));
+  w.view(r.file);
+  const std::size_t n = r.site->size;
+  w.length(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!w.room(RecordWriter::kSlack) || !w.value(r.values[i])) [[unlikely]]
+      return 0;
+  }
+  if (!w.attributes(r.bound) || !w.room(blob.bytes.size())) [[unlikely]]
+    return 0;
+  char* at = w.cursor();
+  std::copy(blob.bytes.begin(), blob.bytes.end(), at);
+  return static_cast<std::size_t>(at - out) + blob.bytes.size();
 }
 
 /// Decodes what encode_record wrote; a record the caller left unstamped comes back with its

@@ -124,15 +124,21 @@ TEST(RecordCodec, AnEventSitesNamesTravelAsOnePointer) {
   const std::vector<Field> fields = {
       {"order_id", std::int64_t{7}}, {"amount", 49.99}, {"currency", "EUR"}};
   static const std::string kLogger = "orders.views";
+  const Frame frame_of_fields;
   Record by_site(5, Level::Info, kLogger, site.name, {}, nullptr, nullptr, "views.cpp", 9,
                  /*names_last=*/true);
   by_site.site = &site;
   by_site.values = values.data();
-  const Record by_fields(5, Level::Info, kLogger, "order_placed", fields, nullptr, nullptr,
+  const Record by_fields(5, Level::Info, kLogger, "order_placed", fields, nullptr, &frame_of_fields,
                          "views.cpp", 9, /*names_last=*/true);
 
+  Frame frame;  // no tags: its blob is the two counts, 0 and 0
+  by_site.frame = &frame;
+  FrameBlob blob;
+  blob.bytes.assign(2, '\0');
+  blob.valid = true;
   std::vector<char> bytes(kQuickRecord);
-  const std::size_t n = encode_record(by_site, bytes.data(), bytes.size());
+  const std::size_t n = encode_event_record(by_site, bytes.data(), bytes.size(), blob);
   ASSERT_GT(n, 0U);
   std::vector<char> plain(deferred_size_bound(by_fields));
   const std::size_t plain_n = encode_record(by_fields, plain.data(), plain.size());
