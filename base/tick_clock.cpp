@@ -124,12 +124,14 @@ std::uint64_t first_now() noexcept {
   return now();
 }
 
+std::pair<std::uint64_t, std::uint64_t> read_wall() noexcept {
+  const std::uint64_t wall = unix_time_ns();
+  return {wall, now()};
+}
+
 std::uint64_t unix_ns_at(std::uint64_t ticks) noexcept {
   thread_local WallAnchor t_anchor;
-  return t_anchor.at(ticks, [] {
-    const std::uint64_t wall = unix_time_ns();
-    return std::pair{wall, now()};
-  });
+  return t_anchor.at(ticks, read_wall);
 }
 
 }  // namespace o11y::detail::tick_clock

@@ -113,6 +113,9 @@ struct WallAnchor {
 /// shows up within a second; one thread's results never go backwards.
 [[nodiscard]] std::uint64_t unix_ns_at(std::uint64_t ticks) noexcept;
 
+/// The wall clock's Unix ns and a reading, taken together now: what a WallAnchor is set from.
+[[nodiscard]] std::pair<std::uint64_t, std::uint64_t> read_wall() noexcept;
+
 /// unix_ns_at(now()): what log lines are stamped with.
 [[nodiscard]] inline std::uint64_t unix_now_ns() noexcept {
   return unix_ns_at(now());

@@ -383,12 +383,7 @@ void AsyncWriter::write_record(std::string_view bytes, Level level, ThreadQueue&
     if (r.time_ns == 0) {
       // The writer's one anchor for every thread, held per thread so that no thread's lines
       // go back in time when the anchor is set again, as the caller's own anchor would hold.
-      r.time_ns = std::max(anchor_.convert(r.ticks,
-                                           [] {
-                                             const std::uint64_t wall = unix_time_ns();
-                                             return std::pair{wall, tick_clock::now()};
-                                           }),
-                           queue.last_stamp);
+      r.time_ns = std::max(anchor_.convert(r.ticks, tick_clock::read_wall), queue.last_stamp);
       queue.last_stamp = r.time_ns;
     }
     RenderedLines lines(r, renderers_, buffers_);

@@ -83,6 +83,28 @@ std::string_view call_site_file(const char* file) noexcept {
   return t_base;
 }
 
+// A log call's record, built by a constructor from every member: a default-constructed (or
+// aggregate-initialised) Record was cleared with `rep stos` first, a third of the call's time.
+// Its names last: a LoggerCore is never freed, and a call site's file has static storage
+// (SourceLocation). Stamped with the clock's reading alone: dispatch() converts it to Unix
+// time only where it renders the line here.
+[[gnu::always_inline]] inline Record record_for(const LoggerCore& core, const Attributes* bound,
+                                                Level level, std::string_view event,
+                                                std::span<const Field> fields,
+                                                const SourceLocation& loc) noexcept {
+  return {0,
+          level,
+          core.name,
+          event,
+          fields,
+          bound,
+          &current_frame(),
+          call_site_file(loc.file_name()),
+          loc.line(),
+          /*names_last=*/true,
+          tick_clock::now()};
+}
+
 std::string name_for_path(std::string_view path, std::string_view root) {
   if (!root.empty() && path.substr(0, root.size()) == root) {
     path.remove_prefix(root.size());
@@ -186,14 +208,7 @@ void Logger::exception(std::string_view event, const std::exception& ex,
 void Logger::write(Level level, std::string_view event, std::span<const Field> fields,
                    const Loc& loc, const std::exception* ex) const noexcept {
   try {
-    // Built by a constructor from every member: a default-constructed (or aggregate-initialised)
-    // Record was cleared with `rep stos` first, a third of this function's time. Its names last:
-    // a LoggerCore is never freed, and a call site's file has static storage (SourceLocation).
-    // Stamped with the clock's reading alone: dispatch() converts it to Unix time only where it
-    // renders the line here.
-    detail::Record r(0, level, core_->name, event, fields, bound_.get(), &detail::current_frame(),
-                     detail::call_site_file(loc.file_name()), loc.line(), /*names_last=*/true,
-                     detail::tick_clock::now());
+    detail::Record r = detail::record_for(*core_, bound_.get(), level, event, fields, loc);
     if (ex != nullptr) [[unlikely]] {
       const std::string type = detail::demangle(typeid(*ex).name());
       r.exception_type = type;
@@ -211,9 +226,7 @@ void Logger::write(Level level, std::string_view event, std::span<const Field> f
 void Logger::write_event(Level level, const detail::EventSite& site, const ValueView* values,
                          const Loc& loc) const noexcept {
   try {
-    detail::Record r(0, level, core_->name, site.name, {}, bound_.get(), &detail::current_frame(),
-                     detail::call_site_file(loc.file_name()), loc.line(), /*names_last=*/true,
-                     detail::tick_clock::now());
+    detail::Record r = detail::record_for(*core_, bound_.get(), level, site.name, {}, loc);
     r.site = &site;
     r.values = values;
     detail::dispatch(r);
