@@ -84,7 +84,7 @@ std::string_view call_site_file(const char* file) noexcept {
 }
 
 // A log call's record, built by a constructor from every member: a default-constructed (or
-// aggregate-initialised) Record was cleared with `rep stos` first, a third of the call's time.
+// aggregate-initialised) Record was cleared with `rep stos` first, all of it.
 // Its names last: a LoggerCore is never freed, and a call site's file has static storage
 // (SourceLocation). Stamped with the clock's reading alone: dispatch() converts it to Unix
 // time only where it renders the line here.

@@ -32,7 +32,7 @@ struct Record {
         lasting_names(names_last) {}
 
   /// Unix time; 0 until it is stamped from `ticks`. An async call leaves that to the writer
-  /// thread (stamp_time()), as converting the reading was an eighth of the call's work.
+  /// thread (stamp_time()): the caller need not wait for the conversion.
   std::uint64_t time_ns = 0;
   std::uint64_t ticks = 0;  ///< the clock's reading (tick_clock::now()) when the call was made
   Level level = Level::Info;
