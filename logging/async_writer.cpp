@@ -327,11 +327,16 @@ std::size_t AsyncWriter::drain_once(std::vector<std::shared_ptr<ThreadQueue>>& q
       const std::uint64_t end = ring->published();
       std::uint64_t pos = ring->consumed();
       std::uint64_t count = 0;
+      // Sorted by a time that never goes back within the queue, so that the sort keeps the
+      // queue's order even if the clock's readings did go back: a kFrameKept record needs the
+      // record that saved its frame first.
+      std::uint64_t time = 0;
       while (pos < end) {
         const SpscRing::Header* h = ring->entry(pos, end);
         if (h == nullptr)
           break;
-        items.push_back({h->ticks, h, &q});
+        time = std::max(time, h->ticks);
+        items.push_back({time, h, &q});
         pos += h->size;
         ++count;
       }
@@ -379,7 +384,7 @@ void AsyncWriter::write_entry(const SpscRing::Header& h, ThreadQueue& queue) noe
 // Renders a deferred record once per renderer and writes it to every output.
 void AsyncWriter::write_record(std::string_view bytes, Level level, ThreadQueue& queue) noexcept {
   try {
-    Record r = reader_.decode(bytes);
+    Record r = reader_.decode(bytes, &queue.frame_bytes);
     if (r.time_ns == 0) {
       // The writer's one anchor for every thread, held per thread so that no thread's lines
       // go back in time when the anchor is set again, as the caller's own anchor would hold.

@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <new>
+#include <string>
 #include <string_view>
 #include <thread>
 #include <utility>
@@ -156,6 +157,9 @@ struct ThreadQueue {
   ThreadQueue& operator=(ThreadQueue&&) = delete;
 
   SpscRing* newest;  ///< producer: where it writes
+  /// The FrameBlob::generation of the frame bytes this queue keeps (producer only; 0: none):
+  /// the last blob a committed record carried.
+  std::uint64_t frame_saved = 0;
   SpscRing* oldest;  ///< consumer: where it reads; rings before `newest` are freed when drained
   /// Entries published (producer) and written (consumer), for flush().
   alignas(64) std::atomic<std::uint64_t> pushed{0};
@@ -165,6 +169,8 @@ struct ThreadQueue {
   /// The Unix time the writer last stamped one of this thread's records with (writer only):
   /// a thread's lines never go back in time.
   std::uint64_t last_stamp = 0;
+  /// The frame bytes kFrameKept records read (writer only).
+  std::string frame_bytes;
 };
 
 /// The calling thread's queue for one writer (the newest it logged through).

@@ -322,10 +322,14 @@ enum class Queued : std::uint8_t {
     return Queued::Dropped;
   // An event()'s record comes only from the quick path, which has the blob.
   assert(record.site == nullptr || blob != nullptr);
-  if (const std::size_t n = record.site != nullptr
-                                ? encode_event_record(record, slot.data, room, *blob)
-                                : encode_record(record, slot.data, room, blob);
+  ThreadQueue& queue = *slot.queue;
+  if (const std::size_t n =
+          record.site != nullptr
+              ? encode_event_record(record, slot.data, room, *blob, queue.frame_saved)
+              : encode_record(record, slot.data, room, blob, queue.frame_saved);
       n != 0) {
+    if (blob != nullptr)
+      queue.frame_saved = blob->generation;  // before commit(): a shared queue's lock
     st.async->commit(slot, n);
     return Queued::Committed;
   }

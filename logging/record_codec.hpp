@@ -4,6 +4,7 @@
 // and how the writer thread reads it back.
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <cassert>
 #include <cstdint>
@@ -42,6 +43,10 @@ inline constexpr std::uint8_t kHasException = 2;
 inline constexpr std::uint8_t kLastingNames = 4;  // logger and file as pointer and size
 inline constexpr std::uint8_t kUnstamped = 8;     // the clock's reading, not yet Unix time
 inline constexpr std::uint8_t kEventSite = 16;    // event and keys as a pointer to an EventSite
+// The frame's attributes as a thread's queue keeps them: a thread logs many lines under one
+// frame, so its queue carries the frame's bytes once, then a flag per record.
+inline constexpr std::uint8_t kFrameSaved = 32;  // they follow; the queue's own from now on
+inline constexpr std::uint8_t kFrameKept = 64;   // they are the queue's, as last saved
 
 // Lengths and counts take one byte below 255 (255, then four bytes, above), since the bytes a
 // caller writes are what the writer's core must fetch from the caller's: most strings of a
@@ -129,10 +134,19 @@ class RecordWriter {
 struct FrameBlob {
   std::shared_ptr<const Frame> frame;
   std::string bytes;
+  /// Unique in the process for every blob built (never 0): names these bytes to a queue that
+  /// keeps them (kFrameKept).
+  std::uint64_t generation = 0;
   std::size_t count = 0;  ///< attributes in it
   bool fits = true;       ///< every key and string value within kDeferMaxString
   bool valid = false;
 };
+
+/// A FrameBlob::generation no blob had before.
+inline std::uint64_t next_frame_blob_generation() noexcept {
+  static std::atomic<std::uint64_t> last{0};
+  return last.fetch_add(1, std::memory_order_relaxed) + 1;
+}
 
 /// frame_blob() for a frame the cache does not hold yet: builds the blob (null when `cache` or
 /// r.frame is null, or r.frame is not current). Out of line: once per frame, not per call.
@@ -162,6 +176,7 @@ struct FrameBlob {
       return nullptr;
     cache->bytes.resize(static_cast<std::size_t>(w.cursor() - cache->bytes.data()));
     cache->frame = current;
+    cache->generation = next_frame_blob_generation();
     cache->count = count;
     cache->fits = fits;
     cache->valid = true;
@@ -230,10 +245,14 @@ inline std::size_t deferred_size_bound(const Record& r, bool limited = true,
 }
 
 /// Encodes into out, which holds capacity bytes (deferred_size_bound(r)); returns the bytes
-/// written, or 0 when they would not fit. Flattened, so that copy_run() is inlined here
-/// without being forced on the renderers, where forcing it made the JSON line slower.
+/// written, or 0 when they would not fit. With a blob, `queue_frame` is the generation of the
+/// blob the record's queue keeps (0: none): that blob's bytes are not written again
+/// (kFrameKept); another blob's are, for the queue to keep (kFrameSaved). Flattened, so that
+/// copy_run() is inlined here without being forced on the renderers, where forcing it made the
+/// JSON line slower.
 [[gnu::flatten]] inline std::size_t encode_record(const Record& r, char* out, std::size_t capacity,
-                                                  const FrameBlob* blob = nullptr) noexcept {
+                                                  const FrameBlob* blob = nullptr,
+                                                  std::uint64_t queue_frame = 0) noexcept {
   RecordWriter w(out, capacity);
   // Time, level, flags, line, the span's ids and trace flags: 8 + 1 + 1 + 4 + 24 + 1.
   if (!w.room(39 + RecordWriter::kSlack)) [[unlikely]]
@@ -241,12 +260,16 @@ inline std::size_t deferred_size_bound(const Record& r, bool limited = true,
   const SpanState* span = r.frame != nullptr ? r.frame->span : nullptr;
   const bool exception = !r.exception_type.empty() || !r.exception_message.empty();
   const bool unstamped = r.time_ns == 0;
+  const bool kept = blob != nullptr && queue_frame != 0 && blob->generation == queue_frame;
   assert(r.site == nullptr);  // encode_event_record()'s, or paired into fields first
   w.pod(unstamped ? r.ticks : r.time_ns);
   w.pod(static_cast<std::uint8_t>(r.level));
   w.pod(static_cast<std::uint8_t>(
       (span != nullptr ? kHasSpan : 0) | (exception ? kHasException : 0) |
-      (r.lasting_names ? kLastingNames : 0) | (unstamped ? kUnstamped : 0)));
+      (r.lasting_names ? kLastingNames : 0) | (unstamped ? kUnstamped : 0) |
+      (blob == nullptr ? 0
+       : kept          ? kFrameKept
+                       : kFrameSaved)));
   w.pod(r.line);
   if (span != nullptr) {
     const auto& ctx = span->data.context;  // ids never change after start
@@ -278,6 +301,8 @@ inline std::size_t deferred_size_bound(const Record& r, bool limited = true,
   }
   if (!w.attributes(r.bound)) [[unlikely]]
     return 0;
+  if (kept)
+    return static_cast<std::size_t>(w.cursor() - out);
   if (blob != nullptr) {
     if (!w.room(blob->bytes.size())) [[unlikely]]
       return 0;
@@ -295,8 +320,8 @@ inline std::size_t deferred_size_bound(const Record& r, bool limited = true,
 /// path's usual case: the same bytes, without the branches for what such a record never has
 /// (copied names, an exception, a frame without a blob).
 [[gnu::flatten]] inline std::size_t encode_event_record(const Record& r, char* out,
-                                                        std::size_t capacity,
-                                                        const FrameBlob& blob) noexcept {
+                                                        std::size_t capacity, const FrameBlob& blob,
+                                                        std::uint64_t queue_frame = 0) noexcept {
   assert(r.site != nullptr && r.lasting_names && r.frame != nullptr);
   assert(r.exception_type.empty() && r.exception_message.empty());
   RecordWriter w(out, capacity);
@@ -305,10 +330,12 @@ inline std::size_t deferred_size_bound(const Record& r, bool limited = true,
     return 0;
   const SpanState* span = r.frame->span;
   const bool unstamped = r.time_ns == 0;
+  const bool kept = queue_frame != 0 && blob.generation == queue_frame;
   w.pod(unstamped ? r.ticks : r.time_ns);
   w.pod(static_cast<std::uint8_t>(r.level));
   w.pod(static_cast<std::uint8_t>(kLastingNames | kEventSite | (span != nullptr ? kHasSpan : 0) |
-                                  (unstamped ? kUnstamped : 0)));
+                                  (unstamped ? kUnstamped : 0) |
+                                  (kept ? kFrameKept : kFrameSaved)));
   w.pod(r.line);
   if (span != nullptr) {
     const auto& ctx = span->data.context;
@@ -326,7 +353,11 @@ inline std::size_t deferred_size_bound(const Record& r, bool limited = true,
     if (!w.room(RecordWriter::kSlack) || !w.value(r.values[i])) [[unlikely]]
       return 0;
   }
-  if (!w.attributes(r.bound) || !w.room(blob.bytes.size())) [[unlikely]]
+  if (!w.attributes(r.bound)) [[unlikely]]
+    return 0;
+  if (kept)
+    return static_cast<std::size_t>(w.cursor() - out);
+  if (!w.room(blob.bytes.size())) [[unlikely]]
     return 0;
   char* at = w.cursor();
   std::copy(blob.bytes.begin(), blob.bytes.end(), at);
@@ -338,7 +369,10 @@ inline std::size_t deferred_size_bound(const Record& r, bool limited = true,
 /// which the writer thread keeps and reuses.
 class RecordReader {
  public:
-  Record decode(std::string_view bytes) {
+  /// `queue_frame`: the frame's bytes the record's queue keeps, which a kFrameSaved record
+  /// replaces and a kFrameKept one reads; null where no record refers to them (the log
+  /// exporter's batches).
+  Record decode(std::string_view bytes, std::string* queue_frame = nullptr) {
     in_ = bytes;
     Record r;
     const auto time = pod<std::uint64_t>();
@@ -384,8 +418,25 @@ class RecordReader {
     r.fields = fields_;
     attributes(bound_);
     r.bound = bound_.empty() ? nullptr : &bound_;
-    attributes(frame_.tags);
-    attributes(frame_.log_context);
+    if ((flags & kFrameKept) != 0) {
+      assert(queue_frame != nullptr);
+      in_ = queue_frame != nullptr ? std::string_view(*queue_frame) : std::string_view();
+    } else if ((flags & kFrameSaved) != 0 && queue_frame != nullptr) {
+      try {
+        queue_frame->assign(in_);
+      } catch (...) {
+        // Kept records after this one lose their tags rather than show an older frame's.
+        queue_frame->clear();
+        throw;
+      }
+    }
+    if (in_.empty()) {  // kept bytes that could not be saved
+      frame_.tags.clear();
+      frame_.log_context.clear();
+    } else {
+      attributes(frame_.tags);
+      attributes(frame_.log_context);
+    }
     r.frame = &frame_;
     return r;
   }

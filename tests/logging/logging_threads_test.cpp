@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <o11y/context.hpp>
@@ -182,6 +183,65 @@ TEST_F(LoggingThreads, AsyncQueuesThatGrowOrWhoseThreadsExitLoseNoLine) {
   expect_each_threads_lines_in_order(cfg.file_path, kThreads, kPerThread,
                                      [](const nlohmann::json& /*j*/, int /*t*/) {});
   EXPECT_EQ(logging::dropped_lines(), dropped_before);
+}
+
+// A thread's queue carries its frame's tags once and then a flag per line, until the frame
+// changes. Threads here change frames every few lines into small queues that drop lines when
+// full, so the line that would have carried a frame's tags is sometimes the one dropped: every
+// line written must still carry its own frame's tags, never another's.
+TEST_F(LoggingThreads, AsyncLinesCarryTheirOwnFramesTagsAsFramesChangeAndFullQueuesDrop) {
+  testing::TempDir dir;
+  LoggingConfig cfg = debug();
+  cfg.file_path = dir.file("frames.log");
+  cfg.async = true;
+  cfg.async_queue_bytes = 4096;
+  cfg.async_drop_when_full = true;
+  configure(cfg);
+  constexpr int kThreads = 3;
+  constexpr int kPerThread = 4000;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([t] {
+      auto log = get_logger("frames");
+      for (int i = 0; i < kPerThread;) {
+        const int frame = i / 7;  // a request of 7 lines, then the next
+        const Scope scope;
+        set_custom_tags({{"tenant_id", "t" + std::to_string(t) + "-" + std::to_string(frame)}});
+        if (frame % 3 == 0)
+          add_log_context({{"request_id", frame}});
+        for (; i < kPerThread && i / 7 == frame; ++i)
+          log.info("numbered", {{"t", t}, {"frame", frame}, {"i", i}});
+      }
+      // One line under no frame of its own, after the last request's.
+      log.info("numbered", {{"t", t}, {"frame", -1}, {"i", kPerThread}});
+    });
+  }
+  for (auto& th : threads)
+    th.join();
+  logging::flush();
+  std::size_t lines = 0;
+  std::vector<bool> seen_last(kThreads, false);
+  for (const auto& line : testing::read_lines(cfg.file_path)) {
+    const auto j = nlohmann::json::parse(line);
+    const int t = j["t"];
+    const int frame = j["frame"];
+    ++lines;
+    if (frame < 0) {
+      seen_last[static_cast<std::size_t>(t)] = true;
+      EXPECT_FALSE(j.contains("tenant_id")) << line;
+      EXPECT_FALSE(j.contains("request_id")) << line;
+      continue;
+    }
+    EXPECT_EQ(j.value("tenant_id", ""), "t" + std::to_string(t) + "-" + std::to_string(frame))
+        << line;
+    EXPECT_EQ(j.contains("request_id"), frame % 3 == 0) << line;
+    if (frame % 3 == 0) {
+      EXPECT_EQ(j["request_id"], frame) << line;
+    }
+  }
+  EXPECT_GT(lines, 0U);
+  std::printf("[ figures  ] %zu of %d lines written, the rest dropped by full queues\n", lines,
+              kThreads * (kPerThread + 1));
 }
 
 double counted(const std::string& scrape, const std::string& series) {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <limits>
+#include <o11y/context.hpp>
 #include <string>
 #include <vector>
 
@@ -138,7 +139,7 @@ TEST(RecordCodec, AnEventSitesNamesTravelAsOnePointer) {
   blob.bytes.assign(2, '\0');
   blob.valid = true;
   std::vector<char> bytes(kQuickRecord);
-  const std::size_t n = encode_event_record(by_site, bytes.data(), bytes.size(), blob);
+  const std::size_t n = encode_event_record(by_site, bytes.data(), bytes.size(), blob, 0);
   ASSERT_GT(n, 0U);
   std::vector<char> plain(deferred_size_bound(by_fields));
   const std::size_t plain_n = encode_record(by_fields, plain.data(), plain.size());
@@ -236,6 +237,95 @@ TEST(RecordCodec, LengthsFrom255UpAndHundredsOfFieldsRoundTrip) {
     EXPECT_EQ(Value(d.fields[0].value), Value(value));
     EXPECT_EQ(Value(d.fields[300].value), Value(std::int64_t{299}));
   }
+}
+
+// The calling thread's frame with two tags, and a record under it.
+struct UnderTwoTags {
+  Scope scope;
+  std::vector<Field> fields = {{"order_id", 123}, {"amount", 49.99}};
+  Record record(std::uint32_t line) const {
+    return {1,       Level::Info,      "orders.views", "order_placed", fields,
+            nullptr, &current_frame(), "views.cpp",    line,           /*names_last=*/true};
+  }
+  UnderTwoTags() { set_custom_tags({{"tenant_id", "acme"}, {"feature", "checkout_v2"}}); }
+};
+
+TEST(RecordCodec, AQueueKeepsAFramesBytesAndLaterRecordsUnderItCarryAFlagInstead) {
+  const UnderTwoTags ctx;
+  const Record first = ctx.record(1);
+  const FrameBlob* blob = frame_blob(first);
+  ASSERT_NE(blob, nullptr);
+  ASSERT_NE(blob->generation, 0U);
+  std::vector<char> a(kQuickRecord);
+  std::vector<char> b(kQuickRecord);
+  // A queue that keeps no frame yet gets the bytes; one that keeps this blob gets a flag.
+  const std::size_t saved_n = encode_record(first, a.data(), a.size(), blob, 0);
+  const Record second = ctx.record(2);
+  ASSERT_EQ(frame_blob(second), blob);  // the same frame: the same blob
+  const std::size_t kept_n = encode_record(second, b.data(), b.size(), blob, blob->generation);
+  ASSERT_GT(kept_n, 0U);
+  EXPECT_EQ(saved_n - kept_n, blob->bytes.size());
+
+  RecordReader reader;
+  std::string queue_frame;
+  const auto tags_of = [](const Record& r) {
+    std::vector<std::string> out;
+    for (const auto& at : r.frame->tags)
+      out.push_back(at.key + "=" + std::string(ValueView(at.value).as_string()));
+    return out;
+  };
+  const std::vector<std::string> expected = {"tenant_id=acme", "feature=checkout_v2"};
+  EXPECT_EQ(tags_of(reader.decode(std::string_view(a.data(), saved_n), &queue_frame)), expected);
+  EXPECT_EQ(queue_frame, blob->bytes);
+  const Record d = reader.decode(std::string_view(b.data(), kept_n), &queue_frame);
+  EXPECT_EQ(d.line, 2U);
+  EXPECT_EQ(d.fields.size(), 2U);
+  EXPECT_EQ(tags_of(d), expected);
+}
+
+TEST(RecordCodec, ARecordUnderAnotherFrameCarriesItsBytesAndTheQueueKeepsThoseFromThen) {
+  std::vector<char> a(kQuickRecord);
+  std::uint64_t old_generation = 0;
+  std::string queue_frame;
+  RecordReader reader;
+  {
+    const UnderTwoTags ctx;
+    const Record r = ctx.record(1);
+    const FrameBlob* blob = frame_blob(r);
+    ASSERT_NE(blob, nullptr);
+    old_generation = blob->generation;
+    const std::size_t n = encode_record(r, a.data(), a.size(), blob, 0);
+    reader.decode(std::string_view(a.data(), n), &queue_frame);
+  }
+  const Scope scope;
+  set_custom_tags({{"tenant_id", "globex"}});
+  const Record r(1, Level::Info, "orders.views", "order_placed", {}, nullptr, &current_frame(),
+                 "views.cpp", 3, /*names_last=*/true);
+  const FrameBlob* blob = frame_blob(r);
+  ASSERT_NE(blob, nullptr);
+  EXPECT_NE(blob->generation, old_generation);
+  // The queue keeps the old frame's blob: this record carries its own, and replaces it.
+  const std::size_t n = encode_record(r, a.data(), a.size(), blob, old_generation);
+  const Record d = reader.decode(std::string_view(a.data(), n), &queue_frame);
+  ASSERT_EQ(d.frame->tags.size(), 1U);
+  EXPECT_EQ(ValueView(d.frame->tags[0].value).as_string(), "globex");
+  EXPECT_EQ(queue_frame, blob->bytes);
+}
+
+TEST(RecordCodec, AKeptFrameWhoseBytesWereLostDecodesWithoutTags) {
+  const UnderTwoTags ctx;
+  const Record r = ctx.record(1);
+  const FrameBlob* blob = frame_blob(r);
+  ASSERT_NE(blob, nullptr);
+  std::vector<char> a(kQuickRecord);
+  const std::size_t n = encode_record(r, a.data(), a.size(), blob, blob->generation);
+  std::string lost;  // what the writer holds when saving the bytes failed
+  RecordReader reader;
+  const Record d = reader.decode(std::string_view(a.data(), n), &lost);
+  EXPECT_EQ(d.event, "order_placed");
+  EXPECT_EQ(d.fields.size(), 2U);
+  EXPECT_TRUE(d.frame->tags.empty());
+  EXPECT_TRUE(d.frame->log_context.empty());
 }
 
 TEST(RecordCodec, TheExampleLineTakesFewBytes) {
