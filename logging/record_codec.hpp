@@ -420,8 +420,15 @@ class RecordReader {
     r.bound = bound_.empty() ? nullptr : &bound_;
     if ((flags & kFrameKept) != 0) {
       assert(queue_frame != nullptr);
+      // The tags decoded last came from these same bytes: a queue's lines under one frame
+      // follow each other, so the writer decodes a frame once, not once per line.
+      if (queue_frame == frame_from_ && queue_frame != nullptr) {
+        r.frame = &frame_;
+        return r;
+      }
       in_ = queue_frame != nullptr ? std::string_view(*queue_frame) : std::string_view();
     } else if ((flags & kFrameSaved) != 0 && queue_frame != nullptr) {
+      frame_from_ = nullptr;
       try {
         queue_frame->assign(in_);
       } catch (...) {
@@ -429,7 +436,10 @@ class RecordReader {
         queue_frame->clear();
         throw;
       }
+    } else {
+      queue_frame = nullptr;  // the frame's attributes are this record's alone
     }
+    frame_from_ = nullptr;
     if (in_.empty()) {  // kept bytes that could not be saved
       frame_.tags.clear();
       frame_.log_context.clear();
@@ -437,6 +447,7 @@ class RecordReader {
       attributes(frame_.tags);
       attributes(frame_.log_context);
     }
+    frame_from_ = queue_frame;
     r.frame = &frame_;
     return r;
   }
@@ -495,6 +506,8 @@ class RecordReader {
   std::vector<Field> fields_;
   Attributes bound_;
   Frame frame_;
+  /// The queue's kept bytes frame_'s attributes were decoded from, if they were.
+  const std::string* frame_from_ = nullptr;
   std::unique_ptr<SpanState> span_ = std::make_unique<SpanState>();
 };
 

@@ -312,6 +312,51 @@ TEST(RecordCodec, ARecordUnderAnotherFrameCarriesItsBytesAndTheQueueKeepsThoseFr
   EXPECT_EQ(queue_frame, blob->bytes);
 }
 
+// The writer decodes a kept frame once while one queue's lines follow each other; lines of
+// two queues in turn must still each get their own queue's tags.
+TEST(RecordCodec, KeptRecordsOfTwoQueuesInTurnEachGetTheirOwnQueuesTags) {
+  struct Encoded {
+    std::vector<char> saved = std::vector<char>(kQuickRecord);
+    std::vector<char> kept = std::vector<char>(kQuickRecord);
+    std::size_t saved_n = 0;
+    std::size_t kept_n = 0;
+  };
+  const auto encode_under = [](const char* tenant) {
+    const Scope scope;
+    set_custom_tags({{"tenant_id", tenant}});
+    const Record r(1, Level::Info, "orders.views", "order_placed", {}, nullptr, &current_frame(),
+                   "views.cpp", 3, /*names_last=*/true);
+    const FrameBlob* blob = frame_blob(r);
+    Encoded e;
+    if (blob == nullptr)
+      return e;
+    e.saved_n = encode_record(r, e.saved.data(), e.saved.size(), blob, 0);
+    e.kept_n = encode_record(r, e.kept.data(), e.kept.size(), blob, blob->generation);
+    return e;
+  };
+  const Encoded a = encode_under("acme");
+  const Encoded b = encode_under("globex");
+  ASSERT_GT(a.kept_n, 0U);
+  ASSERT_GT(b.kept_n, 0U);
+  RecordReader reader;
+  std::string queue_a;
+  std::string queue_b;
+  const auto tenant = [&](const std::vector<char>& bytes, std::size_t n, std::string* queue) {
+    const Record d = reader.decode(std::string_view(bytes.data(), n), queue);
+    return d.frame->tags.size() == 1 ? std::string(ValueView(d.frame->tags[0].value).as_string())
+                                     : std::string("(none)");
+  };
+  EXPECT_EQ(tenant(a.saved, a.saved_n, &queue_a), "acme");
+  EXPECT_EQ(tenant(a.kept, a.kept_n, &queue_a), "acme");
+  EXPECT_EQ(tenant(b.saved, b.saved_n, &queue_b), "globex");
+  EXPECT_EQ(tenant(a.kept, a.kept_n, &queue_a), "acme");
+  EXPECT_EQ(tenant(b.kept, b.kept_n, &queue_b), "globex");
+  EXPECT_EQ(tenant(b.kept, b.kept_n, &queue_b), "globex");
+  // A record that carries its frame inline (not through a queue) in between.
+  EXPECT_EQ(tenant(b.saved, b.saved_n, nullptr), "globex");
+  EXPECT_EQ(tenant(a.kept, a.kept_n, &queue_a), "acme");
+}
+
 TEST(RecordCodec, AKeptFrameWhoseBytesWereLostDecodesWithoutTags) {
   const UnderTwoTags ctx;
   const Record r = ctx.record(1);
