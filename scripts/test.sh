@@ -7,6 +7,9 @@
 #        cmake --preset fuzz -DO11Y_FUZZ_SECONDS=600 && cmake --build --preset fuzz --target fuzzers
 #        ctest --preset fuzz
 #   5. a release build: benchmarks compile, the installed package works for a consumer
+# The clang static analyzer is left out of step 1 for time; after the ASan build, run it with
+#        run-clang-tidy -checks='-*,clang-analyzer-*' -p build/asan -j "$(nproc)" \
+#          $(git ls-files '*.cpp' | grep -vE '^(tests|bench|examples)/')
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
