@@ -38,7 +38,7 @@ inline constexpr unsigned char kRecordEntry = 0xFF;  // the "output" byte of a d
 // some 180 bytes.
 inline constexpr std::size_t kQuickRecord = 1024;
 // A record's flags byte.
-inline constexpr std::uint8_t kHasSpan = 1;
+// 1 was kHasSpan: a span's ids are the frame's now (RecordWriter::frame()).
 inline constexpr std::uint8_t kHasException = 2;
 inline constexpr std::uint8_t kLastingNames = 4;  // logger and file as pointer and size
 inline constexpr std::uint8_t kUnstamped = 8;     // the clock's reading, not yet Unix time
@@ -120,6 +120,23 @@ class RecordWriter {
     return std::all_of(a->begin(), a->end(),
                        [this](const Attribute& at) { return item(at.key, ValueView(at.value)); });
   }
+  /// A record's frame: its span's ids, if it has a span (a byte says), then its tags and log
+  /// context. What a FrameBlob holds, and what a queue keeps (kFrameSaved).
+  [[gnu::always_inline]] [[nodiscard]] bool frame(const Frame* f) {
+    if (!room(kSlack)) [[unlikely]]
+      return false;
+    const SpanState* span = f != nullptr ? f->span : nullptr;
+    pod(static_cast<std::uint8_t>(span != nullptr ? 1 : 0));
+    if (span != nullptr) {
+      const auto& ctx = span->data.context;  // ids never change after start
+      pod(ctx.trace_id.hi);
+      pod(ctx.trace_id.lo);
+      pod(ctx.span_id.value);
+      pod(ctx.flags);
+    }
+    return attributes(f != nullptr ? &f->tags : nullptr) &&
+           attributes(f != nullptr ? &f->log_context : nullptr);
+  }
   [[nodiscard]] char* cursor() const noexcept { return p_; }
 
  private:
@@ -157,7 +174,8 @@ inline std::uint64_t next_frame_blob_generation() noexcept {
   try {
     const std::shared_ptr<const Frame>& current = current_frame_ptr();
     cache->valid = false;
-    std::size_t n = 10 + RecordWriter::kSlack;  // the two counts
+    // The span's byte and ids, and the two counts.
+    std::size_t n = 1 + 3 * 8 + 1 + 10 + RecordWriter::kSlack;
     std::size_t count = 0;
     bool fits = true;
     for (const Attributes* a : {&r.frame->tags, &r.frame->log_context}) {
@@ -172,7 +190,7 @@ inline std::uint64_t next_frame_blob_generation() noexcept {
     }
     cache->bytes.resize(n);
     RecordWriter w(cache->bytes.data(), n);
-    if (!w.attributes(&r.frame->tags) || !w.attributes(&r.frame->log_context))
+    if (!w.frame(r.frame))
       return nullptr;
     cache->bytes.resize(static_cast<std::size_t>(w.cursor() - cache->bytes.data()));
     cache->frame = current;
@@ -207,9 +225,9 @@ inline std::size_t deferred_size_bound(const Record& r, bool limited = true,
                                        const FrameBlob* blob = nullptr) noexcept {
   // Key length (at most 5), kind, then a number (8) or a string's length (5) and its bytes.
   constexpr std::size_t kItem = 5 + 1 + 8;
-  // Time, level, flags, line; 5 string lengths; the span's ids and trace flags; the 4 item
-  // counts.
-  constexpr std::size_t kFixed = 8 + 1 + 1 + 4 + 5 * 5 + 3 * 8 + 1 + 4 * 5;
+  // Time, level, flags, line; 5 string lengths; the span's byte, ids and trace flags; the 4
+  // item counts.
+  constexpr std::size_t kFixed = 8 + 1 + 1 + 4 + 5 * 5 + 1 + 3 * 8 + 1 + 4 * 5;
   constexpr std::size_t kView = sizeof(const char*) + sizeof(std::size_t);
   assert(r.site == nullptr);  // sized only once dispatch() paired its values with keys
   if (limited && (r.event.size() > kDeferMaxString || r.exception_message.size() > kDeferMaxString))
@@ -254,30 +272,22 @@ inline std::size_t deferred_size_bound(const Record& r, bool limited = true,
                                                   const FrameBlob* blob = nullptr,
                                                   std::uint64_t queue_frame = 0) noexcept {
   RecordWriter w(out, capacity);
-  // Time, level, flags, line, the span's ids and trace flags: 8 + 1 + 1 + 4 + 24 + 1.
-  if (!w.room(39 + RecordWriter::kSlack)) [[unlikely]]
+  // Time, level, flags, line: 8 + 1 + 1 + 4.
+  if (!w.room(14 + RecordWriter::kSlack)) [[unlikely]]
     return 0;
-  const SpanState* span = r.frame != nullptr ? r.frame->span : nullptr;
   const bool exception = !r.exception_type.empty() || !r.exception_message.empty();
   const bool unstamped = r.time_ns == 0;
   const bool kept = blob != nullptr && queue_frame != 0 && blob->generation == queue_frame;
   assert(r.site == nullptr);  // encode_event_record()'s, or paired into fields first
   w.pod(unstamped ? r.ticks : r.time_ns);
   w.pod(static_cast<std::uint8_t>(r.level));
-  w.pod(static_cast<std::uint8_t>(
-      (span != nullptr ? kHasSpan : 0) | (exception ? kHasException : 0) |
-      (r.lasting_names ? kLastingNames : 0) | (unstamped ? kUnstamped : 0) |
-      (blob == nullptr ? 0
-       : kept          ? kFrameKept
-                       : kFrameSaved)));
+  w.pod(static_cast<std::uint8_t>((exception ? kHasException : 0) |
+                                  (r.lasting_names ? kLastingNames : 0) |
+                                  (unstamped ? kUnstamped : 0) |
+                                  (blob == nullptr ? 0
+                                   : kept          ? kFrameKept
+                                                   : kFrameSaved)));
   w.pod(r.line);
-  if (span != nullptr) {
-    const auto& ctx = span->data.context;  // ids never change after start
-    w.pod(ctx.trace_id.hi);
-    w.pod(ctx.trace_id.lo);
-    w.pod(ctx.span_id.value);
-    w.pod(ctx.flags);
-  }
   // Each str() is one item's worth of slack or checks its own size; a view() takes 16 bytes of
   // the slack.
   if (r.lasting_names) [[likely]] {
@@ -310,8 +320,7 @@ inline std::size_t deferred_size_bound(const Record& r, bool limited = true,
     std::copy(blob->bytes.begin(), blob->bytes.end(), at);
     return static_cast<std::size_t>(at - out) + blob->bytes.size();
   }
-  if (!w.attributes(r.frame != nullptr ? &r.frame->tags : nullptr) ||
-      !w.attributes(r.frame != nullptr ? &r.frame->log_context : nullptr)) [[unlikely]]
+  if (!w.frame(r.frame)) [[unlikely]]
     return 0;
   return static_cast<std::size_t>(w.cursor() - out);
 }
@@ -325,25 +334,16 @@ inline std::size_t deferred_size_bound(const Record& r, bool limited = true,
   assert(r.site != nullptr && r.lasting_names && r.frame != nullptr);
   assert(r.exception_type.empty() && r.exception_message.empty());
   RecordWriter w(out, capacity);
-  // The fixed part (39 bytes) and the names (40) within one check.
-  if (!w.room(39 + 40 + RecordWriter::kSlack)) [[unlikely]]
+  // The fixed part (14 bytes) and the names (40) within one check.
+  if (!w.room(14 + 40 + RecordWriter::kSlack)) [[unlikely]]
     return 0;
-  const SpanState* span = r.frame->span;
   const bool unstamped = r.time_ns == 0;
   const bool kept = queue_frame != 0 && blob.generation == queue_frame;
   w.pod(unstamped ? r.ticks : r.time_ns);
   w.pod(static_cast<std::uint8_t>(r.level));
-  w.pod(static_cast<std::uint8_t>(kLastingNames | kEventSite | (span != nullptr ? kHasSpan : 0) |
-                                  (unstamped ? kUnstamped : 0) |
+  w.pod(static_cast<std::uint8_t>(kLastingNames | kEventSite | (unstamped ? kUnstamped : 0) |
                                   (kept ? kFrameKept : kFrameSaved)));
   w.pod(r.line);
-  if (span != nullptr) {
-    const auto& ctx = span->data.context;
-    w.pod(ctx.trace_id.hi);
-    w.pod(ctx.trace_id.lo);
-    w.pod(ctx.span_id.value);
-    w.pod(ctx.flags);
-  }
   w.view(r.logger);
   w.pod(std::bit_cast<std::uintptr_t>(r.site));
   w.view(r.file);
@@ -381,15 +381,6 @@ class RecordReader {
     // Unstamped: time_ns stays 0 for the writer to stamp from the reading.
     ((flags & kUnstamped) != 0 ? r.ticks : r.time_ns) = time;
     r.line = pod<std::uint32_t>();
-    frame_.span = nullptr;
-    if ((flags & kHasSpan) != 0) {
-      auto& ctx = span_->data.context;
-      ctx.trace_id.hi = pod<std::uint64_t>();
-      ctx.trace_id.lo = pod<std::uint64_t>();
-      ctx.span_id.value = pod<std::uint64_t>();
-      ctx.flags = pod<decltype(ctx.flags)>();
-      frame_.span = span_.get();
-    }
     const EventSite* site = nullptr;
     if ((flags & kEventSite) != 0) {
       r.logger = view();
@@ -440,10 +431,19 @@ class RecordReader {
       queue_frame = nullptr;  // the frame's attributes are this record's alone
     }
     frame_from_ = nullptr;
+    frame_.span = nullptr;
     if (in_.empty()) {  // kept bytes that could not be saved
       frame_.tags.clear();
       frame_.log_context.clear();
     } else {
+      if (pod<std::uint8_t>() != 0) {
+        auto& ctx = span_->data.context;
+        ctx.trace_id.hi = pod<std::uint64_t>();
+        ctx.trace_id.lo = pod<std::uint64_t>();
+        ctx.span_id.value = pod<std::uint64_t>();
+        ctx.flags = pod<decltype(ctx.flags)>();
+        frame_.span = span_.get();
+      }
       attributes(frame_.tags);
       attributes(frame_.log_context);
     }

@@ -9,6 +9,7 @@
 #include <o11y/log.hpp>
 #include <o11y/metrics.hpp>
 #include <o11y/trace.hpp>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -185,10 +186,10 @@ TEST_F(LoggingThreads, AsyncQueuesThatGrowOrWhoseThreadsExitLoseNoLine) {
   EXPECT_EQ(logging::dropped_lines(), dropped_before);
 }
 
-// A thread's queue carries its frame's tags once and then a flag per line, until the frame
-// changes. Threads here change frames every few lines into small queues that drop lines when
-// full, so the line that would have carried a frame's tags is sometimes the one dropped: every
-// line written must still carry its own frame's tags, never another's.
+// A thread's queue carries its frame (span ids, tags, log context) once and then a flag per
+// line, until the frame changes. Threads here change frames every few lines into small queues
+// that drop lines when full, so the line that would have carried a frame is sometimes the one
+// dropped: every line written must still carry its own frame, never another's.
 TEST_F(LoggingThreads, AsyncLinesCarryTheirOwnFramesTagsAsFramesChangeAndFullQueuesDrop) {
   testing::TempDir dir;
   LoggingConfig cfg = debug();
@@ -206,14 +207,18 @@ TEST_F(LoggingThreads, AsyncLinesCarryTheirOwnFramesTagsAsFramesChangeAndFullQue
       for (int i = 0; i < kPerThread;) {
         const int frame = i / 7;  // a request of 7 lines, then the next
         const Scope scope;
+        std::optional<Span> span;
+        if (frame % 2 == 0)
+          span.emplace(start_span("request"));
         set_custom_tags({{"tenant_id", "t" + std::to_string(t) + "-" + std::to_string(frame)}});
         if (frame % 3 == 0)
           add_log_context({{"request_id", frame}});
+        const std::string span_id = span ? span->span_id() : "";
         for (; i < kPerThread && i / 7 == frame; ++i)
-          log.info("numbered", {{"t", t}, {"frame", frame}, {"i", i}});
+          log.info("numbered", {{"t", t}, {"frame", frame}, {"i", i}, {"span", span_id}});
       }
       // One line under no frame of its own, after the last request's.
-      log.info("numbered", {{"t", t}, {"frame", -1}, {"i", kPerThread}});
+      log.info("numbered", {{"t", t}, {"frame", -1}, {"i", kPerThread}, {"span", ""}});
     });
   }
   for (auto& th : threads)
@@ -230,8 +235,10 @@ TEST_F(LoggingThreads, AsyncLinesCarryTheirOwnFramesTagsAsFramesChangeAndFullQue
       seen_last[static_cast<std::size_t>(t)] = true;
       EXPECT_FALSE(j.contains("tenant_id")) << line;
       EXPECT_FALSE(j.contains("request_id")) << line;
+      EXPECT_FALSE(j.contains("span_id")) << line;
       continue;
     }
+    EXPECT_EQ(j.value("span_id", ""), j["span"]) << line;
     EXPECT_EQ(j.value("tenant_id", ""), "t" + std::to_string(t) + "-" + std::to_string(frame))
         << line;
     EXPECT_EQ(j.contains("request_id"), frame % 3 == 0) << line;

@@ -133,10 +133,10 @@ TEST(RecordCodec, AnEventSitesNamesTravelAsOnePointer) {
   const Record by_fields(5, Level::Info, kLogger, "order_placed", fields, nullptr, &frame_of_fields,
                          "views.cpp", 9, /*names_last=*/true);
 
-  Frame frame;  // no tags: its blob is the two counts, 0 and 0
+  Frame frame;  // no span, no tags: its blob is the span's byte and the two counts, all 0
   by_site.frame = &frame;
   FrameBlob blob;
-  blob.bytes.assign(2, '\0');
+  blob.bytes.assign(3, '\0');
   blob.valid = true;
   std::vector<char> bytes(kQuickRecord);
   const std::size_t n = encode_event_record(by_site, bytes.data(), bytes.size(), blob, 0);
