@@ -60,6 +60,8 @@ class RecordWriter {
  public:
   static constexpr std::size_t kShort = 16;
   static constexpr std::size_t kSlack = 64;
+  /// What frame() writes before the attributes: the span's byte, ids and trace flags.
+  static constexpr std::size_t kFrameSpan = 1 + 3 * 8 + 1;
 
   RecordWriter(char* p, std::size_t capacity) noexcept : p_(p), end_(p + capacity) {}
   [[nodiscard]] bool room(std::size_t n) const noexcept {
@@ -174,8 +176,7 @@ inline std::uint64_t next_frame_blob_generation() noexcept {
   try {
     const std::shared_ptr<const Frame>& current = current_frame_ptr();
     cache->valid = false;
-    // The span's byte and ids, and the two counts.
-    std::size_t n = 1 + 3 * 8 + 1 + 10 + RecordWriter::kSlack;
+    std::size_t n = RecordWriter::kFrameSpan + 10 + RecordWriter::kSlack;  // and the two counts
     std::size_t count = 0;
     bool fits = true;
     for (const Attributes* a : {&r.frame->tags, &r.frame->log_context}) {
@@ -225,9 +226,9 @@ inline std::size_t deferred_size_bound(const Record& r, bool limited = true,
                                        const FrameBlob* blob = nullptr) noexcept {
   // Key length (at most 5), kind, then a number (8) or a string's length (5) and its bytes.
   constexpr std::size_t kItem = 5 + 1 + 8;
-  // Time, level, flags, line; 5 string lengths; the span's byte, ids and trace flags; the 4
-  // item counts.
-  constexpr std::size_t kFixed = 8 + 1 + 1 + 4 + 5 * 5 + 1 + 3 * 8 + 1 + 4 * 5;
+  // Time, level, flags, line; 5 string lengths; the frame's span part; the 4 item counts.
+  constexpr std::size_t kFixed =
+      std::size_t{8 + 1 + 1 + 4 + 5 * 5 + 4 * 5} + RecordWriter::kFrameSpan;
   constexpr std::size_t kView = sizeof(const char*) + sizeof(std::size_t);
   assert(r.site == nullptr);  // sized only once dispatch() paired its values with keys
   if (limited && (r.event.size() > kDeferMaxString || r.exception_message.size() > kDeferMaxString))
@@ -409,17 +410,18 @@ class RecordReader {
     r.fields = fields_;
     attributes(bound_);
     r.bound = bound_.empty() ? nullptr : &bound_;
-    if ((flags & kFrameKept) != 0) {
-      assert(queue_frame != nullptr);
-      // The tags decoded last came from these same bytes: a queue's lines under one frame
-      // follow each other, so the writer decodes a frame once, not once per line.
-      if (queue_frame == frame_from_ && queue_frame != nullptr) {
-        r.frame = &frame_;
-        return r;
-      }
+    const bool kept = (flags & kFrameKept) != 0;
+    assert(!kept || queue_frame != nullptr);
+    // The frame decoded last came from these same bytes: a queue's lines under one frame
+    // follow each other, so the writer decodes a frame once, not once per line.
+    if (kept && queue_frame != nullptr && queue_frame == frame_from_) {
+      r.frame = &frame_;
+      return r;
+    }
+    frame_from_ = nullptr;  // frame_ changes below, also if what follows throws
+    if (kept) {
       in_ = queue_frame != nullptr ? std::string_view(*queue_frame) : std::string_view();
     } else if ((flags & kFrameSaved) != 0 && queue_frame != nullptr) {
-      frame_from_ = nullptr;
       try {
         queue_frame->assign(in_);
       } catch (...) {
@@ -428,9 +430,8 @@ class RecordReader {
         throw;
       }
     } else {
-      queue_frame = nullptr;  // the frame's attributes are this record's alone
+      queue_frame = nullptr;  // the frame is this record's alone
     }
-    frame_from_ = nullptr;
     frame_.span = nullptr;
     if (in_.empty()) {  // kept bytes that could not be saved
       frame_.tags.clear();
