@@ -64,47 +64,6 @@ LoggerCore* core_for(Registry& r, std::string_view name) {
   return core;
 }
 
-std::string_view base_name(std::string_view path) noexcept {
-  const auto slash = path.find_last_of('/');
-  return slash == std::string_view::npos ? path : path.substr(slash + 1);
-}
-
-// The base name of a call site's file, remembered per thread for the last file seen: finding
-// it (a strlen and a backward scan of the path) was a fifth of a log call's own work, and a
-// thread's lines mostly come from one file in a row. A source location's file name has static
-// storage, so its address identifies it (get_logger() relies on the same).
-std::string_view call_site_file(const char* file) noexcept {
-  thread_local const char* t_file = nullptr;
-  thread_local std::string_view t_base;
-  if (file != t_file) {
-    t_base = base_name(file);
-    t_file = file;
-  }
-  return t_base;
-}
-
-// A log call's record, built by a constructor from every member: a default-constructed (or
-// aggregate-initialised) Record was cleared with `rep stos` first, all of it.
-// Its names last: a LoggerCore is never freed, and a call site's file has static storage
-// (SourceLocation). Stamped with the clock's reading alone: dispatch() converts it to Unix
-// time only where it renders the line here.
-[[gnu::always_inline]] inline Record record_for(const LoggerCore& core, const Attributes* bound,
-                                                Level level, std::string_view event,
-                                                std::span<const Field> fields,
-                                                const SourceLocation& loc) noexcept {
-  return {0,
-          level,
-          core.name,
-          event,
-          fields,
-          bound,
-          &current_frame(),
-          call_site_file(loc.file_name()),
-          loc.line(),
-          /*names_last=*/true,
-          tick_clock::now()};
-}
-
 std::string name_for_path(std::string_view path, std::string_view root) {
   if (!root.empty() && path.substr(0, root.size()) == root) {
     path.remove_prefix(root.size());
@@ -225,15 +184,7 @@ void Logger::write(Level level, std::string_view event, std::span<const Field> f
 
 void Logger::write_event(Level level, const detail::EventSite& site, const ValueView* values,
                          const Loc& loc) const noexcept {
-  try {
-    detail::Record r = detail::record_for(*core_, bound_.get(), level, site.name, {}, loc);
-    r.site = &site;
-    r.values = values;
-    detail::dispatch(r);
-  } catch (...) {
-    detail::count_dropped_line();
-    detail::report_internal_error("logging", "could not build a log record");
-  }
+  detail::dispatch_event(*core_, bound_.get(), level, site, values, loc);
 }
 
 namespace logging {

@@ -36,6 +36,11 @@ void ensure_logging_configured();
 /// `record.time_ns` from its `ticks` where it is still 0, unless the record is queued for the
 /// writer, which stamps it.
 void dispatch(Record& record) noexcept;
+/// dispatch() for a call to an event(): builds its record and dispatches it without a call in
+/// between.
+void dispatch_event(const LoggerCore& core, const Attributes* bound, Level level,
+                    const EventSite& site, const ValueView* values,
+                    const SourceLocation& loc) noexcept;
 
 /// Sends the log records queued for OTLP export, waiting at most `limit` (and the exporter's
 /// own export timeout); false when time ran out. Not part of flush_logging(), which runs
