@@ -115,8 +115,8 @@ void timed_batches(benchmark::State& state, Call&& call, Drain&& drain) {
     state.counters["p50_ns"] = at(0.50);
     state.counters["p99_ns"] = at(0.99);
     state.counters["p999_ns"] = at(0.999);
-    // The clock steps by about 10 ns, so p50 moves in steps; the mean of the calls below p99
-    // (the tail left out) shows a change smaller than a step.
+    // A virtual machine's time-stamp counter may advance in coarse steps, and p50 with it; the
+    // mean of the calls below p99 (the tail left out) shows a change smaller than a step.
     const auto body = static_cast<std::size_t>(0.99 * static_cast<double>(ticks.size()));
     double sum = 0;
     for (std::size_t i = 0; i < body; ++i)
