@@ -31,6 +31,7 @@
 #include "quill/LogMacros.h"
 #include "quill/Logger.h"
 #include "quill/sinks/FileSink.h"
+#include "quill/sinks/JsonSink.h"
 
 namespace {
 
@@ -207,6 +208,51 @@ void BM_O11yAsyncBackendLinesPerSecond(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_O11yAsyncBackendLinesPerSecond)->Iterations(3)->UseRealTime();
+
+// quill's backend on the same lines, as text (its default pattern) and as JSON (its JSON file
+// sink, the values under their names), for the rate beside o11y's in one run.
+quill::Logger* quill_json_logger() {
+  static quill::Logger* logger = [] {
+    quill::Backend::start();
+    const auto path = temp_file("quill_bench.json");
+    std::filesystem::remove(path);
+    auto sink =
+        quill::Frontend::create_or_get_sink<quill::JsonFileSink>(path, quill::FileSinkConfig{});
+    return quill::Frontend::create_or_get_logger("bench_json", std::move(sink));
+  }();
+  return logger;
+}
+
+template <class Call>
+void quill_lines_per_second(benchmark::State& state, quill::Logger* logger, Call&& call) {
+  constexpr int kLines = 200000;
+  for (auto _ : state) {
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < kLines; ++i)
+      call(i);
+    logger->flush_log();
+    const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+    state.counters["lines_per_s"] = kLines / took.count();
+  }
+}
+
+void BM_QuillBackendLinesPerSecond(benchmark::State& state) {
+  quill::Logger* logger = quill_logger();
+  quill_lines_per_second(state, logger, [&](int i) {
+    LOG_INFO(logger, "order_placed order_id={} amount={} currency={} customer={}", i, 49.99, "EUR",
+             "acme");
+  });
+}
+BENCHMARK(BM_QuillBackendLinesPerSecond)->Iterations(3)->UseRealTime();
+
+void BM_QuillJsonBackendLinesPerSecond(benchmark::State& state) {
+  quill::Logger* logger = quill_json_logger();
+  quill_lines_per_second(state, logger, [&](int i) {
+    LOG_INFO(logger, "order_placed {order_id} {amount} {currency} {customer}", i, 49.99, "EUR",
+             "acme");
+  });
+}
+BENCHMARK(BM_QuillJsonBackendLinesPerSecond)->Iterations(3)->UseRealTime();
 
 }  // namespace
 
