@@ -162,6 +162,10 @@ void set_redaction(const std::vector<std::string>& keys, bool mask_values) {
   retired.emplace_back(old);
 }
 
+std::uint64_t redaction_version() noexcept {
+  return current_rules().version;
+}
+
 KeyTraits key_traits(std::string_view key) noexcept {
   const Rules& r = current_rules();
   if (key.size() > kMaxCachedKey)

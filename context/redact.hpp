@@ -24,6 +24,10 @@ inline constexpr std::string_view kRedacted = "[REDACTED]";
 /// Thread-safe; readers never lock.
 void set_redaction(const std::vector<std::string>& keys, bool mask_values);
 
+/// Changes whenever set_redaction() replaces the rules: what a key's traits were worked out
+/// under. Thread-safe, no allocation.
+[[nodiscard]] std::uint64_t redaction_version() noexcept;
+
 /// What redaction needs to know of a key, found with one lookup in a per-thread cache (a
 /// line's keys are nearly always the same few literals).
 struct KeyTraits {
