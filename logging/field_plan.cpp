@@ -4,7 +4,6 @@
 #include <memory>
 #include <unordered_set>
 
-#include "base/thread_instance.hpp"
 #include "base/words.hpp"
 #include "logging/renderer.hpp"
 
@@ -69,29 +68,12 @@ class SeenKeys {
   std::unique_ptr<std::unordered_set<std::string_view>> big_;
 };
 
-}  // namespace
-
-bool FieldPlan::fits(const Record& r, std::uint64_t version) const noexcept {
-  if (!valid_ || version != version_ || counts_of(r) != counts_)
-    return false;
-  std::size_t i = 0;
-  std::uint32_t begin = 0;
-  return each_key(r, [&](std::uint8_t /*source*/, std::string_view key) {
-    const std::uint32_t end = ends_[i++];
-    const bool same = short_equal(std::string_view(keys_).substr(begin, end - begin), key);
-    begin = end;
-    return same;
-  });
-}
-
-void FieldPlan::build(const Record& r, std::uint64_t version) {
-  valid_ = false;  // until built whole, also if what follows throws
-  keys_.clear();
-  ends_.clear();
-  entries_.clear();
+// Works out the decisions for r's keys into `out` (one per key).
+void decide(const Record& r, FieldPlan::Entry* out) {
   SeenKeys seen;
+  std::size_t i = 0;
   each_key(r, [&](std::uint8_t source, std::string_view key) {
-    Entry e;
+    FieldPlan::Entry e;
     // Bound fields, tags and log context were redacted when they were stored; a call's own
     // fields are redacted as they are rendered.
     if (source == kCall)
@@ -101,26 +83,61 @@ void FieldPlan::build(const Record& r, std::uint64_t version) {
     } else {
       seen.add(key);
     }
-    keys_.append(key);
-    ends_.push_back(static_cast<std::uint32_t>(keys_.size()));
-    entries_.push_back(e);
+    out[i++] = e;
     return true;
   });
-  counts_ = counts_of(r);
-  version_ = version;
-  valid_ = true;
 }
 
-const FieldPlan& FieldPlan::of(const Record& r, std::unique_ptr<FieldPlan>& late) {
+}  // namespace
+
+bool FieldPlan::fits(const Record& r, std::uint64_t version) const noexcept {
+  if (!valid_ || version != version_ || counts_of(r) != counts_)
+    return false;
+  std::size_t i = 0;
+  std::size_t begin = 0;
+  return each_key(r, [&](std::uint8_t /*source*/, std::string_view key) {
+    const std::size_t end = ends_[i++];
+    const bool same = short_equal(std::string_view(keys_.data() + begin, end - begin), key);
+    begin = end;
+    return same;
+  });
+}
+
+const FieldPlan::Entry* FieldPlan::entries_for(const Record& r, std::vector<Entry>& big) {
+  // Constant-initialised and trivially destructible: no guard, no destructor at thread exit.
+  thread_local constinit FieldPlan t_plan{};
   const std::uint64_t version = redaction_version();
-  auto* plan = thread_instance<FieldPlan>();
-  if (plan == nullptr) [[unlikely]] {
-    late = std::make_unique<FieldPlan>();
-    plan = late.get();
+  FieldPlan& plan = t_plan;
+  if (plan.fits(r, version)) [[likely]]
+    return plan.entries_.data();
+  const auto counts = counts_of(r);
+  const std::size_t n = counts[0] + counts[1] + counts[2] + counts[3];
+  std::size_t bytes = 0;
+  if (n <= kMaxKeys) {
+    each_key(r, [&](std::uint8_t /*source*/, std::string_view key) {
+      bytes += key.size();
+      return bytes <= kMaxKeyBytes;
+    });
   }
-  if (!plan->fits(r, version))
-    plan->build(r, version);
-  return *plan;
+  if (n > kMaxKeys || bytes > kMaxKeyBytes) {
+    big.resize(n);
+    decide(r, big.data());
+    return big.data();
+  }
+  plan.valid_ = false;  // until built whole
+  decide(r, plan.entries_.data());
+  std::size_t at = 0;
+  std::size_t i = 0;
+  each_key(r, [&](std::uint8_t /*source*/, std::string_view key) {
+    std::copy(key.begin(), key.end(), plan.keys_.begin() + static_cast<std::ptrdiff_t>(at));
+    at += key.size();
+    plan.ends_[i++] = static_cast<std::uint16_t>(at);
+    return true;
+  });
+  plan.counts_ = counts;
+  plan.version_ = version;
+  plan.valid_ = true;
+  return plan.entries_.data();
 }
 
 }  // namespace o11y::detail

@@ -2,8 +2,6 @@
 
 #include <array>
 #include <cstdint>
-#include <memory>
-#include <string>
 #include <string_view>
 #include <vector>
 
@@ -19,7 +17,10 @@ namespace o11y::detail {
 /// keys are those of the plan costs a comparison per key, where working the plan out costs a
 /// lookup in the redaction cache per call field and a comparison with every earlier key.
 ///
-/// Not thread-safe: each thread uses its own (of()). Building a plan may throw std::bad_alloc.
+/// The kept plan has a fixed size and lives in constant-initialised thread-local storage: no
+/// allocation, and nothing to destroy at thread exit, so a line logged from a thread_local
+/// destructor still finds it. A line with more keys or longer ones gets a plan of its own.
+/// Not thread-safe: each thread uses its own (entries_for()).
 class FieldPlan {
  public:
   /// The suffixes, by Entry::suffix: none, then one per source of fields.
@@ -30,25 +31,24 @@ class FieldPlan {
     KeyTraits traits;         ///< a call field's; unused for the other sources
   };
 
-  /// The plan for r's keys, in for_each_user_field()'s order (call fields, bound fields, tags,
-  /// log context): the calling thread's, rebuilt when r's keys or the redaction rules differ
-  /// from the ones it was built for. Valid until the thread's next of(). From a thread_local
-  /// destructor at thread exit, after the thread's plan was destroyed, the plan is built in
-  /// `late`, which the caller keeps while it reads the plan.
-  static const FieldPlan& of(const Record& r, std::unique_ptr<FieldPlan>& late);
+  /// The decisions for r's keys, in for_each_user_field()'s order (call fields, bound fields,
+  /// tags, log context): the calling thread's kept plan, rebuilt when r's keys or the
+  /// redaction rules differ from the ones it was built for, valid until the thread's next
+  /// call; or, for a line too big to keep, in `big`. Throws only std::bad_alloc (`big`).
+  static const Entry* entries_for(const Record& r, std::vector<Entry>& big);
 
-  [[nodiscard]] const Entry* entries() const noexcept { return entries_.data(); }
+  static constexpr std::size_t kMaxKeys = 32;
+  static constexpr std::size_t kMaxKeyBytes = 512;
 
  private:
   [[nodiscard]] bool fits(const Record& r, std::uint64_t version) const noexcept;
-  void build(const Record& r, std::uint64_t version);
 
   bool valid_ = false;
-  std::uint64_t version_ = 0;            ///< redaction_version() it was built under
-  std::array<std::size_t, 4> counts_{};  ///< keys per source
-  std::string keys_;                     ///< every key, back to back
-  std::vector<std::uint32_t> ends_;      ///< where each key ends in keys_
-  std::vector<Entry> entries_;
+  std::uint64_t version_ = 0;                   ///< redaction_version() it was built under
+  std::array<std::size_t, 4> counts_{};         ///< keys per source
+  std::array<char, kMaxKeyBytes> keys_{};       ///< every key, back to back
+  std::array<std::uint16_t, kMaxKeys> ends_{};  ///< where each key ends in keys_
+  std::array<Entry, kMaxKeys> entries_{};
 };
 
 }  // namespace o11y::detail

@@ -1,8 +1,8 @@
 #pragma once
 
-#include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "context/redact.hpp"
 #include "logging/field_plan.hpp"
@@ -11,8 +11,8 @@ namespace o11y::detail {
 
 template <class Visit>
 std::size_t for_each_user_field(const Record& r, const RenderLimits& limits, Visit&& visit) {
-  std::unique_ptr<FieldPlan> late;
-  const FieldPlan::Entry* plan = FieldPlan::of(r, late).entries();
+  std::vector<FieldPlan::Entry> big;  // for a line with more keys than a kept plan holds
+  const FieldPlan::Entry* plan = FieldPlan::entries_for(r, big);
   std::size_t at = 0;
   std::size_t visited = 0;
   std::size_t dropped = 0;

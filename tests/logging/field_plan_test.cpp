@@ -83,9 +83,32 @@ TEST_F(FieldPlanLines, NewRedactionRulesApplyToTheNextLineWithTheSameKeys) {
   EXPECT_EQ(render(fields, no_tags_).value("card_holder", std::string()), "Zoe");
 }
 
-// A thread_local destructor that runs after the thread's plan was destroyed (thread_locals die
-// in the reverse order of their construction) still renders whole, renamed lines.
-TEST_F(FieldPlanLines, ALineRenderedAfterTheThreadsPlanWasDestroyedIsStillRenamed) {
+// A line with more keys than a kept plan holds gets a plan of its own, between lines that use
+// the kept one.
+TEST_F(FieldPlanLines, ALineWithMoreKeysThanAKeptPlanHoldsIsStillRenamed) {
+  std::vector<std::pair<std::string, Value>> many = {{"level", Value("user")}};
+  for (std::size_t i = 0; i < FieldPlan::kMaxKeys; ++i)
+    many.emplace_back("k" + std::to_string(i), Value(static_cast<int>(i)));
+  many.emplace_back("k3", Value(-1));
+  const std::vector<std::pair<std::string, Value>> long_key = {
+      {std::string(FieldPlan::kMaxKeyBytes, 'l'), Value(1)}, {"x", Value(1)}, {"x", Value(2)}};
+  for (int round = 0; round < 2; ++round) {
+    const auto big = render(many, no_tags_);
+    EXPECT_EQ(big.value("level_field", std::string()), "user");
+    EXPECT_EQ(big.value("k3", -100), 3);
+    EXPECT_EQ(big.value("k3_field", -100), -1);
+    EXPECT_EQ(big.value("k31", -100), 31);
+
+    const auto longer = render(long_key, no_tags_);
+    EXPECT_EQ(longer.value("x_field", -1), 2);
+
+    const auto small = render({{"k3", Value(3)}}, no_tags_);
+    EXPECT_FALSE(small.contains("k3_field"));
+  }
+}
+
+// A thread_local destructor at thread exit still renders whole, renamed lines.
+TEST_F(FieldPlanLines, ALineRenderedFromAThreadLocalDestructorAtExitIsStillRenamed) {
   nlohmann::json late_line;
   std::thread([&] {
     struct RendersAtExit {
@@ -94,7 +117,7 @@ TEST_F(FieldPlanLines, ALineRenderedAfterTheThreadsPlanWasDestroyedIsStillRename
       ~RendersAtExit() { *out = render({{"level", Value("user")}, {"x", Value(1)}}, *frame); }
     };
     thread_local RendersAtExit at_exit{&late_line, &no_tags_};
-    (void)at_exit;  // constructed before the plan, so destroyed after it
+    (void)at_exit;
     (void)render({{"y", Value(2)}}, no_tags_);
   }).join();
   ASSERT_FALSE(late_line.is_null());
