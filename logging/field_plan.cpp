@@ -105,35 +105,32 @@ bool FieldPlan::fits(const Record& r, std::uint64_t version) const noexcept {
 
 const FieldPlan::Entry* FieldPlan::entries_for(const Record& r, std::vector<Entry>& big) {
   // Constant-initialised and trivially destructible: no guard, no destructor at thread exit.
-  thread_local constinit FieldPlan t_plan{};
+  thread_local constinit FieldPlan plan{};
   const std::uint64_t version = redaction_version();
-  FieldPlan& plan = t_plan;
   if (plan.fits(r, version)) [[likely]]
     return plan.entries_.data();
   const auto counts = counts_of(r);
   const std::size_t n = counts[0] + counts[1] + counts[2] + counts[3];
-  std::size_t bytes = 0;
-  if (n <= kMaxKeys) {
-    each_key(r, [&](std::uint8_t /*source*/, std::string_view key) {
-      bytes += key.size();
-      return bytes <= kMaxKeyBytes;
-    });
-  }
-  if (n > kMaxKeys || bytes > kMaxKeyBytes) {
+  // The keys are copied into the kept plan as they fit; one that does not leaves the line to a
+  // plan of its own.
+  plan.valid_ = false;  // until built whole
+  std::size_t at = 0;
+  std::size_t i = 0;
+  const bool kept =
+      n <= kMaxKeys && each_key(r, [&](std::uint8_t /*source*/, std::string_view key) {
+        if (key.size() > kMaxKeyBytes - at)
+          return false;
+        std::copy(key.begin(), key.end(), plan.keys_.begin() + static_cast<std::ptrdiff_t>(at));
+        at += key.size();
+        plan.ends_[i++] = static_cast<std::uint16_t>(at);
+        return true;
+      });
+  if (!kept) {
     big.resize(n);
     decide(r, big.data());
     return big.data();
   }
-  plan.valid_ = false;  // until built whole
   decide(r, plan.entries_.data());
-  std::size_t at = 0;
-  std::size_t i = 0;
-  each_key(r, [&](std::uint8_t /*source*/, std::string_view key) {
-    std::copy(key.begin(), key.end(), plan.keys_.begin() + static_cast<std::ptrdiff_t>(at));
-    at += key.size();
-    plan.ends_[i++] = static_cast<std::uint16_t>(at);
-    return true;
-  });
   plan.counts_ = counts;
   plan.version_ = version;
   plan.valid_ = true;
